@@ -1,0 +1,147 @@
+#include "cli/common.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "cli/values.h"
+#include "core/error.h"
+#include "models/device.h"
+
+namespace advtk::cli {
+
+void add_common_options(CLI::App& app, CommonOptions& o, int64_t default_batch_size) {
+  o.batch_size = default_batch_size;
+  app.add_option("--device", o.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: LibTorch's default)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed, "seed for every random choice")->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "examples per batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", o.quiet, "no progress bars, warnings and errors only");
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+}
+
+void add_data_options(CLI::App& app, DataOptions& o, const std::string& default_split) {
+  o.split = default_split;
+  app.add_option("--data", o.spec,
+                 "fashion-mnist | mnist:DIR | idx:IMAGES,LABELS | cifar10:DIR | "
+                 "npy:X.npy,Y.npy | pt:FILE | folder:DIR")
+      ->capture_default_str();
+  app.add_option("--split", o.split, "train or test (for sources with both)")
+      ->check(CLI::IsMember({"train", "test"}))
+      ->capture_default_str();
+  app.add_option("--limit", o.limit, "use at most this many examples")->check(CLI::PositiveNumber);
+  app.add_option("--offset", o.offset, "skip this many examples first")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--shuffle", o.shuffle, "shuffle (with --seed) before --offset/--limit");
+}
+
+void add_model_options(CLI::App& app, ModelCliOptions& o) {
+  app.add_option("--mean", o.mean, "per-channel mean subtracted inside the model, e.g. 0.4914,0.4822,0.4465");
+  app.add_option("--std", o.std, "per-channel std divided inside the model");
+  app.add_option("--input-range", o.input_range, "the model's pixel range lo,hi")
+      ->capture_default_str();
+  app.add_option("--output-index", o.output_index, "which output holds the logits (tuple/list)");
+  app.add_option("--output-key", o.output_key, "which output holds the logits (dict)");
+}
+
+void apply_common(const CommonOptions& o) {
+  auto logger = spdlog::stderr_color_mt("advtk");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(o.quiet && o.log_level == "info" ? spdlog::level::warn
+                                                     : spdlog::level::from_str(o.log_level));
+  if (o.threads > 0) {
+    torch::set_num_threads(o.threads);
+    torch::set_num_interop_threads(1);
+  }
+}
+
+DataSource parse_data_source(const std::string& spec, const std::string& split) {
+  DataSource s;
+  s.split = split == "train" ? Split::Train : Split::Test;
+  const auto colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon);
+  const std::string rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  const auto expect_paths = [&](size_t count, const char* form) {
+    ADVTK_CHECK(!rest.empty(), "--data ", spec, ": expected ", form);
+    s.paths = count == 1 ? std::vector<std::string>{rest} : cli::split(rest, ',');
+    ADVTK_CHECK(s.paths.size() == count, "--data ", spec, ": expected ", form);
+    for (const auto& p : s.paths) ADVTK_CHECK(!p.empty(), "--data ", spec, ": expected ", form);
+  };
+  if (kind == "fashion-mnist") {
+    ADVTK_CHECK(rest.empty(), "--data ", spec, ": fashion-mnist takes no path (choose the split with --split)");
+    s.kind = DataKind::FashionMnist;
+  } else if (kind == "mnist") {
+    s.kind = DataKind::Mnist;
+    expect_paths(1, "mnist:DIR");
+  } else if (kind == "idx") {
+    s.kind = DataKind::Idx;
+    expect_paths(2, "idx:IMAGES,LABELS");
+  } else if (kind == "cifar10") {
+    s.kind = DataKind::Cifar10;
+    expect_paths(1, "cifar10:DIR");
+  } else if (kind == "npy") {
+    s.kind = DataKind::Npy;
+    expect_paths(2, "npy:IMAGES.npy,LABELS.npy");
+  } else if (kind == "pt") {
+    s.kind = DataKind::TensorFile;
+    expect_paths(1, "pt:FILE");
+  } else if (kind == "folder") {
+    s.kind = DataKind::ImageFolder;
+    expect_paths(1, "folder:DIR");
+  } else {
+    throw Error("--data: unknown source '" + spec +
+                "' (expected fashion-mnist, mnist:DIR, idx:IMAGES,LABELS, cifar10:DIR, "
+                "npy:X.npy,Y.npy, pt:FILE or folder:DIR)");
+  }
+  return s;
+}
+
+Dataset load_data(const DataOptions& o, uint64_t seed) {
+  const Dataset all = load_dataset(parse_data_source(o.spec, o.split));
+  Selection sel;
+  sel.offset = o.offset;
+  sel.limit = o.limit;
+  sel.shuffle = o.shuffle;
+  sel.seed = seed;
+  Dataset d = select(all, sel);
+  spdlog::debug("loaded {} examples of shape [{},{},{}] from {}", d.size(), d.images.size(1),
+                d.images.size(2), d.images.size(3), d.source);
+  return d;
+}
+
+ModelOptions to_model_options(const ModelCliOptions& o, const std::string& device) {
+  ModelOptions m;
+  m.device = resolve_device(device);
+  if (!o.mean.empty()) m.mean = parse_number_list(o.mean, "--mean");
+  if (!o.std.empty()) m.std = parse_number_list(o.std, "--std");
+  ADVTK_CHECK(m.mean.size() == m.std.size(), "--mean and --std: give both, with one value per channel");
+  const auto range = parse_number_list(o.input_range, "--input-range");
+  ADVTK_CHECK(range.size() == 2 && range[0] < range[1], "--input-range: expected lo,hi with lo < hi, got '",
+              o.input_range, "'");
+  m.input_lo = range[0];
+  m.input_hi = range[1];
+  m.output_index = o.output_index;
+  m.output_key = o.output_key;
+  return m;
+}
+
+Model load_model_for(const std::string& path, const ModelOptions& options, const Dataset& data) {
+  Model model = Model::load(path, options);
+  const std::vector<int64_t> shape(data.images.sizes().begin() + 1, data.images.sizes().end());
+  const ProbeResult probe = model.probe(shape, data.num_classes());
+  ADVTK_CHECK(data.class_names.empty() ||
+                  probe.num_classes == static_cast<int64_t>(data.class_names.size()),
+              path, ": the model has ", probe.num_classes, " outputs but ", data.source, " has ",
+              data.class_names.size(), " classes");
+  return model;
+}
+
+bool show_progress(const CommonOptions& o) { return !o.quiet && isatty(STDERR_FILENO) != 0; }
+
+}  // namespace advtk::cli

@@ -1,0 +1,45 @@
+// advtk: adversarial-robustness testing from the command line. This file only wires the
+// subcommands and turns errors into one line and the documented exit code:
+// 0 done, 2 bad input or usage, 3 a gate failed, 1 internal error.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/version.h"
+#include "core/error.h"
+#include "core/torch.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"advtk: adversarial-robustness testing for TorchScript models", "advtk"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", advtk::cli::version_text());
+  app.footer(
+      "Examples:\n"
+      "  advtk train --arch cnn --data fashion-mnist --epochs 2 --out runs/cnn\n"
+      "  advtk eval runs/cnn/model.pt --data fashion-mnist\n"
+      "  advtk info runs/cnn/model.pt\n"
+      "Exit codes: 0 done, 2 bad input or usage, 3 a gate failed, 1 internal error.");
+  int exit_code = 0;
+  advtk::cli::setup_info_command(app, exit_code);
+  advtk::cli::setup_eval_command(app, exit_code);
+  advtk::cli::setup_train_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const advtk::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    if (const auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    std::cerr << "error: LibTorch: " << msg << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal: " << e.what() << "\n";
+    return 1;
+  }
+  return exit_code;
+}

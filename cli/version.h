@@ -1,0 +1,10 @@
+#pragma once
+
+#include <string>
+
+namespace advtk::cli {
+
+// "advtk 0.1.0 (LibTorch 1.13.0, CUDA available|CPU only)"
+std::string version_text();
+
+}  // namespace advtk::cli

@@ -1,0 +1,85 @@
+#include "data/data_source.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "data/idx_reader.h"
+#include "data/image_folder.h"
+#include "data/npy.h"
+#include "data/tensor_file.h"
+
+namespace advtk {
+namespace fs = std::filesystem;
+namespace {
+
+// The first of the usual spellings of an MNIST-style file that exists in `dir`.
+std::string find_mnist_file(const std::string& dir, const std::string& stem) {
+  std::string dotted = stem;
+  dotted[dotted.rfind('-')] = '.';  // train-images.idx3-ubyte, as some mirrors name it
+  for (const std::string& name : {stem + ".gz", stem, dotted + ".gz", dotted}) {
+    const fs::path p = fs::path(dir) / name;
+    if (fs::exists(p)) return p.string();
+  }
+  throw Error(dir + ": no " + stem + "[.gz] found (expected an MNIST-style directory)");
+}
+
+Dataset load_mnist_dir(const std::string& dir, Split split) {
+  ADVTK_CHECK(fs::is_directory(dir), dir, ": not a directory");
+  const std::string prefix = split == Split::Train ? "train" : "t10k";
+  return load_idx(find_mnist_file(dir, prefix + "-images-idx3-ubyte"),
+                  find_mnist_file(dir, prefix + "-labels-idx1-ubyte"));
+}
+
+}  // namespace
+
+std::string fashion_mnist_dir() {
+  const char* env = std::getenv("ADVTK_FASHION_MNIST_DIR");
+  return env != nullptr && *env != '\0' ? env : "/usr/share/datasets/fashion-mnist";
+}
+
+Dataset load_dataset(const DataSource& source) {
+  Dataset d;
+  switch (source.kind) {
+    case DataKind::FashionMnist: {
+      const std::string dir = fashion_mnist_dir();
+      ADVTK_CHECK(fs::is_directory(dir), "fashion-mnist: ", dir,
+                  " not found (install Debian's dataset-fashion-mnist, or set "
+                  "ADVTK_FASHION_MNIST_DIR)");
+      d = load_mnist_dir(dir, source.split);
+      d.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+      d.source = "fashion-mnist:" + std::string(source.split == Split::Train ? "train" : "test");
+      break;
+    }
+    case DataKind::Mnist:
+      d = load_mnist_dir(source.paths.at(0), source.split);
+      d.class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+      break;
+    case DataKind::Idx:
+      d = load_idx(source.paths.at(0), source.paths.at(1));
+      break;
+    case DataKind::Cifar10:
+      d = load_cifar10(source.paths.at(0), source.split);
+      break;
+    case DataKind::Npy: {
+      const torch::Tensor images = read_npy(source.paths.at(0));
+      const torch::Tensor labels = read_npy(source.paths.at(1));
+      ADVTK_CHECK(images.dim() >= 1 && labels.dim() >= 1 && images.size(0) == labels.size(0),
+                  source.paths[0], " holds ", images.dim() ? images.size(0) : 0, " images but ",
+                  source.paths[1], " holds ", labels.dim() ? labels.size(0) : 0, " labels");
+      d = dataset_from_arrays(images, labels, source.paths[0]);
+      break;
+    }
+    case DataKind::TensorFile:
+      d = load_tensor_file(source.paths.at(0));
+      break;
+    case DataKind::ImageFolder:
+      d = load_image_folder(source.paths.at(0));
+      break;
+  }
+  validate_dataset(d);
+  return d;
+}
+
+}  // namespace advtk

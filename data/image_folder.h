@@ -1,0 +1,21 @@
+// The ImageFolder convention: DIR/<class>/<image>.{png,jpg,jpeg,bmp}, classes in sorted order.
+#pragma once
+
+#include <string>
+
+#include "core/torch.h"
+#include "data/dataset.h"
+
+namespace advtk {
+
+// All images must share one size; the channel count is the first image's (grey 1, colour 3;
+// alpha is dropped).
+Dataset load_image_folder(const std::string& dir);
+
+// Decodes one image file into uint8 [H, W, C] with the requested channel count (0: as stored).
+torch::Tensor read_image(const std::string& path, int channels = 0);
+
+// Writes a float [C,H,W] image in [0,1] (C = 1 or 3) as PNG, atomically.
+void write_png(const std::string& path, const torch::Tensor& image);
+
+}  // namespace advtk

@@ -1,0 +1,73 @@
+#include "data/tensor_file.h"
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace advtk {
+namespace {
+
+torch::IValue load_ivalue(const std::string& path) {
+  const std::vector<char> bytes = read_file_bytes(path, /*gunzip=*/false);
+  try {
+    return torch::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable torch.save file (" +
+                std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  }
+}
+
+torch::Tensor first_of(const std::map<std::string, torch::Tensor>& dict,
+                       std::initializer_list<const char*> keys) {
+  for (const char* key : keys) {
+    auto it = dict.find(key);
+    if (it != dict.end()) return it->second;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> load_tensor_dict(const std::string& path) {
+  const torch::IValue value = load_ivalue(path);
+  ADVTK_CHECK(value.isGenericDict(), path, ": expected a dict of tensors, got ", value.tagKind());
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& entry : value.toGenericDict()) {
+    if (entry.key().isString() && entry.value().isTensor())
+      out[entry.key().toStringRef()] = entry.value().toTensor();
+  }
+  return out;
+}
+
+Dataset load_tensor_file(const std::string& path) {
+  const torch::IValue value = load_ivalue(path);
+  torch::Tensor images, labels;
+  if (value.isGenericDict()) {
+    std::map<std::string, torch::Tensor> dict;
+    for (const auto& entry : value.toGenericDict())
+      if (entry.key().isString() && entry.value().isTensor())
+        dict[entry.key().toStringRef()] = entry.value().toTensor();
+    images = first_of(dict, {"x_adv", "x", "images", "data"});
+    labels = first_of(dict, {"y", "labels", "targets"});
+    ADVTK_CHECK(images.defined() && labels.defined(), path,
+                ": expected a dict with keys x (or images) and y (or labels)");
+  } else if (value.isTuple() || value.isList()) {
+    const std::vector<torch::IValue> items =
+        value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+    ADVTK_CHECK(items.size() == 2 && items[0].isTensor() && items[1].isTensor(), path,
+                ": expected a pair (images, labels) of tensors");
+    images = items[0].toTensor();
+    labels = items[1].toTensor();
+  } else {
+    throw Error(path + ": expected a dict {x, y} or a pair (images, labels), got " +
+                value.tagKind());
+  }
+  return dataset_from_arrays(images, labels, path);
+}
+
+void save_tensor_dict(const std::string& path, const std::map<std::string, torch::Tensor>& tensors) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [key, tensor] : tensors) dict.insert(key, tensor.detach().to(torch::kCPU).contiguous());
+  write_file_atomic(path, torch::pickle_save(dict));
+}
+
+}  // namespace advtk

@@ -1,0 +1,189 @@
+#include "models/model.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace advtk {
+namespace {
+
+std::string first_line(const c10::Error& e) {
+  std::string msg = e.what_without_backtrace();
+  const auto nl = msg.find('\n');
+  if (nl != std::string::npos) msg = msg.substr(0, nl);
+  return msg.size() > 300 ? msg.substr(0, 300) + "..." : msg;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+void set_parameters_trainable(torch::jit::Module& module, bool trainable) {
+  for (torch::Tensor p : module.parameters()) p.requires_grad_(trainable);
+}
+
+}  // namespace
+
+Model::Model(torch::jit::Module module, ModelOptions options, std::string name)
+    : module_(std::move(module)), options_(std::move(options)), name_(std::move(name)) {
+  ADVTK_CHECK(options_.input_hi > options_.input_lo, "--input-range: expected lo < hi, got ",
+              options_.input_lo, ",", options_.input_hi);
+  ADVTK_CHECK(options_.mean.size() == options_.std.size(),
+              "--mean and --std: expected the same number of values, got ", options_.mean.size(),
+              " and ", options_.std.size());
+  if (!options_.mean.empty()) {
+    for (double s : options_.std) ADVTK_CHECK(s > 0, "--std: expected positive values, got ", s);
+    const auto n = static_cast<int64_t>(options_.mean.size());
+    const auto opts = torch::TensorOptions().dtype(torch::kFloat);
+    mean_ = torch::tensor(options_.mean, opts.dtype(torch::kDouble)).to(torch::kFloat).view({1, n, 1, 1});
+    inv_std_ = (1.0 / torch::tensor(options_.std, opts.dtype(torch::kDouble))).to(torch::kFloat).view({1, n, 1, 1});
+    mean_ = mean_.to(options_.device);
+    inv_std_ = inv_std_.to(options_.device);
+  }
+  module_.to(options_.device);
+  module_.eval();
+  set_parameters_trainable(module_, false);
+}
+
+Model Model::load(const std::string& path, const ModelOptions& options) {
+  std::error_code ec;
+  ADVTK_CHECK(std::filesystem::is_regular_file(path, ec), path, ": no such model file");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, options.device);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a loadable TorchScript model (" + first_line(e) +
+                "); export it with torch.jit.script or torch.jit.trace and .save()");
+  }
+  return Model(std::move(module), options, path);
+}
+
+Model Model::wrap(torch::jit::Module module, const ModelOptions& options, std::string name) {
+  return Model(std::move(module), options, std::move(name));
+}
+
+torch::Tensor Model::from_unit_range(const torch::Tensor& x01) const {
+  if (options_.input_lo == 0.0 && options_.input_hi == 1.0) return x01;
+  return x01 * (options_.input_hi - options_.input_lo) + options_.input_lo;
+}
+
+torch::Tensor Model::select_output(const torch::IValue& out) const {
+  if (out.isTensor()) {
+    ADVTK_CHECK(!options_.output_index && !options_.output_key, name_,
+                ": --output-index/--output-key given, but the model returns a single tensor");
+    return out.toTensor();
+  }
+  if (out.isTuple() || out.isList()) {
+    const std::vector<torch::IValue> items =
+        out.isTuple() ? out.toTupleRef().elements().vec() : out.toListRef().vec();
+    ADVTK_CHECK(options_.output_index.has_value(), name_, ": the model returns ", items.size(),
+                " outputs; choose the logits with --output-index");
+    const int64_t i = *options_.output_index;
+    ADVTK_CHECK(i >= 0 && i < static_cast<int64_t>(items.size()), "--output-index ", i,
+                ": the model returns only ", items.size(), " outputs");
+    ADVTK_CHECK(items[i].isTensor(), name_, ": output ", i, " is not a tensor");
+    return items[i].toTensor();
+  }
+  if (out.isGenericDict()) {
+    const auto dict = out.toGenericDict();
+    std::string keys;
+    for (const auto& entry : dict) keys += (keys.empty() ? "" : ", ") + entry.key().toStringRef();
+    ADVTK_CHECK(options_.output_key.has_value(), name_,
+                ": the model returns a dict (keys: ", keys, "); choose the logits with --output-key");
+    ADVTK_CHECK(dict.contains(*options_.output_key), "--output-key ", *options_.output_key,
+                ": not among the model's outputs (", keys, ")");
+    const torch::IValue v = dict.at(*options_.output_key);
+    ADVTK_CHECK(v.isTensor(), name_, ": output '", *options_.output_key, "' is not a tensor");
+    return v.toTensor();
+  }
+  throw Error(name_ + ": the model returns " + out.tagKind() +
+              ", expected a tensor of logits, a tuple/list or a dict");
+}
+
+torch::Tensor Model::logits(const torch::Tensor& x) const {
+  torch::Tensor input = x.to(options_.device);
+  if (mean_.defined()) input = (input - mean_) * inv_std_;
+  auto& module = const_cast<torch::jit::Module&>(module_);
+  return select_output(module.forward({input}));
+}
+
+ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classes) const {
+  ADVTK_CHECK(example.size() == 3, name_, ": expected an input shape [C,H,W], got ",
+              shape_text(example));
+  if (mean_.defined()) {
+    ADVTK_CHECK(mean_.size(1) == 1 || mean_.size(1) == example[0], "--mean/--std: ",
+                mean_.size(1), " values given but the inputs have ", example[0], " channels");
+  }
+  std::vector<int64_t> batch_shape = {2};
+  batch_shape.insert(batch_shape.end(), example.begin(), example.end());
+  auto gen = at::detail::createCPUGenerator(12345);
+  const torch::Tensor x = from_unit_range(torch::rand(batch_shape, gen));
+  torch::Tensor out;
+  try {
+    torch::NoGradGuard no_grad;
+    out = logits(x);
+  } catch (const c10::Error& e) {
+    throw Error(name_ + ": forward failed on an input of shape " + shape_text(batch_shape) +
+                " (the data's shape); the model expects another input shape? (" + first_line(e) +
+                ")");
+  }
+  ADVTK_CHECK(out.is_floating_point(), name_, ": expected float logits, the model returns ",
+              out.scalar_type());
+  ADVTK_CHECK(out.dim() == 2 && out.size(0) == 2, name_, ": expected logits of shape [N, K] (",
+              "got ", out.sizes(), " for a batch of 2)");
+  ProbeResult result;
+  result.input_shape = example;
+  result.num_classes = out.size(1);
+  ADVTK_CHECK(num_classes <= 0 || result.num_classes >= num_classes, name_, ": the model has ",
+              result.num_classes, " outputs but the data has ", num_classes, " classes");
+  const torch::Tensor row_sums = out.sum(1);
+  result.looks_like_probabilities = out.min().item<double>() >= 0 && out.max().item<double>() <= 1 &&
+                                    (row_sums - 1).abs().max().item<double>() < 1e-3;
+  if (result.looks_like_probabilities) {
+    spdlog::warn("{}: outputs look like probabilities (rows in [0,1] summing to 1); gradient "
+                 "attacks on probabilities are weak, export the logits instead", name_);
+  }
+  return result;
+}
+
+std::vector<torch::Tensor> Model::parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const torch::Tensor& p : module_.parameters()) out.push_back(p);
+  return out;
+}
+
+std::optional<std::vector<int64_t>> Model::recorded_input_shape() const {
+  if (!module_.hasattr("advtk_input_shape")) return std::nullopt;
+  return module_.attr("advtk_input_shape").toIntVector();
+}
+
+void Model::save(const std::string& path) const {
+  // Saved from the CPU so that the file loads anywhere without a map_location.
+  auto& module = const_cast<torch::jit::Module&>(module_);
+  const bool moved = options_.device.type() != torch::kCPU;
+  if (moved) module.to(torch::kCPU);
+  try {
+    write_atomically(path, [&](const std::string& tmp) { module.save(tmp); });
+  } catch (...) {
+    if (moved) module.to(options_.device);
+    throw;
+  }
+  if (moved) module.to(options_.device);
+}
+
+TrainingScope::TrainingScope(Model& model) : model_(model) {
+  model_.module().train(true);
+  set_parameters_trainable(model_.module(), true);
+}
+
+TrainingScope::~TrainingScope() {
+  model_.module().train(false);
+  set_parameters_trainable(model_.module(), false);
+}
+
+}  // namespace advtk

@@ -1,0 +1,68 @@
+// The training loop, written once: seeded shuffling, mini-batches, an objective, an optimizer, a
+// learning-rate schedule, gradient clipping, validation and a checkpoint every epoch, resume.
+// Adversarial training reuses it with its own TrainingObjective.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
+#include "models/model.h"
+#include "training/lr_schedule.h"
+#include "training/objective.h"
+#include "training/optimizer_factory.h"
+
+namespace advtk {
+
+struct TrainOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  int64_t eval_batch_size = 1000;
+  OptimizerSettings optimizer;
+  ScheduleSettings schedule;
+  double clip_grad_norm = 0.0;   // 0: no clipping
+  uint64_t seed = 0;
+  std::string checkpoint_dir;    // empty: no checkpoints
+  bool resume = false;           // continue from checkpoint_dir
+  nlohmann::json config;         // recorded in checkpoints, for the user
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  double lr = 0.0;    // at the end of the epoch
+  double train_loss = 0.0, train_accuracy = 0.0;
+  std::optional<double> val_loss, val_accuracy;
+  double seconds = 0.0;
+};
+
+struct TrainProgress {
+  int64_t epoch = 0, epochs = 0;
+  int64_t examples_done = 0, examples_total = 0;
+  double loss = 0.0, accuracy = 0.0, lr = 0.0;
+};
+
+struct TrainCallbacks {
+  std::function<void(const TrainProgress&)> on_batch;  // every few batches and at epoch end
+  std::function<void(const EpochRecord&)> on_epoch;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;  // all epochs, including those before a resume
+  int64_t first_epoch = 1;           // where this call started (after a resume, > 1)
+};
+
+nlohmann::json to_json(const EpochRecord& record);
+EpochRecord epoch_record_from_json(const nlohmann::json& j);
+
+// Trains `model` in place. `validation` may be null. Throws advtk::Error on bad options, on a
+// checkpoint that does not fit, and when the loss becomes NaN/Inf (divergence).
+TrainResult train(Model& model, const Dataset& train_data, const Dataset* validation,
+                  TrainingObjective& objective, const TrainOptions& options,
+                  const TrainCallbacks& callbacks = {});
+
+}  // namespace advtk
