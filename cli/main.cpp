@@ -32,13 +32,8 @@ int main(int argc, char** argv) {
   } catch (const advtk::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    if (const auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    std::cerr << "error: LibTorch: " << msg << "\n";
-    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: internal: " << e.what() << "\n";
+    std::cerr << "error: internal: " << advtk::short_message(e) << "\n";
     return 1;
   }
   return exit_code;

@@ -17,6 +17,9 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// One line from a LibTorch/TorchScript exception that says what went wrong, without tracebacks.
+std::string short_message(const std::exception& e);
+
 namespace detail {
 template <typename... Parts>
 std::string concat(Parts&&... parts) {

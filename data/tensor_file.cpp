@@ -1,5 +1,7 @@
 #include "data/tensor_file.h"
 
+#include <cstring>
+
 #include "core/error.h"
 #include "core/file_io.h"
 
@@ -8,11 +10,17 @@ namespace {
 
 torch::IValue load_ivalue(const std::string& path) {
   const std::vector<char> bytes = read_file_bytes(path, /*gunzip=*/false);
+  // torch.save(..., _use_new_zipfile_serialization=False) starts with a pickled magic number.
+  static const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9};
+  ADVTK_CHECK(bytes.size() < sizeof kLegacyMagic ||
+                  std::memcmp(bytes.data(), kLegacyMagic, sizeof kLegacyMagic) != 0,
+              path, ": saved in PyTorch's legacy (pre-1.6) format, which advtk does not read; "
+              "re-save it with torch.save's default (zip) format");
   try {
     return torch::pickle_load(bytes);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     throw Error(path + ": not a readable torch.save file (" +
-                std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+                short_message(e) + ")");
   }
 }
 

@@ -10,13 +10,6 @@
 namespace advtk {
 namespace {
 
-std::string first_line(const c10::Error& e) {
-  std::string msg = e.what_without_backtrace();
-  const auto nl = msg.find('\n');
-  if (nl != std::string::npos) msg = msg.substr(0, nl);
-  return msg.size() > 300 ? msg.substr(0, 300) + "..." : msg;
-}
-
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
@@ -56,8 +49,8 @@ Model Model::load(const std::string& path, const ModelOptions& options) {
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, options.device);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a loadable TorchScript model (" + first_line(e) +
+  } catch (const std::exception& e) {
+    throw Error(path + ": not a loadable TorchScript model (" + short_message(e) +
                 "); export it with torch.jit.script or torch.jit.trace and .save()");
   }
   return Model(std::move(module), options, path);
@@ -127,9 +120,11 @@ ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classe
   try {
     torch::NoGradGuard no_grad;
     out = logits(x);
-  } catch (const c10::Error& e) {
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
     throw Error(name_ + ": forward failed on an input of shape " + shape_text(batch_shape) +
-                " (the data's shape); the model expects another input shape? (" + first_line(e) +
+                " (the data's shape); the model expects another input shape? (" + short_message(e) +
                 ")");
   }
   ADVTK_CHECK(out.is_floating_point(), name_, ": expected float logits, the model returns ",

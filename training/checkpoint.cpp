@@ -70,9 +70,11 @@ CheckpointState load_checkpoint(const std::string& dir, Model& model,
     torch::serialize::InputArchive archive;
     archive.load_from(path_in(dir, "optimizer.pt"), model.device());
     optimizer.load(archive);
-  } catch (const c10::Error& e) {
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
     throw Error(dir + ": cannot load the checkpoint (" +
-                std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+                short_message(e) + ")");
   }
   return state;
 }

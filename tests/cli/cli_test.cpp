@@ -1,0 +1,125 @@
+// End-to-end runs of the advtk binary: exit codes, messages and outputs.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "data/npy.h"
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+using test::run_advtk;
+using test::TempDir;
+
+int line_count(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(Cli, VersionAndHelp) {
+  const auto v = run_advtk("--version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("advtk "), std::string::npos);
+  EXPECT_NE(v.out.find("LibTorch"), std::string::npos);
+  for (const char* cmd : {"info", "eval", "train"}) {
+    const auto h = run_advtk(std::string(cmd) + " --help");
+    EXPECT_EQ(h.exit_code, 0) << cmd;
+    EXPECT_NE(h.out.find("Example"), std::string::npos) << cmd;
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(run_advtk("").exit_code, 2);
+  EXPECT_EQ(run_advtk("frobnicate").exit_code, 2);
+  EXPECT_EQ(run_advtk("eval").exit_code, 2);  // missing MODEL
+  EXPECT_EQ(run_advtk("train --arch cnn --limit 0").exit_code, 2);
+  EXPECT_EQ(run_advtk("train --arch vgg").exit_code, 2);
+}
+
+TEST(Cli, BadInputGivesOneClearLineAndExitTwo) {
+  TempDir dir;
+  const auto missing = run_advtk("eval '" + dir.file("none.pt") + "'");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("none.pt: no such model file"), std::string::npos) << missing.err;
+  EXPECT_EQ(line_count(missing.err), 1) << missing.err;
+
+  test::write_bytes(dir.file("corrupt.pt"), {'n', 'o', 'p', 'e'});
+  const auto corrupt = run_advtk("info '" + dir.file("corrupt.pt") + "'");
+  EXPECT_EQ(corrupt.exit_code, 2);
+  EXPECT_EQ(line_count(corrupt.err), 1) << corrupt.err;
+
+  const auto data = run_advtk("train --arch mlp --data npy:'" + dir.file("x.npy") + "','" +
+                              dir.file("y.npy") + "'");
+  EXPECT_EQ(data.exit_code, 2);
+  EXPECT_NE(data.err.find("x.npy: no such file"), std::string::npos) << data.err;
+
+  const auto spec = run_advtk("train --arch mlp --data imagenet:/x");
+  EXPECT_EQ(spec.exit_code, 2);
+  EXPECT_NE(spec.err.find("unknown source"), std::string::npos) << spec.err;
+
+  const auto resume = run_advtk("train --arch mlp --resume --out '" + dir.file("fresh") + "'");
+  EXPECT_EQ(resume.exit_code, 2);
+  EXPECT_NE(resume.err.find("no checkpoint"), std::string::npos) << resume.err;
+}
+
+TEST(Cli, CudaRequestWithoutCudaIsAClearError) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  TempDir dir;
+  const auto r = run_advtk("train --arch mlp --device cuda --out '" + dir.file("o") + "'");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("CUDA is not available"), std::string::npos) << r.err;
+}
+
+TEST(Cli, TrainThenEvalAndInfoOnNpyData) {
+  TempDir dir;
+  // 4 classes told apart by which image row is bright: learnable in one epoch.
+  auto gen = at::detail::createCPUGenerator(2);
+  const torch::Tensor y = torch::randint(0, 4, {400}, gen, torch::kLong);
+  torch::Tensor x = torch::rand({400, 1, 4, 4}, gen) * 0.3;
+  for (int64_t i = 0; i < 400; ++i) x[i][0][y[i].item<int64_t>()] += 0.7;
+  write_npy(dir.file("x.npy"), x);
+  write_npy(dir.file("y.npy"), y);
+  const std::string data = "--data npy:'" + dir.file("x.npy") + "','" + dir.file("y.npy") + "'";
+  const std::string out = dir.file("run");
+  const auto train = run_advtk("train --arch mlp --epochs 3 --batch-size 32 --lr 0.01 " + data +
+                               " --out '" + out + "'");
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  for (const char* f : {"model.pt", "history.csv", "history.json", "checkpoint/state.json",
+                        "checkpoint/optimizer.pt", "checkpoint/model.pt"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+  }
+  const auto history = nlohmann::json::parse(test::read_bytes(out + "/history.json"));
+  EXPECT_EQ(history.size(), 3u);
+
+  const auto eval = run_advtk("eval '" + out + "/model.pt' --json " + data);
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const auto j = nlohmann::json::parse(eval.out);
+  EXPECT_GT(j.at("accuracy").get<double>(), 0.9);
+  EXPECT_EQ(j.at("per_class_accuracy").size(), 4u);
+  int64_t total = 0;
+  for (const auto& row : j.at("confusion"))
+    for (const auto& v : row) total += v.get<int64_t>();
+  EXPECT_EQ(total, 400);
+
+  const auto info = run_advtk("info '" + out + "/model.pt' --json");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const auto i = nlohmann::json::parse(info.out);
+  EXPECT_EQ(i.at("architecture"), "mlp");
+  EXPECT_EQ(i.at("num_classes"), 4);
+  EXPECT_EQ(i.at("input_shape"), nlohmann::json({1, 4, 4}));
+  EXPECT_EQ(i.at("parameters"), 16 * 256 + 256 + 256 * 256 + 256 + 256 * 4 + 4);
+
+  // Resuming a finished run with more epochs continues from the checkpoint.
+  const auto more = run_advtk("train --arch mlp --epochs 4 --batch-size 32 --lr 0.01 " + data +
+                              " --out '" + out + "' --resume");
+  ASSERT_EQ(more.exit_code, 0) << more.err;
+  EXPECT_EQ(nlohmann::json::parse(test::read_bytes(out + "/history.json")).size(), 4u);
+
+  // A model trained on 4 classes does not fit 10-class data: a clear error, not a crash.
+  if (test::fashion_mnist_available()) {
+    const auto mismatch = run_advtk("eval '" + out + "/model.pt' --limit 10");
+    EXPECT_EQ(mismatch.exit_code, 2);
+    EXPECT_NE(mismatch.err.find("forward failed"), std::string::npos) << mismatch.err;
+  }
+}
+
+}  // namespace
+}  // namespace advtk

@@ -1,0 +1,78 @@
+#include "data/dataset.h"
+
+#include <gtest/gtest.h>
+
+#include "data/data_source.h"
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+using test::error_of;
+
+Dataset small(int64_t n) {
+  Dataset d;
+  d.images = torch::rand({n, 1, 2, 2});
+  d.labels = torch::arange(n, torch::kLong) % 3;
+  d.source = "small";
+  return d;
+}
+
+TEST(Dataset, ValidateRejectsContractBreaches) {
+  Dataset d = small(4);
+  EXPECT_EQ(error_of([&] { validate_dataset(d); }), "(no error)");
+  d.images[0][0][0][0] = std::numeric_limits<float>::infinity();
+  EXPECT_NE(error_of([&] { validate_dataset(d); }).find("NaN or Inf"), std::string::npos);
+  d = small(4);
+  d.labels[2] = -1;
+  EXPECT_NE(error_of([&] { validate_dataset(d); }).find("negative label"), std::string::npos);
+  d = small(4);
+  d.class_names = {"a", "b"};
+  EXPECT_NE(error_of([&] { validate_dataset(d); }).find("label 2 out of range"), std::string::npos);
+  d = small(4);
+  d.labels = d.labels.slice(0, 0, 3);
+  EXPECT_NE(error_of([&] { validate_dataset(d); }).find("4 images but 3 labels"), std::string::npos);
+}
+
+TEST(Dataset, SelectAppliesOffsetAndLimit) {
+  const Dataset d = small(10);
+  Selection s;
+  s.offset = 7;
+  s.limit = 5;
+  const Dataset tail = select(d, s);
+  ASSERT_EQ(tail.size(), 3);
+  EXPECT_TRUE(torch::equal(tail.images, d.images.slice(0, 7)));
+  s.offset = 10;
+  EXPECT_NE(error_of([&] { select(d, s); }).find("past the end"), std::string::npos);
+}
+
+TEST(Dataset, ShuffleIsASeededPermutation) {
+  const Dataset d = small(50);
+  Selection s;
+  s.shuffle = true;
+  s.seed = 3;
+  const Dataset a = select(d, s), b = select(d, s);
+  EXPECT_TRUE(torch::equal(a.images, b.images));
+  EXPECT_FALSE(torch::equal(a.images, d.images));
+  // Same multiset of examples: sorting the per-example sums gives the same values.
+  EXPECT_TRUE(torch::equal(std::get<0>(a.images.sum({1, 2, 3}).sort()),
+                           std::get<0>(d.images.sum({1, 2, 3}).sort())));
+  s.seed = 4;
+  EXPECT_FALSE(torch::equal(select(d, s).images, a.images));
+}
+
+TEST(Dataset, FashionMnistHasItsPublishedShapeAndBalance) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  DataSource s;
+  s.split = Split::Test;
+  const Dataset test = load_dataset(s);
+  EXPECT_EQ(test.images.sizes(), (std::vector<int64_t>{10000, 1, 28, 28}));
+  EXPECT_EQ(test.class_names[9], "Ankle boot");
+  // Fashion-MNIST's test split has exactly 1,000 images of each class.
+  EXPECT_TRUE(torch::equal(torch::bincount(test.labels), torch::full({10}, 1000, torch::kLong)));
+  s.split = Split::Train;
+  EXPECT_EQ(load_dataset(s).size(), 60000);
+}
+
+}  // namespace
+}  // namespace advtk

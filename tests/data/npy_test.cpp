@@ -1,0 +1,98 @@
+#include "data/npy.h"
+
+#include <gtest/gtest.h>
+
+#include "data/data_source.h"
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+using test::error_of;
+using test::fixture;
+using test::TempDir;
+
+TEST(Npy, ReadsNumpyWrittenArrays) {
+  const torch::Tensor u8 = read_npy(fixture("nhwc_u8_x.npy"));
+  ASSERT_EQ(u8.scalar_type(), torch::kByte);
+  ASSERT_EQ(u8.sizes(), (std::vector<int64_t>{4, 5, 6, 3}));
+  EXPECT_EQ(u8[1][2][3][1].item<int>(), 136);  // flat index 136, written by NumPy
+  const torch::Tensor f64 = read_npy(fixture("nchw_f64_x.npy"));
+  ASSERT_EQ(f64.scalar_type(), torch::kDouble);
+  EXPECT_DOUBLE_EQ(f64[2][0][4][4].item<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(f64[1][0][0][1].item<double>(), 26.0 / 74.0);
+}
+
+TEST(Npy, NhwcUint8BecomesNchwFloat) {
+  DataSource s;
+  s.kind = DataKind::Npy;
+  s.paths = {fixture("nhwc_u8_x.npy"), fixture("nhwc_u8_y.npy")};
+  const Dataset d = load_dataset(s);
+  ASSERT_EQ(d.images.sizes(), (std::vector<int64_t>{4, 3, 5, 6}));
+  // NumPy element [1, h=2, w=3, c=1] holds 136.
+  EXPECT_FLOAT_EQ(d.images[1][1][2][3].item<float>(), 136 / 255.0f);
+  EXPECT_EQ(d.labels.scalar_type(), torch::kLong);
+  EXPECT_EQ(d.labels[2].item<int64_t>(), 2);
+
+  s.paths = {fixture("nchw_f64_x.npy"), fixture("nchw_f64_y.npy")};
+  const Dataset f = load_dataset(s);
+  ASSERT_EQ(f.images.sizes(), (std::vector<int64_t>{3, 1, 5, 5}));
+  EXPECT_EQ(f.labels[1].item<int64_t>(), 4);
+}
+
+TEST(Npy, WriteThenReadKeepsValuesAndDtype) {
+  TempDir dir;
+  for (auto dtype : {torch::kByte, torch::kLong, torch::kFloat, torch::kDouble}) {
+    const torch::Tensor t = torch::arange(24).reshape({2, 3, 4}).to(dtype);
+    write_npy(dir.file("t.npy"), t);
+    const torch::Tensor back = read_npy(dir.file("t.npy"));
+    EXPECT_EQ(back.scalar_type(), dtype);
+    EXPECT_TRUE(torch::equal(back, t));
+  }
+  write_npy(dir.file("v.npy"), torch::tensor({5, 6}, torch::kLong));
+  EXPECT_EQ(read_npy(dir.file("v.npy")).sizes(), (std::vector<int64_t>{2}));
+}
+
+TEST(Npy, RejectsMalformedFiles) {
+  TempDir dir;
+  auto good = test::read_bytes(fixture("nchw_f64_x.npy"));
+  auto cut = good;
+  cut.resize(cut.size() - 8);
+  test::write_bytes(dir.file("cut.npy"), cut);
+  EXPECT_NE(error_of([&] { read_npy(dir.file("cut.npy")); }).find("truncated"), std::string::npos);
+  auto magic = good;
+  magic[1] = 'X';
+  test::write_bytes(dir.file("magic.npy"), magic);
+  EXPECT_NE(error_of([&] { read_npy(dir.file("magic.npy")); }).find("magic"), std::string::npos);
+  std::string text(good.begin(), good.end());
+  auto fortran = text;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  test::write_bytes(dir.file("f.npy"), {fortran.begin(), fortran.end()});
+  EXPECT_NE(error_of([&] { read_npy(dir.file("f.npy")); }).find("Fortran"), std::string::npos);
+  auto complex = text;
+  complex.replace(complex.find("<f8"), 3, "<c8");
+  test::write_bytes(dir.file("c.npy"), {complex.begin(), complex.end()});
+  EXPECT_NE(error_of([&] { read_npy(dir.file("c.npy")); }).find("not supported"), std::string::npos);
+}
+
+TEST(Npy, RejectsCountMismatchAndNaN) {
+  TempDir dir;
+  write_npy(dir.file("x.npy"), torch::rand({3, 1, 4, 4}));
+  write_npy(dir.file("y.npy"), torch::zeros({2}, torch::kLong));
+  DataSource s;
+  s.kind = DataKind::Npy;
+  s.paths = {dir.file("x.npy"), dir.file("y.npy")};
+  EXPECT_NE(error_of([&] { load_dataset(s); }).find("2 labels"), std::string::npos);
+  torch::Tensor x = torch::rand({2, 1, 4, 4});
+  x[1][0][2][2] = std::nan("");
+  write_npy(dir.file("x.npy"), x);
+  EXPECT_NE(error_of([&] { load_dataset(s); }).find("NaN"), std::string::npos);
+  write_npy(dir.file("x.npy"), torch::rand({2, 1, 4, 4}) * 255);
+  EXPECT_NE(error_of([&] { load_dataset(s); }).find("[0, 1]"), std::string::npos);
+  write_npy(dir.file("x.npy"), torch::rand({2, 1, 4, 4}));
+  write_npy(dir.file("y.npy"), torch::tensor({0.5, 1.0}));
+  EXPECT_NE(error_of([&] { load_dataset(s); }).find("integer labels"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace advtk

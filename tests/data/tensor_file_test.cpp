@@ -1,0 +1,61 @@
+#include "data/tensor_file.h"
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+using test::error_of;
+using test::fixture;
+using test::TempDir;
+
+TEST(TensorFile, ReadsPythonSavedPair) {
+  const Dataset d = load_tensor_file(fixture("python_pair.pt"));
+  ASSERT_EQ(d.images.sizes(), (std::vector<int64_t>{5, 1, 4, 4}));
+  // torch.save((x, y)) with x[flat i] = 3i mod 256 as uint8.
+  EXPECT_FLOAT_EQ(d.images[2][0][1][3].item<float>(), (3 * 39 % 256) / 255.0f);
+  EXPECT_TRUE(torch::equal(d.labels, torch::tensor({0, 1, 2, 1, 0}, torch::kLong)));
+}
+
+TEST(TensorFile, ReadsPythonSavedDictAndNamesTheLegacyFormat) {
+  const Dataset zip = load_tensor_file(fixture("python_dict.pt"));
+  ASSERT_EQ(zip.images.sizes(), (std::vector<int64_t>{6, 3, 8, 8}));
+  EXPECT_TRUE(torch::equal(zip.labels, torch::tensor({3, 0, 1, 2, 3, 1}, torch::kLong)));
+  // The same images as the model fixture's input, written by the same script.
+  EXPECT_TRUE(torch::equal(zip.images, load_tensor_dict(fixture("python_tiny_model_io.pt")).at("x")));
+  const std::string legacy = error_of([] { load_tensor_file(fixture("python_dict_legacy.pt")); });
+  EXPECT_NE(legacy.find("legacy"), std::string::npos) << legacy;
+}
+
+TEST(TensorFile, SavedDictRoundTripsAndPrefersAdversarialImages) {
+  TempDir dir;
+  const torch::Tensor x = torch::rand({4, 1, 3, 3});
+  const torch::Tensor x_adv = (x + 0.01).clamp(0, 1);
+  const torch::Tensor y = torch::tensor({1, 0, 1, 2}, torch::kLong);
+  save_tensor_dict(dir.file("set.pt"), {{"x", x}, {"y", y}});
+  EXPECT_TRUE(torch::equal(load_tensor_file(dir.file("set.pt")).images, x));
+  save_tensor_dict(dir.file("adv.pt"), {{"x", x}, {"x_adv", x_adv}, {"y", y}});
+  EXPECT_TRUE(torch::equal(load_tensor_file(dir.file("adv.pt")).images, x_adv));
+  const auto dict = load_tensor_dict(dir.file("adv.pt"));
+  EXPECT_EQ(dict.size(), 3u);
+  EXPECT_TRUE(torch::equal(dict.at("y"), y));
+}
+
+TEST(TensorFile, RejectsCorruptFilesAndMissingKeys) {
+  TempDir dir;
+  test::write_bytes(dir.file("junk.pt"), {'n', 'o', 't', ' ', 'a', ' ', 'p', 't'});
+  EXPECT_NE(error_of([&] { load_tensor_file(dir.file("junk.pt")); }).find("not a readable"),
+            std::string::npos);
+  save_tensor_dict(dir.file("nolabels.pt"), {{"x", torch::rand({2, 1, 2, 2})}});
+  EXPECT_NE(error_of([&] { load_tensor_file(dir.file("nolabels.pt")); }).find("keys x"),
+            std::string::npos);
+  save_tensor_dict(dir.file("mismatch.pt"),
+                   {{"x", torch::rand({2, 1, 2, 2})}, {"y", torch::zeros({3}, torch::kLong)}});
+  EXPECT_NE(error_of([&] { load_tensor_file(dir.file("mismatch.pt")); }).find("3 labels"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace advtk

@@ -1,0 +1,130 @@
+#include "models/model.h"
+
+#include <gtest/gtest.h>
+
+#include "data/tensor_file.h"
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+using test::error_of;
+using test::fixture;
+using test::TempDir;
+
+// A module whose forward is `body` (a TorchScript expression in x); saved and loaded from disk.
+Model scripted(const TempDir& dir, const std::string& body, const ModelOptions& options = {}) {
+  torch::jit::Module m("Scripted");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("w", torch::ones({1}), false);
+  m.define("def forward(self, x):\n    return " + body + "\n");
+  const std::string path = dir.file("m" + std::to_string(std::hash<std::string>{}(body)) + ".pt");
+  m.save(path);
+  return Model::load(path, options);
+}
+
+TEST(Model, MatchesPythonOutputsOfAScriptedModule) {
+  ModelOptions o;
+  o.output_index = 0;  // the fixture returns (logits, features)
+  const Model model = Model::load(fixture("python_tiny_model.pt"), o);
+  const auto io = load_tensor_dict(fixture("python_tiny_model_io.pt"));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logits = model.logits(io.at("x"));
+  EXPECT_TRUE(torch::allclose(logits, io.at("logits"), 1e-5, 1e-5));
+  for (const auto& p : model.module().parameters()) EXPECT_FALSE(p.requires_grad());
+  EXPECT_FALSE(model.module().is_training());
+}
+
+TEST(Model, TupleAndDictOutputsNeedASelector) {
+  TempDir dir;
+  const std::string tuple_msg =
+      error_of([&] { scripted(dir, "(torch.flatten(x, 1), x)").logits(torch::rand({2, 3, 1, 1})); });
+  EXPECT_NE(tuple_msg.find("--output-index"), std::string::npos) << tuple_msg;
+  const std::string dict_body = "{\"logits\": torch.flatten(x, 1), \"features\": x}";
+  const std::string dict_msg =
+      error_of([&] { scripted(dir, dict_body).logits(torch::rand({2, 3, 1, 1})); });
+  EXPECT_NE(dict_msg.find("--output-key"), std::string::npos) << dict_msg;
+  EXPECT_NE(dict_msg.find("features"), std::string::npos) << dict_msg;
+
+  ModelOptions by_key;
+  by_key.output_key = "logits";
+  const torch::Tensor x = torch::rand({2, 3, 1, 1});
+  EXPECT_TRUE(torch::equal(scripted(dir, dict_body, by_key).logits(x), x.flatten(1)));
+  ModelOptions by_index;
+  by_index.output_index = 1;
+  EXPECT_TRUE(torch::equal(scripted(dir, "(x, torch.flatten(x, 1))", by_index).logits(x), x.flatten(1)));
+  by_index.output_index = 2;
+  EXPECT_NE(error_of([&] { scripted(dir, "(x, x)", by_index).logits(x); }).find("only 2 outputs"),
+            std::string::npos);
+}
+
+TEST(Model, NormalisationAndInputRangeAreFoldedIn) {
+  TempDir dir;
+  ModelOptions o;
+  o.mean = {0.5, 0.25, 0.0};
+  o.std = {0.5, 0.25, 2.0};
+  const Model model = scripted(dir, "torch.flatten(x, 1)", o);
+  const torch::Tensor x = torch::tensor({1.0f, 0.5f, 1.0f}).view({1, 3, 1, 1});
+  EXPECT_TRUE(torch::allclose(model.logits(x), torch::tensor({{1.0f, 1.0f, 0.5f}})));
+
+  ModelOptions range;
+  range.input_lo = 0;
+  range.input_hi = 255;
+  const Model byte_model = scripted(dir, "torch.flatten(x, 1)", range);
+  EXPECT_TRUE(torch::allclose(byte_model.from_unit_range(torch::full({1, 1, 1, 1}, 0.2)),
+                              torch::full({1, 1, 1, 1}, 51.0)));
+  ModelOptions bad = o;
+  bad.std = {0.5, 0.0, 1.0};
+  EXPECT_NE(error_of([&] { scripted(dir, "x", bad); }).find("--std"), std::string::npos);
+  EXPECT_NE(error_of([&] { model.probe({1, 4, 4}, 0); }).find("channels"), std::string::npos);
+}
+
+TEST(Model, ProbeTurnsShapeAndTypeProblemsIntoClearMessages) {
+  TempDir dir;
+  torch::jit::Module linear("Linear");
+  linear.register_parameter("w", torch::rand({10, 4}), false);
+  linear.define("def forward(self, x):\n    return torch.mm(torch.flatten(x, 1), self.w.t())\n");
+  linear.save(dir.file("linear.pt"));
+  const Model model = Model::load(dir.file("linear.pt"), {});
+  EXPECT_EQ(model.probe({1, 2, 2}, 10).num_classes, 10);
+  const std::string shape_msg = error_of([&] { model.probe({1, 28, 28}, 10); });
+  EXPECT_NE(shape_msg.find("[2,1,28,28]"), std::string::npos) << shape_msg;
+  EXPECT_NE(error_of([&] { model.probe({1, 2, 2}, 12); }).find("10 outputs but the data has 12"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { scripted(dir, "torch.flatten(x, 1).long()").probe({3, 1, 1}, 0); })
+                .find("float logits"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { scripted(dir, "x").probe({3, 1, 1}, 0); }).find("[N, K]"),
+            std::string::npos);
+  EXPECT_TRUE(scripted(dir, "torch.softmax(torch.flatten(x, 1), 1)")
+                  .probe({3, 1, 1}, 0)
+                  .looks_like_probabilities);
+  EXPECT_FALSE(scripted(dir, "torch.flatten(x, 1) * 3.0").probe({3, 1, 1}, 0).looks_like_probabilities);
+}
+
+TEST(Model, LoadRejectsMissingAndCorruptFiles) {
+  TempDir dir;
+  EXPECT_NE(error_of([&] { Model::load(dir.file("none.pt"), {}); }).find("no such model file"),
+            std::string::npos);
+  test::write_bytes(dir.file("corrupt.pt"), {'P', 'K', 3, 4, 'x', 'y'});
+  const std::string msg = error_of([&] { Model::load(dir.file("corrupt.pt"), {}); });
+  EXPECT_NE(msg.find("not a loadable TorchScript model"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("corrupt.pt"), std::string::npos) << msg;
+}
+
+TEST(Model, TrainingScopeRestoresFrozenEvalModeOnException) {
+  TempDir dir;
+  Model model = scripted(dir, "torch.flatten(x, 1) * self.w");
+  try {
+    TrainingScope scope(model);
+    EXPECT_TRUE(model.module().is_training());
+    for (const auto& p : model.module().parameters()) EXPECT_TRUE(p.requires_grad());
+    throw std::runtime_error("boom");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(model.module().is_training());
+  for (const auto& p : model.module().parameters()) EXPECT_FALSE(p.requires_grad());
+}
+
+}  // namespace
+}  // namespace advtk

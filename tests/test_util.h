@@ -1,0 +1,100 @@
+// Helpers shared by the test suites: temporary folders, fixture paths, running the advtk binary.
+#pragma once
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+
+#include "core/error.h"
+
+namespace advtk::test {
+
+// A fresh folder under the system temp dir, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("advtk-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline std::string fixture(const std::string& name) {
+  return std::string(ADVTK_SOURCE_DIR) + "/tests/fixtures/" + name;
+}
+
+inline bool fashion_mnist_available() {
+  return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `advtk ARGS` through the shell; ARGS must already be shell-quoted where needed.
+inline CommandResult run_advtk(const std::string& args) {
+  TempDir tmp;
+  const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
+  const std::string command = std::string("OMP_WAIT_POLICY=PASSIVE '") + ADVTK_BINARY + "' " +
+                              args + " > '" + out_path + "' 2> '" + err_path + "'";
+  const int status = std::system(command.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+// The message of the advtk::Error that `f` throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const advtk::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// Big-endian 32-bit integer bytes, for crafting IDX headers.
+inline std::array<unsigned char, 4> be32(uint32_t v) {
+  return {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+          static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+}
+
+}  // namespace advtk::test
