@@ -17,10 +17,12 @@ std::vector<char> read_file_bytes(const std::string& path, bool gunzip) {
   std::error_code ec;
   ADVTK_CHECK(fs::exists(path, ec), path, ": no such file");
   ADVTK_CHECK(!fs::is_directory(path, ec), path, ": is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   ADVTK_CHECK(in.good(), path, ": cannot open (", std::strerror(errno), ")");
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ADVTK_CHECK(!in.bad(), path, ": read error");
+  std::vector<char> raw(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+  ADVTK_CHECK(in.good() || raw.empty(), path, ": read error");
   const bool gzipped = raw.size() >= 2 && static_cast<unsigned char>(raw[0]) == 0x1f &&
                        static_cast<unsigned char>(raw[1]) == 0x8b;
   if (!gunzip || !gzipped) return raw;

@@ -16,7 +16,7 @@ namespace {
 // The first of the usual spellings of an MNIST-style file that exists in `dir`.
 std::string find_mnist_file(const std::string& dir, const std::string& stem) {
   std::string dotted = stem;
-  dotted[dotted.rfind('-')] = '.';  // train-images.idx3-ubyte, as some mirrors name it
+  dotted[dotted.find("-idx")] = '.';  // train-images.idx3-ubyte, as some mirrors name it
   for (const std::string& name : {stem + ".gz", stem, dotted + ".gz", dotted}) {
     const fs::path p = fs::path(dir) / name;
     if (fs::exists(p)) return p.string();
@@ -27,8 +27,9 @@ std::string find_mnist_file(const std::string& dir, const std::string& stem) {
 Dataset load_mnist_dir(const std::string& dir, Split split) {
   ADVTK_CHECK(fs::is_directory(dir), dir, ": not a directory");
   const std::string prefix = split == Split::Train ? "train" : "t10k";
-  return load_idx(find_mnist_file(dir, prefix + "-images-idx3-ubyte"),
-                  find_mnist_file(dir, prefix + "-labels-idx1-ubyte"));
+  const std::string images = find_mnist_file(dir, prefix + "-images-idx3-ubyte");
+  const std::string labels = find_mnist_file(dir, prefix + "-labels-idx1-ubyte");
+  return load_idx(images, labels);
 }
 
 }  // namespace

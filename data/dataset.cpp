@@ -1,5 +1,7 @@
 #include "data/dataset.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/seeding.h"
 
@@ -28,10 +30,12 @@ void validate_dataset(const Dataset& d) {
   ADVTK_CHECK(d.images.size(0) == d.labels.size(0), src, ": ", d.images.size(0),
               " images but ", d.labels.size(0), " labels");
   ADVTK_CHECK(d.size() > 0, src, ": the dataset is empty");
-  ADVTK_CHECK(torch::isfinite(d.images).all().item<bool>(), src,
-              ": images contain NaN or Inf values");
-  const double lo = d.images.min().item<double>();
-  const double hi = d.images.max().item<double>();
+  // One pass: min and max propagate NaN, so finite bounds in [0, 1] also rule out NaN and Inf.
+  const auto [min_t, max_t] = torch::aminmax(d.images);
+  const double lo = min_t.item<double>();
+  const double hi = max_t.item<double>();
+  ADVTK_CHECK(std::isfinite(lo) && std::isfinite(hi),
+              src, ": images contain NaN or Inf values");
   ADVTK_CHECK(lo >= 0.0 && hi <= 1.0, src, ": pixel values must lie in [0, 1], found [", lo, ", ",
               hi, "] (scale 0-255 data by 1/255)");
   const int64_t min_label = d.labels.min().item<int64_t>();

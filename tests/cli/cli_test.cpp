@@ -19,7 +19,7 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_NE(v.out.find("advtk "), std::string::npos);
   EXPECT_NE(v.out.find("LibTorch"), std::string::npos);
-  for (const char* cmd : {"info", "eval", "train"}) {
+  for (const char* cmd : {"data", "info", "eval", "train"}) {
     const auto h = run_advtk(std::string(cmd) + " --help");
     EXPECT_EQ(h.exit_code, 0) << cmd;
     EXPECT_NE(h.out.find("Example"), std::string::npos) << cmd;
@@ -119,6 +119,40 @@ TEST(Cli, TrainThenEvalAndInfoOnNpyData) {
     EXPECT_EQ(mismatch.exit_code, 2);
     EXPECT_NE(mismatch.err.find("forward failed"), std::string::npos) << mismatch.err;
   }
+}
+
+TEST(Cli, DataSummarisesASource) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto r = run_advtk("data --json --limit 100 --offset 50");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("examples"), 100);
+  EXPECT_EQ(j.at("shape"), nlohmann::json({1, 28, 28}));
+  int64_t total = 0;
+  for (const auto& c : j.at("class_counts")) total += c.get<int64_t>();
+  EXPECT_EQ(total, 100);
+}
+
+TEST(Cli, FineTunesAPythonScriptedModelWithTupleOutput) {
+  TempDir dir;
+  // The fixture takes 3x8x8 images and has 5 outputs; labels follow the brightest channel.
+  auto gen = at::detail::createCPUGenerator(4);
+  const torch::Tensor y = torch::randint(0, 3, {120}, gen, torch::kLong);
+  torch::Tensor x = torch::rand({120, 3, 8, 8}, gen) * 0.4;
+  for (int64_t i = 0; i < 120; ++i) x[i][y[i].item<int64_t>()] += 0.6;
+  write_npy(dir.file("x.npy"), x);
+  write_npy(dir.file("y.npy"), y);
+  const std::string data = "--data npy:'" + dir.file("x.npy") + "','" + dir.file("y.npy") + "'";
+  const std::string model = "'" + test::fixture("python_tiny_model.pt") + "'";
+  const auto no_index = run_advtk("train --model " + model + " " + data + " --out '" + dir.file("a") + "'");
+  EXPECT_EQ(no_index.exit_code, 2);
+  EXPECT_NE(no_index.err.find("--output-index"), std::string::npos) << no_index.err;
+  const auto tuned = run_advtk("train --model " + model + " --output-index 0 --epochs 4 --lr 0.01 " +
+                               "--batch-size 20 " + data + " --out '" + dir.file("b") + "'");
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
+  const auto eval = run_advtk("eval '" + dir.file("b/model.pt") + "' --output-index 0 --json " + data);
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_GT(nlohmann::json::parse(eval.out).at("accuracy").get<double>(), 0.9);
 }
 
 }  // namespace
