@@ -206,7 +206,7 @@ void setup_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--val-data", o->val_data, "validation data (default: the test split of --data)");
   cmd->add_option("--val-size", o->val_size, "validate on at most this many examples")
       ->check(CLI::PositiveNumber);
-  add_common_options(*cmd, o->common, 128);
+  add_common_options(*cmd, o->common, 64);
   add_data_options(*cmd, o->data, "train");
   add_model_options(*cmd, o->model);
   cmd->footer(

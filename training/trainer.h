@@ -21,7 +21,7 @@ namespace advtk {
 
 struct TrainOptions {
   int64_t epochs = 10;
-  int64_t batch_size = 128;
+  int64_t batch_size = 64;
   int64_t eval_batch_size = 1000;
   OptimizerSettings optimizer;
   ScheduleSettings schedule;
