@@ -15,10 +15,10 @@ struct EvaluationResult {
   int64_t examples = 0;
   int64_t correct = 0;
   double accuracy = 0.0;
-  double mean_loss = 0.0;                   // cross-entropy
-  std::vector<double> per_class_accuracy;   // NaN for classes with no examples
-  torch::Tensor confusion;                  // [K, K] int64: row = true label, column = prediction
-  torch::Tensor predictions;                // [N] int64
+  double mean_loss = 0.0;                  // cross-entropy
+  std::vector<double> per_class_accuracy;  // NaN for classes with no examples
+  torch::Tensor confusion;                 // [K, K] int64: row = true label, column = prediction
+  torch::Tensor predictions;               // [N] int64
 };
 
 // Called after each batch with (examples done, total).

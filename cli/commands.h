@@ -1,5 +1,6 @@
 // One function per subcommand: it adds the subcommand to the app, binds its options and sets the
-// callback that runs it. `exit_code` receives the command's exit status (0, or 3 for a failed gate).
+// callback that runs it. `exit_code` receives the command's exit status (0, or 3 for a failed
+// gate).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -41,7 +41,8 @@ void add_data_options(CLI::App& app, DataOptions& o, const std::string& default_
 }
 
 void add_model_options(CLI::App& app, ModelCliOptions& o) {
-  app.add_option("--mean", o.mean, "per-channel mean subtracted inside the model, e.g. 0.4914,0.4822,0.4465");
+  app.add_option("--mean", o.mean,
+                 "per-channel mean subtracted inside the model, e.g. 0.4914,0.4822,0.4465");
   app.add_option("--std", o.std, "per-channel std divided inside the model");
   app.add_option("--input-range", o.input_range, "the model's pixel range lo,hi")
       ->capture_default_str();
@@ -74,7 +75,8 @@ DataSource parse_data_source(const std::string& spec, const std::string& split) 
     for (const auto& p : s.paths) ADVTK_CHECK(!p.empty(), "--data ", spec, ": expected ", form);
   };
   if (kind == "fashion-mnist") {
-    ADVTK_CHECK(rest.empty(), "--data ", spec, ": fashion-mnist takes no path (choose the split with --split)");
+    ADVTK_CHECK(rest.empty(), "--data ", spec,
+                ": fashion-mnist takes no path (choose the split with --split)");
     s.kind = DataKind::FashionMnist;
   } else if (kind == "mnist") {
     s.kind = DataKind::Mnist;
@@ -120,10 +122,11 @@ ModelOptions to_model_options(const ModelCliOptions& o, const std::string& devic
   m.device = resolve_device(device);
   if (!o.mean.empty()) m.mean = parse_number_list(o.mean, "--mean");
   if (!o.std.empty()) m.std = parse_number_list(o.std, "--std");
-  ADVTK_CHECK(m.mean.size() == m.std.size(), "--mean and --std: give both, with one value per channel");
+  ADVTK_CHECK(m.mean.size() == m.std.size(),
+              "--mean and --std: give both, with one value per channel");
   const auto range = parse_number_list(o.input_range, "--input-range");
-  ADVTK_CHECK(range.size() == 2 && range[0] < range[1], "--input-range: expected lo,hi with lo < hi, got '",
-              o.input_range, "'");
+  ADVTK_CHECK(range.size() == 2 && range[0] < range[1],
+              "--input-range: expected lo,hi with lo < hi, got '", o.input_range, "'");
   m.input_lo = range[0];
   m.input_hi = range[1];
   m.output_index = o.output_index;

@@ -32,7 +32,7 @@ struct DataOptions {
 };
 
 struct ModelCliOptions {
-  std::string mean, std;     // comma-separated, may be empty
+  std::string mean, std;  // comma-separated, may be empty
   std::string input_range = "0,1";
   std::optional<int64_t> output_index;
   std::optional<std::string> output_key;

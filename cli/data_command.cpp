@@ -31,8 +31,8 @@ void run_data(const DataCommandOptions& o) {
   j["shape"] = std::vector<int64_t>(d.images.sizes().begin() + 1, d.images.sizes().end());
   j["num_classes"] = d.num_classes();
   j["class_names"] = d.class_names;
-  j["class_counts"] = std::vector<int64_t>(counts.data_ptr<int64_t>(),
-                                           counts.data_ptr<int64_t>() + counts.numel());
+  j["class_counts"] =
+      std::vector<int64_t>(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel());
   j["pixel_min"] = d.images.min().item<double>();
   j["pixel_max"] = d.images.max().item<double>();
   j["pixel_mean"] = d.images.mean().item<double>();
@@ -59,7 +59,8 @@ void run_data(const DataCommandOptions& o) {
 
 void setup_data_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<DataCommandOptions>();
-  CLI::App* cmd = app.add_subcommand("data", "Load a data spec and summarise it (checks the files)");
+  CLI::App* cmd =
+      app.add_subcommand("data", "Load a data spec and summarise it (checks the files)");
   cmd->add_flag("--json", o->json, "print a JSON object");
   add_common_options(*cmd, o->common, 1);
   add_data_options(*cmd, o->data, "test");

@@ -31,13 +31,15 @@ void print_text(const EvaluationResult& r, const Dataset& data) {
   size_t name_width = 5;
   for (int64_t c = 0; c < k; ++c) name_width = std::max(name_width, data.class_name(c).size());
   std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << "class" << std::right
-            << std::setw(9) << "accuracy" << std::setw(8) << "n" << "\n";
+            << std::setw(9) << "accuracy" << std::setw(8) << "n"
+            << "\n";
   const torch::Tensor totals = r.confusion.sum(1);
   for (int64_t c = 0; c < k; ++c) {
     std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << data.class_name(c)
               << std::right << std::setw(8) << std::setprecision(2);
     if (std::isnan(r.per_class_accuracy[c])) {
-      std::cout << "-" << " ";
+      std::cout << "-"
+                << " ";
     } else {
       std::cout << 100 * r.per_class_accuracy[c] << "%";
     }
@@ -56,7 +58,8 @@ void print_text(const EvaluationResult& r, const Dataset& data) {
 void run_eval(const EvalOptions& o) {
   apply_common(o.common);
   const Dataset data = load_data(o.data, o.common.seed);
-  const Model model = load_model_for(o.model_path, to_model_options(o.model, o.common.device), data);
+  const Model model =
+      load_model_for(o.model_path, to_model_options(o.model, o.common.device), data);
   ProgressBar bar("eval", data.size(), show_progress(o.common));
   const EvaluationResult r = evaluate(model, data, o.common.batch_size, data.num_classes(),
                                       [&](int64_t done, int64_t) { bar.update(done); });
@@ -77,7 +80,8 @@ void run_eval(const EvalOptions& o) {
   j["confusion"] = nlohmann::json::array();
   for (int64_t t = 0; t < r.confusion.size(0); ++t) {
     nlohmann::json row = nlohmann::json::array();
-    for (int64_t p = 0; p < r.confusion.size(1); ++p) row.push_back(r.confusion[t][p].item<int64_t>());
+    for (int64_t p = 0; p < r.confusion.size(1); ++p)
+      row.push_back(r.confusion[t][p].item<int64_t>());
     j["confusion"].push_back(row);
   }
   if (!data.class_names.empty()) j["class_names"] = data.class_names;
@@ -88,7 +92,8 @@ void run_eval(const EvalOptions& o) {
 
 void setup_eval_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Clean accuracy, per-class accuracy, confusion matrix");
+  CLI::App* cmd =
+      app.add_subcommand("eval", "Clean accuracy, per-class accuracy, confusion matrix");
   cmd->add_option("model", o->model_path, "TorchScript model file")->required();
   cmd->add_flag("--json", o->json, "print a JSON object (accuracy, per_class_accuracy, confusion)");
   add_common_options(*cmd, o->common, 500);

@@ -74,8 +74,8 @@ void run_info(const InfoOptions& o) {
   line("type", j["type"].get<std::string>());
   if (!j["architecture"].get<std::string>().empty())
     line("architecture", j["architecture"].get<std::string>() + " (advtk zoo)");
-  line("parameters", std::to_string(parameters) + " (" +
-                         std::to_string(parameter_bytes / 1024) + " KiB)");
+  line("parameters",
+       std::to_string(parameters) + " (" + std::to_string(parameter_bytes / 1024) + " KiB)");
   line("buffers", std::to_string(buffers) + " elements");
   line("modules", std::to_string(submodules));
   std::string names;
@@ -83,7 +83,8 @@ void run_info(const InfoOptions& o) {
   line("methods", names);
   if (probe) {
     line("input", "[N," + std::to_string((*shape)[0]) + "," + std::to_string((*shape)[1]) + "," +
-                      std::to_string((*shape)[2]) + "] in " + fmt::format("[{}, {}]", model.options().input_lo, model.options().input_hi));
+                      std::to_string((*shape)[2]) + "] in " +
+                      fmt::format("[{}, {}]", model.options().input_lo, model.options().input_hi));
     line("output", "[N," + std::to_string(probe->num_classes) + "] " +
                        (probe->looks_like_probabilities ? "probabilities" : "logits"));
   } else {

@@ -19,7 +19,9 @@ std::string format_duration(double seconds) {
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled),
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
       start_(std::chrono::steady_clock::now()) {}
 
 ProgressBar::~ProgressBar() {

@@ -22,8 +22,8 @@ namespace advtk::cli {
 namespace {
 
 struct TrainCliOptions {
-  std::string arch;          // a zoo architecture ...
-  std::string model_path;    // ... or a TorchScript model to fine-tune
+  std::string arch;        // a zoo architecture ...
+  std::string model_path;  // ... or a TorchScript model to fine-tune
   std::string out = "runs/train";
   int64_t epochs = 10;
   std::string optimizer = "adam";
@@ -118,9 +118,15 @@ void run_train(const TrainCliOptions& o) {
   t.seed = o.common.seed;
   t.checkpoint_dir = checkpoint_dir;
   t.resume = o.resume;
-  t.config = {{"arch", o.arch},           {"model", o.model_path},   {"data", o.data.spec},
-              {"optimizer", o.optimizer}, {"lr", t.optimizer.lr},    {"epochs", o.epochs},
-              {"batch_size", t.batch_size}, {"schedule", o.schedule}, {"seed", o.common.seed}};
+  t.config = {{"arch", o.arch},
+              {"model", o.model_path},
+              {"data", o.data.spec},
+              {"optimizer", o.optimizer},
+              {"lr", t.optimizer.lr},
+              {"epochs", o.epochs},
+              {"batch_size", t.batch_size},
+              {"schedule", o.schedule},
+              {"seed", o.common.seed}};
   ensure_directory(o.out);
   spdlog::info("training {} on {} ({} examples), {} with lr {}, {} epochs", model->name(),
                train_data.source, train_data.size(), o.optimizer, t.optimizer.lr, o.epochs);
@@ -136,12 +142,14 @@ void run_train(const TrainCliOptions& o) {
   };
   callbacks.on_epoch = [&](const EpochRecord& r) {
     char stats[160];
-    std::snprintf(stats, sizeof stats, "loss %.4f acc %.2f%%", r.train_loss, 100 * r.train_accuracy);
+    std::snprintf(stats, sizeof stats, "loss %.4f acc %.2f%%", r.train_loss,
+                  100 * r.train_accuracy);
     bar.finish(stats);
     if (r.val_accuracy) {
-      spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}% ({:.1f} s)",
-                   r.epoch, o.epochs, r.train_loss, 100 * r.train_accuracy, *r.val_loss,
-                   100 * *r.val_accuracy, r.seconds);
+      spdlog::info(
+          "epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}% ({:.1f} s)",
+          r.epoch, o.epochs, r.train_loss, 100 * r.train_accuracy, *r.val_loss,
+          100 * *r.val_accuracy, r.seconds);
     } else {
       spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.2f}% ({:.1f} s)", r.epoch, o.epochs,
                    r.train_loss, 100 * r.train_accuracy, r.seconds);
@@ -150,22 +158,25 @@ void run_train(const TrainCliOptions& o) {
               train_data.size());
   };
   CrossEntropyObjective objective;
-  const TrainResult result = train(*model, train_data, validation ? &*validation : nullptr,
-                                   objective, t, callbacks);
+  const TrainResult result =
+      train(*model, train_data, validation ? &*validation : nullptr, objective, t, callbacks);
 
   const std::string model_path = (std::filesystem::path(o.out) / "model.pt").string();
   model->save(model_path);
   nlohmann::json history = nlohmann::json::array();
   for (const auto& r : result.history) history.push_back(to_json(r));
-  write_file_atomic((std::filesystem::path(o.out) / "history.json").string(), history.dump(2) + "\n");
-  write_file_atomic((std::filesystem::path(o.out) / "history.csv").string(), history_csv(result.history));
+  write_file_atomic((std::filesystem::path(o.out) / "history.json").string(),
+                    history.dump(2) + "\n");
+  write_file_atomic((std::filesystem::path(o.out) / "history.csv").string(),
+                    history_csv(result.history));
 
   const EpochRecord& last = result.history.back();
   double seconds = 0;
   for (const auto& r : result.history) seconds += r.seconds;
   std::cout << "model        " << model_path << "\n"
             << "epochs       " << last.epoch << "\n"
-            << "train        loss " << last.train_loss << ", accuracy " << 100 * last.train_accuracy << "%\n";
+            << "train        loss " << last.train_loss << ", accuracy " << 100 * last.train_accuracy
+            << "%\n";
   if (last.val_accuracy) {
     std::cout << "validation   loss " << *last.val_loss << ", accuracy " << 100 * *last.val_accuracy
               << "% (" << validation->source << ", " << validation->size() << " examples)\n";
@@ -177,18 +188,25 @@ void run_train(const TrainCliOptions& o) {
 
 void setup_train_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a zoo architecture or fine-tune a TorchScript model");
+  CLI::App* cmd =
+      app.add_subcommand("train", "Train a zoo architecture or fine-tune a TorchScript model");
   cmd->add_option("--arch", o->arch, "zoo architecture: mlp, cnn, lenet, resnet")
       ->check(CLI::IsMember({"mlp", "cnn", "lenet", "resnet"}));
   cmd->add_option("--model", o->model_path, "TorchScript model to fine-tune instead");
   cmd->add_option("--out", o->out, "output directory (model.pt, history.csv/json, checkpoint/)")
       ->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--optimizer", o->optimizer, "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
+  cmd->add_option("--epochs", o->epochs, "epochs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--optimizer", o->optimizer,
+                  "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}))
       ->capture_default_str();
-  cmd->add_option("--lr", o->lr, "learning rate (default: 0.01 for sgd/momentum/nesterov/adagrad, 0.001 otherwise)");
-  cmd->add_option("--momentum", o->momentum, "momentum for momentum/nesterov")->capture_default_str();
+  cmd->add_option(
+      "--lr", o->lr,
+      "learning rate (default: 0.01 for sgd/momentum/nesterov/adagrad, 0.001 otherwise)");
+  cmd->add_option("--momentum", o->momentum, "momentum for momentum/nesterov")
+      ->capture_default_str();
   cmd->add_option("--weight-decay", o->weight_decay, "L2 penalty (decoupled for adamw)")
       ->capture_default_str();
   cmd->add_option("--betas", o->betas, "Adam/AdamW betas b1,b2")->capture_default_str();
@@ -196,9 +214,11 @@ void setup_train_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"constant", "step", "cosine"}))
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "linear warm-up epochs")->capture_default_str();
-  cmd->add_option("--step-epochs", o->step_epochs, "step schedule: epochs between decays (default a third of the run)");
+  cmd->add_option("--step-epochs", o->step_epochs,
+                  "step schedule: epochs between decays (default a third of the run)");
   cmd->add_option("--gamma", o->gamma, "step schedule: decay factor")->capture_default_str();
-  cmd->add_option("--min-lr", o->min_lr, "cosine schedule: final learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", o->min_lr, "cosine schedule: final learning rate")
+      ->capture_default_str();
   cmd->add_option("--clip-grad-norm", o->clip_grad_norm, "clip the gradient's global norm (0: off)")
       ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue from OUT/checkpoint");

@@ -32,7 +32,7 @@ std::string concat(Parts&&... parts) {
 }  // namespace advtk
 
 // Throws advtk::Error with the concatenated message parts when `cond` is false.
-#define ADVTK_CHECK(cond, ...)                                       \
-  do {                                                               \
+#define ADVTK_CHECK(cond, ...)                                               \
+  do {                                                                       \
     if (!(cond)) throw ::advtk::Error(::advtk::detail::concat(__VA_ARGS__)); \
   } while (false)

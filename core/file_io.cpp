@@ -87,7 +87,8 @@ void ensure_directory(const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;
   fs::create_directories(path, ec);
-  ADVTK_CHECK(!ec && fs::is_directory(path), path, ": cannot create directory (", ec.message(), ")");
+  ADVTK_CHECK(!ec && fs::is_directory(path), path, ": cannot create directory (", ec.message(),
+              ")");
 }
 
 }  // namespace advtk

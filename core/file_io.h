@@ -1,4 +1,5 @@
-// Whole-file reads and atomic writes: a result file is either complete or absent, never half-written.
+// Whole-file reads and atomic writes: a result file is either complete or absent, never
+// half-written.
 #pragma once
 
 #include <functional>
@@ -15,8 +16,10 @@ std::vector<char> read_file_bytes(const std::string& path, bool gunzip = true);
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 void write_file_atomic(const std::string& path, const std::string& text);
 
-// Lets `write` fill a temporary path, then renames it over `path`; removes the temporary on failure.
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write);
+// Lets `write` fill a temporary path, then renames it over `path`; removes the temporary on
+// failure.
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string&)>& write);
 
 // Creates a directory (and parents); throws advtk::Error when it cannot.
 void ensure_directory(const std::string& path);

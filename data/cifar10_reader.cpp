@@ -14,8 +14,8 @@ namespace {
 constexpr int64_t kRecord = 1 + 3 * 32 * 32;
 
 const std::vector<std::string>& default_cifar10_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                                 "dog",      "frog",       "horse", "ship", "truck"};
+  static const std::vector<std::string> names = {
+      "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   return names;
 }
 
@@ -55,12 +55,14 @@ Dataset load_cifar10(const std::string& dir_arg, Split split) {
   if (!fs::exists(dir / "test_batch.bin") && fs::exists(dir / "cifar-10-batches-bin")) {
     dir /= "cifar-10-batches-bin";
   }
-  ADVTK_CHECK(fs::is_directory(dir), dir_arg, ": not a directory (expected the CIFAR-10 binary batches)");
+  ADVTK_CHECK(fs::is_directory(dir), dir_arg,
+              ": not a directory (expected the CIFAR-10 binary batches)");
   std::vector<std::string> files;
   if (split == Split::Test) {
     files.push_back((dir / "test_batch.bin").string());
   } else {
-    for (int i = 1; i <= 5; ++i) files.push_back((dir / ("data_batch_" + std::to_string(i) + ".bin")).string());
+    for (int i = 1; i <= 5; ++i)
+      files.push_back((dir / ("data_batch_" + std::to_string(i) + ".bin")).string());
   }
   std::vector<torch::Tensor> images, labels;
   for (const auto& f : files) {

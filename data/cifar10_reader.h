@@ -1,4 +1,5 @@
-// CIFAR-10 in its binary form: records of 1 label byte + 3072 pixel bytes (R, G, B planes of 32×32).
+// CIFAR-10 in its binary form: records of 1 label byte + 3072 pixel bytes (R, G, B planes of
+// 32×32).
 #pragma once
 
 #include <string>

@@ -27,15 +27,14 @@ void validate_dataset(const Dataset& d) {
   ADVTK_CHECK(d.labels.dim() == 1, src, ": expected labels [N], got ", d.labels.sizes());
   ADVTK_CHECK(d.labels.scalar_type() == torch::kLong, src, ": expected int64 labels, got ",
               d.labels.scalar_type());
-  ADVTK_CHECK(d.images.size(0) == d.labels.size(0), src, ": ", d.images.size(0),
-              " images but ", d.labels.size(0), " labels");
+  ADVTK_CHECK(d.images.size(0) == d.labels.size(0), src, ": ", d.images.size(0), " images but ",
+              d.labels.size(0), " labels");
   ADVTK_CHECK(d.size() > 0, src, ": the dataset is empty");
   // One pass: min and max propagate NaN, so finite bounds in [0, 1] also rule out NaN and Inf.
   const auto [min_t, max_t] = torch::aminmax(d.images);
   const double lo = min_t.item<double>();
   const double hi = max_t.item<double>();
-  ADVTK_CHECK(std::isfinite(lo) && std::isfinite(hi),
-              src, ": images contain NaN or Inf values");
+  ADVTK_CHECK(std::isfinite(lo) && std::isfinite(hi), src, ": images contain NaN or Inf values");
   ADVTK_CHECK(lo >= 0.0 && hi <= 1.0, src, ": pixel values must lie in [0, 1], found [", lo, ", ",
               hi, "] (scale 0-255 data by 1/255)");
   const int64_t min_label = d.labels.min().item<int64_t>();
@@ -91,9 +90,9 @@ Dataset dataset_from_arrays(torch::Tensor images, torch::Tensor labels, const st
   ADVTK_CHECK(images.dim() == 3 || images.dim() == 4, source,
               ": expected images of shape [N,H,W], [N,C,H,W] or [N,H,W,C], got ", images.sizes());
   ADVTK_CHECK(labels.dim() == 1, source, ": expected labels of shape [N], got ", labels.sizes());
-  ADVTK_CHECK(!labels.is_floating_point() && !labels.is_complex() &&
-                  labels.scalar_type() != torch::kBool,
-              source, ": expected integer labels, got ", labels.scalar_type());
+  ADVTK_CHECK(
+      !labels.is_floating_point() && !labels.is_complex() && labels.scalar_type() != torch::kBool,
+      source, ": expected integer labels, got ", labels.scalar_type());
   const auto is_channels = [](int64_t c) { return c == 1 || c == 3 || c == 4; };
   const bool channels_last =
       images.dim() == 4 && is_channels(images.size(3)) && !is_channels(images.size(1));

@@ -1,4 +1,5 @@
-// A labelled image set as every room sees it, and the selection (offset/limit/shuffle) applied to it.
+// A labelled image set as every room sees it, and the selection (offset/limit/shuffle) applied to
+// it.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,8 @@ void validate_dataset(const Dataset& dataset);
 
 struct Selection {
   int64_t offset = 0;
-  int64_t limit = -1;     // -1: everything from offset on
-  bool shuffle = false;   // shuffled (with `seed`) before offset/limit are applied
+  int64_t limit = -1;    // -1: everything from offset on
+  bool shuffle = false;  // shuffled (with `seed`) before offset/limit are applied
   uint64_t seed = 0;
 };
 

@@ -66,7 +66,8 @@ Dataset load_image_folder(const std::string& dir) {
       if (!images.empty()) {
         ADVTK_CHECK(img.sizes() == images.front().sizes(), file.string(), ": image size ",
                     img.size(1), "x", img.size(0), " differs from ", images.front().size(1), "x",
-                    images.front().size(0), " of ", first_path, " (all images must share one size)");
+                    images.front().size(0), " of ", first_path,
+                    " (all images must share one size)");
       }
       images.push_back(img);
       labels.push_back(static_cast<int64_t>(label));

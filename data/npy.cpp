@@ -38,7 +38,8 @@ torch::Tensor read_npy(const std::string& path) {
     offset = 10;
   } else {
     ADVTK_CHECK(bytes.size() >= 12, path, ": truncated .npy header");
-    for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
     offset = 12;
   }
   ADVTK_CHECK(bytes.size() >= offset + header_len, path, ": truncated .npy header");
@@ -83,10 +84,12 @@ void write_npy(const std::string& path, const torch::Tensor& tensor) {
     if (d.type == t.scalar_type()) dtype = &d;
   ADVTK_CHECK(dtype != nullptr, path, ": cannot write dtype ", t.scalar_type(), " as .npy");
   std::string shape = "(";
-  for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 ? "," : i + 1 < t.dim() ? ", " : "");
+  for (int64_t i = 0; i < t.dim(); ++i)
+    shape += std::to_string(t.size(i)) + (t.dim() == 1 ? "," : i + 1 < t.dim() ? ", " : "");
   shape += ")";
   const std::string order = dtype->size == 1 ? "|" : "<";
-  std::string header = "{'descr': '" + order + dtype->code + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      "{'descr': '" + order + dtype->code + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad so that magic(6) + version(2) + length(2) + header + '\n' is a multiple of 64.
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');

@@ -1,4 +1,5 @@
-// NumPy .npy arrays (format versions 1-3, C order, little-endian) read into and written from tensors.
+// NumPy .npy arrays (format versions 1-3, C order, little-endian) read into and written from
+// tensors.
 #pragma once
 
 #include <string>

@@ -11,16 +11,17 @@ namespace {
 torch::IValue load_ivalue(const std::string& path) {
   const std::vector<char> bytes = read_file_bytes(path, /*gunzip=*/false);
   // torch.save(..., _use_new_zipfile_serialization=False) starts with a pickled magic number.
-  static const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9};
+  static const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c,
+                                               0xfc, 0x9c, 0x46, 0xf9};
   ADVTK_CHECK(bytes.size() < sizeof kLegacyMagic ||
                   std::memcmp(bytes.data(), kLegacyMagic, sizeof kLegacyMagic) != 0,
-              path, ": saved in PyTorch's legacy (pre-1.6) format, which advtk does not read; "
+              path,
+              ": saved in PyTorch's legacy (pre-1.6) format, which advtk does not read; "
               "re-save it with torch.save's default (zip) format");
   try {
     return torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw Error(path + ": not a readable torch.save file (" +
-                short_message(e) + ")");
+    throw Error(path + ": not a readable torch.save file (" + short_message(e) + ")");
   }
 }
 
@@ -72,9 +73,11 @@ Dataset load_tensor_file(const std::string& path) {
   return dataset_from_arrays(images, labels, path);
 }
 
-void save_tensor_dict(const std::string& path, const std::map<std::string, torch::Tensor>& tensors) {
+void save_tensor_dict(const std::string& path,
+                      const std::map<std::string, torch::Tensor>& tensors) {
   c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [key, tensor] : tensors) dict.insert(key, tensor.detach().to(torch::kCPU).contiguous());
+  for (const auto& [key, tensor] : tensors)
+    dict.insert(key, tensor.detach().to(torch::kCPU).contiguous());
   write_file_atomic(path, torch::pickle_save(dict));
 }
 

@@ -33,8 +33,12 @@ Model::Model(torch::jit::Module module, ModelOptions options, std::string name)
     for (double s : options_.std) ADVTK_CHECK(s > 0, "--std: expected positive values, got ", s);
     const auto n = static_cast<int64_t>(options_.mean.size());
     const auto opts = torch::TensorOptions().dtype(torch::kFloat);
-    mean_ = torch::tensor(options_.mean, opts.dtype(torch::kDouble)).to(torch::kFloat).view({1, n, 1, 1});
-    inv_std_ = (1.0 / torch::tensor(options_.std, opts.dtype(torch::kDouble))).to(torch::kFloat).view({1, n, 1, 1});
+    mean_ = torch::tensor(options_.mean, opts.dtype(torch::kDouble))
+                .to(torch::kFloat)
+                .view({1, n, 1, 1});
+    inv_std_ = (1.0 / torch::tensor(options_.std, opts.dtype(torch::kDouble)))
+                   .to(torch::kFloat)
+                   .view({1, n, 1, 1});
     mean_ = mean_.to(options_.device);
     inv_std_ = inv_std_.to(options_.device);
   }
@@ -86,8 +90,8 @@ torch::Tensor Model::select_output(const torch::IValue& out) const {
     const auto dict = out.toGenericDict();
     std::string keys;
     for (const auto& entry : dict) keys += (keys.empty() ? "" : ", ") + entry.key().toStringRef();
-    ADVTK_CHECK(options_.output_key.has_value(), name_,
-                ": the model returns a dict (keys: ", keys, "); choose the logits with --output-key");
+    ADVTK_CHECK(options_.output_key.has_value(), name_, ": the model returns a dict (keys: ", keys,
+                "); choose the logits with --output-key");
     ADVTK_CHECK(dict.contains(*options_.output_key), "--output-key ", *options_.output_key,
                 ": not among the model's outputs (", keys, ")");
     const torch::IValue v = dict.at(*options_.output_key);
@@ -109,8 +113,8 @@ ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classe
   ADVTK_CHECK(example.size() == 3, name_, ": expected an input shape [C,H,W], got ",
               shape_text(example));
   if (mean_.defined()) {
-    ADVTK_CHECK(mean_.size(1) == 1 || mean_.size(1) == example[0], "--mean/--std: ",
-                mean_.size(1), " values given but the inputs have ", example[0], " channels");
+    ADVTK_CHECK(mean_.size(1) == 1 || mean_.size(1) == example[0], "--mean/--std: ", mean_.size(1),
+                " values given but the inputs have ", example[0], " channels");
   }
   std::vector<int64_t> batch_shape = {2};
   batch_shape.insert(batch_shape.end(), example.begin(), example.end());
@@ -137,11 +141,14 @@ ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classe
   ADVTK_CHECK(num_classes <= 0 || result.num_classes >= num_classes, name_, ": the model has ",
               result.num_classes, " outputs but the data has ", num_classes, " classes");
   const torch::Tensor row_sums = out.sum(1);
-  result.looks_like_probabilities = out.min().item<double>() >= 0 && out.max().item<double>() <= 1 &&
+  result.looks_like_probabilities = out.min().item<double>() >= 0 &&
+                                    out.max().item<double>() <= 1 &&
                                     (row_sums - 1).abs().max().item<double>() < 1e-3;
   if (result.looks_like_probabilities) {
-    spdlog::warn("{}: outputs look like probabilities (rows in [0,1] summing to 1); gradient "
-                 "attacks on probabilities are weak, export the logits instead", name_);
+    spdlog::warn(
+        "{}: outputs look like probabilities (rows in [0,1] summing to 1); gradient "
+        "attacks on probabilities are weak, export the logits instead",
+        name_);
   }
   return result;
 }

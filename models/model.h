@@ -14,11 +14,11 @@ namespace advtk {
 
 struct ModelOptions {
   torch::Device device = torch::kCPU;
-  std::vector<double> mean;         // per channel (or one value); empty: no normalisation
-  std::vector<double> std;          // same length as mean
-  double input_lo = 0.0;            // the pixel range the model's inputs live in
+  std::vector<double> mean;  // per channel (or one value); empty: no normalisation
+  std::vector<double> std;   // same length as mean
+  double input_lo = 0.0;     // the pixel range the model's inputs live in
   double input_hi = 1.0;
-  std::optional<int64_t> output_index;  // picks the logits from a tuple/list output
+  std::optional<int64_t> output_index;    // picks the logits from a tuple/list output
   std::optional<std::string> output_key;  // picks the logits from a dict output
 };
 

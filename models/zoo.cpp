@@ -32,7 +32,8 @@ class ScriptBuilder {
     const int64_t fan_in = in * k * k;
     torch::Tensor w;
     if (he_init_no_bias) {
-      w = torch::randn({out, in, k, k}, gen_).mul_(std::sqrt(2.0 / static_cast<double>(out * k * k)));
+      w = torch::randn({out, in, k, k}, gen_)
+              .mul_(std::sqrt(2.0 / static_cast<double>(out * k * k)));
     } else {
       w = uniform_fan_in({out, in, k, k}, fan_in);
     }
@@ -43,8 +44,8 @@ class ScriptBuilder {
       bias = "self." + name + "_b";
     }
     std::ostringstream s;
-    s << var << " = torch.conv2d(" << var << ", self." << name << "_w, " << bias << ", ["
-      << stride << ", " << stride << "], [" << pad << ", " << pad << "], [1, 1], 1)";
+    s << var << " = torch.conv2d(" << var << ", self." << name << "_w, " << bias << ", [" << stride
+      << ", " << stride << "], [" << pad << ", " << pad << "], [1, 1], 1)";
     line(s.str());
   }
 
@@ -186,14 +187,19 @@ Architecture parse_architecture(const std::string& name) {
 
 torch::jit::Module build_zoo_model(Architecture arch, const ZooOptions& options) {
   ADVTK_CHECK(options.input_shape.size() == 3, "--input-shape: expected C,H,W");
-  for (int64_t d : options.input_shape) ADVTK_CHECK(d > 0, "--input-shape: expected positive sizes");
+  for (int64_t d : options.input_shape)
+    ADVTK_CHECK(d > 0, "--input-shape: expected positive sizes");
   ADVTK_CHECK(options.num_classes >= 2, "--num-classes: expected at least 2, got ",
               options.num_classes);
   switch (arch) {
-    case Architecture::Mlp: return build_mlp(options);
-    case Architecture::Cnn: return build_cnn(options);
-    case Architecture::LeNet: return build_lenet(options);
-    case Architecture::ResNet: return build_resnet(options);
+    case Architecture::Mlp:
+      return build_mlp(options);
+    case Architecture::Cnn:
+      return build_cnn(options);
+    case Architecture::LeNet:
+      return build_lenet(options);
+    case Architecture::ResNet:
+      return build_resnet(options);
   }
   TORCH_INTERNAL_ASSERT(false, "unknown architecture");
 }

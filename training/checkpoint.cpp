@@ -10,12 +10,14 @@ namespace advtk {
 namespace fs = std::filesystem;
 namespace {
 
-std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
+std::string path_in(const std::string& dir, const char* name) {
+  return (fs::path(dir) / name).string();
+}
 
 }  // namespace
 
-void save_checkpoint(const std::string& dir, const Model& model,
-                     torch::optim::Optimizer& optimizer, const CheckpointState& state) {
+void save_checkpoint(const std::string& dir, const Model& model, torch::optim::Optimizer& optimizer,
+                     const CheckpointState& state) {
   ensure_directory(dir);
   model.save(path_in(dir, "model.pt"));
   write_atomically(path_in(dir, "optimizer.pt"), [&](const std::string& tmp) {
@@ -73,8 +75,7 @@ CheckpointState load_checkpoint(const std::string& dir, Model& model,
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(dir + ": cannot load the checkpoint (" +
-                short_message(e) + ")");
+    throw Error(dir + ": cannot load the checkpoint (" + short_message(e) + ")");
   }
   return state;
 }

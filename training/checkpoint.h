@@ -15,11 +15,11 @@ namespace advtk {
 struct CheckpointState {
   int64_t epochs_done = 0;
   nlohmann::json history = nlohmann::json::array();  // one object per epoch
-  nlohmann::json config;                              // what the run was started with
+  nlohmann::json config;                             // what the run was started with
 };
 
-void save_checkpoint(const std::string& dir, const Model& model,
-                     torch::optim::Optimizer& optimizer, const CheckpointState& state);
+void save_checkpoint(const std::string& dir, const Model& model, torch::optim::Optimizer& optimizer,
+                     const CheckpointState& state);
 
 bool checkpoint_exists(const std::string& dir);
 

@@ -10,10 +10,10 @@ enum class ScheduleKind { Constant, Step, Cosine };
 
 struct ScheduleSettings {
   ScheduleKind kind = ScheduleKind::Constant;
-  double warmup_epochs = 0;   // linear ramp from 0 over these epochs (fractions allowed)
-  double step_epochs = 0;     // step: multiply by gamma every step_epochs (0: a third of the run)
-  double gamma = 0.1;         // step: the decay factor
-  double min_lr = 0.0;        // cosine: the floor reached at the last step
+  double warmup_epochs = 0;  // linear ramp from 0 over these epochs (fractions allowed)
+  double step_epochs = 0;    // step: multiply by gamma every step_epochs (0: a third of the run)
+  double gamma = 0.1;        // step: the decay factor
+  double min_lr = 0.0;       // cosine: the floor reached at the last step
 };
 
 ScheduleKind parse_schedule(const std::string& name);  // throws advtk::Error

@@ -16,8 +16,9 @@ OptimizerKind parse_optimizer(const std::string& name) {
   const auto names = optimizer_names();
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == name) return static_cast<OptimizerKind>(i);
-  throw Error("--optimizer: expected one of sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, got '" +
-              name + "'");
+  throw Error(
+      "--optimizer: expected one of sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, got '" +
+      name + "'");
 }
 
 double default_learning_rate(OptimizerKind kind) {
@@ -67,15 +68,13 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
                                                    .eps(s.eps)
                                                    .momentum(s.rmsprop_momentum ? s.momentum : 0));
     case OptimizerKind::Adam:
-      return std::make_unique<Adam>(params, AdamOptions(s.lr)
-                                                .betas({s.beta1, s.beta2})
-                                                .eps(s.eps)
-                                                .weight_decay(s.weight_decay));
+      return std::make_unique<Adam>(
+          params,
+          AdamOptions(s.lr).betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(s.weight_decay));
     case OptimizerKind::AdamW:
-      return std::make_unique<AdamW>(params, AdamWOptions(s.lr)
-                                                 .betas({s.beta1, s.beta2})
-                                                 .eps(s.eps)
-                                                 .weight_decay(s.weight_decay));
+      return std::make_unique<AdamW>(
+          params,
+          AdamWOptions(s.lr).betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(s.weight_decay));
   }
   TORCH_INTERNAL_ASSERT(false, "unknown optimizer");
 }

@@ -15,8 +15,8 @@ enum class OptimizerKind { Sgd, Momentum, Nesterov, Adagrad, RmsProp, Adam, Adam
 struct OptimizerSettings {
   OptimizerKind kind = OptimizerKind::Adam;
   double lr = 1e-3;
-  double momentum = 0.9;         // momentum and nesterov; rmsprop uses it only when set explicitly
-  double weight_decay = 0.0;     // L2 penalty; decoupled (Loshchilov & Hutter 2019) for adamw
+  double momentum = 0.9;      // momentum and nesterov; rmsprop uses it only when set explicitly
+  double weight_decay = 0.0;  // L2 penalty; decoupled (Loshchilov & Hutter 2019) for adamw
   double beta1 = 0.9, beta2 = 0.999;
   double eps = 1e-8;
   bool rmsprop_momentum = false;  // rmsprop with momentum (off by default, as in PyTorch)

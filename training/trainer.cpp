@@ -72,8 +72,10 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
     // The order depends on (seed, epoch) only, so a resumed run sees the same batches.
     auto gen = make_generator(options.seed, 1000 + static_cast<uint64_t>(epoch));
     const torch::Tensor order = torch::randperm(n, gen, torch::kLong);
-    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
-    torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+    torch::Tensor loss_sum =
+        torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+    torch::Tensor correct =
+        torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
     double lr = 0;
     {
       TrainingScope scope(model);

@@ -25,11 +25,11 @@ struct TrainOptions {
   int64_t eval_batch_size = 1000;
   OptimizerSettings optimizer;
   ScheduleSettings schedule;
-  double clip_grad_norm = 0.0;   // 0: no clipping
+  double clip_grad_norm = 0.0;  // 0: no clipping
   uint64_t seed = 0;
-  std::string checkpoint_dir;    // empty: no checkpoints
-  bool resume = false;           // continue from checkpoint_dir
-  nlohmann::json config;         // recorded in checkpoints, for the user
+  std::string checkpoint_dir;  // empty: no checkpoints
+  bool resume = false;         // continue from checkpoint_dir
+  nlohmann::json config;       // recorded in checkpoints, for the user
 };
 
 struct EpochRecord {

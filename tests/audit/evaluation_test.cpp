@@ -28,11 +28,13 @@ TEST(Evaluation, ConfusionAndAccuraciesMatchAHandCount) {
   const EvaluationResult r = evaluate(argmax_model(), d, /*batch_size=*/4);
   EXPECT_EQ(r.correct, 4);
   EXPECT_DOUBLE_EQ(r.accuracy, 4.0 / 6.0);
-  EXPECT_TRUE(torch::equal(r.confusion, torch::tensor({{1, 1, 0}, {0, 2, 1}, {0, 0, 1}}, torch::kLong)));
+  EXPECT_TRUE(
+      torch::equal(r.confusion, torch::tensor({{1, 1, 0}, {0, 2, 1}, {0, 0, 1}}, torch::kLong)));
   EXPECT_DOUBLE_EQ(r.per_class_accuracy[0], 0.5);
   EXPECT_DOUBLE_EQ(r.per_class_accuracy[1], 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(r.per_class_accuracy[2], 1.0);
-  // Cross-entropy of logits (1,0,0) for the right class is log(1 + 2/e), for a wrong one log(2 + e) - 0.
+  // Cross-entropy of logits (1,0,0) for the right class is log(1 + 2/e), for a wrong one log(2 + e)
+  // - 0.
   const double right = std::log(2 + std::exp(1.0)) - 1, wrong = std::log(2 + std::exp(1.0));
   EXPECT_NEAR(r.mean_loss, (4 * right + 2 * wrong) / 6, 1e-6);
 }

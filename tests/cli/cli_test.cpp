@@ -12,7 +12,9 @@ namespace {
 using test::run_advtk;
 using test::TempDir;
 
-int line_count(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+int line_count(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
 
 TEST(Cli, VersionAndHelp) {
   const auto v = run_advtk("--version");
@@ -144,13 +146,16 @@ TEST(Cli, FineTunesAPythonScriptedModelWithTupleOutput) {
   write_npy(dir.file("y.npy"), y);
   const std::string data = "--data npy:'" + dir.file("x.npy") + "','" + dir.file("y.npy") + "'";
   const std::string model = "'" + test::fixture("python_tiny_model.pt") + "'";
-  const auto no_index = run_advtk("train --model " + model + " " + data + " --out '" + dir.file("a") + "'");
+  const auto no_index =
+      run_advtk("train --model " + model + " " + data + " --out '" + dir.file("a") + "'");
   EXPECT_EQ(no_index.exit_code, 2);
   EXPECT_NE(no_index.err.find("--output-index"), std::string::npos) << no_index.err;
-  const auto tuned = run_advtk("train --model " + model + " --output-index 0 --epochs 4 --lr 0.01 " +
-                               "--batch-size 20 " + data + " --out '" + dir.file("b") + "'");
+  const auto tuned =
+      run_advtk("train --model " + model + " --output-index 0 --epochs 4 --lr 0.01 " +
+                "--batch-size 20 " + data + " --out '" + dir.file("b") + "'");
   ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
-  const auto eval = run_advtk("eval '" + dir.file("b/model.pt") + "' --output-index 0 --json " + data);
+  const auto eval =
+      run_advtk("eval '" + dir.file("b/model.pt") + "' --output-index 0 --json " + data);
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   EXPECT_GT(nlohmann::json::parse(eval.out).at("accuracy").get<double>(), 0.9);
 }

@@ -58,8 +58,9 @@ TEST(Cifar10Reader, RejectsTruncatedRecordsAndBadLabels) {
   test::write_bytes(dir.file("label.bin"), records({1, 10}));
   EXPECT_NE(error_of([&] { load_cifar10_batch(dir.file("label.bin")); }).find("label 10"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { load_cifar10(dir.file("nothing"), Split::Test); }).find("not a directory"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { load_cifar10(dir.file("nothing"), Split::Test); }).find("not a directory"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ TEST(Dataset, ValidateRejectsContractBreaches) {
   EXPECT_NE(error_of([&] { validate_dataset(d); }).find("label 2 out of range"), std::string::npos);
   d = small(4);
   d.labels = d.labels.slice(0, 0, 3);
-  EXPECT_NE(error_of([&] { validate_dataset(d); }).find("4 images but 3 labels"), std::string::npos);
+  EXPECT_NE(error_of([&] { validate_dataset(d); }).find("4 images but 3 labels"),
+            std::string::npos);
 }
 
 TEST(Dataset, SelectAppliesOffsetAndLimit) {

@@ -12,7 +12,10 @@ using test::TempDir;
 
 // Images whose pixels are exact multiples of 1/255, so PNG round trips are lossless.
 torch::Tensor exact_image(int64_t c, int64_t h, int64_t w, int64_t seed) {
-  return ((torch::arange(c * h * w) * 13 + seed * 31) % 256).to(torch::kFloat).div(255).view({c, h, w});
+  return ((torch::arange(c * h * w) * 13 + seed * 31) % 256)
+      .to(torch::kFloat)
+      .div(255)
+      .view({c, h, w});
 }
 
 TEST(ImageFolder, LoadsClassesInSortedOrderWithExactPixels) {

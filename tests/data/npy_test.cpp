@@ -72,7 +72,8 @@ TEST(Npy, RejectsMalformedFiles) {
   auto complex = text;
   complex.replace(complex.find("<f8"), 3, "<c8");
   test::write_bytes(dir.file("c.npy"), {complex.begin(), complex.end()});
-  EXPECT_NE(error_of([&] { read_npy(dir.file("c.npy")); }).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_npy(dir.file("c.npy")); }).find("not supported"),
+            std::string::npos);
 }
 
 TEST(Npy, RejectsCountMismatchAndNaN) {

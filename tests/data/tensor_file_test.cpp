@@ -24,7 +24,8 @@ TEST(TensorFile, ReadsPythonSavedDictAndNamesTheLegacyFormat) {
   ASSERT_EQ(zip.images.sizes(), (std::vector<int64_t>{6, 3, 8, 8}));
   EXPECT_TRUE(torch::equal(zip.labels, torch::tensor({3, 0, 1, 2, 3, 1}, torch::kLong)));
   // The same images as the model fixture's input, written by the same script.
-  EXPECT_TRUE(torch::equal(zip.images, load_tensor_dict(fixture("python_tiny_model_io.pt")).at("x")));
+  EXPECT_TRUE(
+      torch::equal(zip.images, load_tensor_dict(fixture("python_tiny_model_io.pt")).at("x")));
   const std::string legacy = error_of([] { load_tensor_file(fixture("python_dict_legacy.pt")); });
   EXPECT_NE(legacy.find("legacy"), std::string::npos) << legacy;
 }

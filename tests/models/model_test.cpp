@@ -37,12 +37,14 @@ TEST(Model, MatchesPythonOutputsOfAScriptedModule) {
 
 TEST(Model, TupleAndDictOutputsNeedASelector) {
   TempDir dir;
-  const std::string tuple_msg =
-      error_of([&] { scripted(dir, "(torch.flatten(x, 1), x)").logits(torch::rand({2, 3, 1, 1})); });
+  const std::string tuple_msg = error_of([&] {
+    scripted(dir, "(torch.flatten(x, 1), x)").logits(torch::rand({2, 3, 1, 1}));
+  });
   EXPECT_NE(tuple_msg.find("--output-index"), std::string::npos) << tuple_msg;
   const std::string dict_body = "{\"logits\": torch.flatten(x, 1), \"features\": x}";
-  const std::string dict_msg =
-      error_of([&] { scripted(dir, dict_body).logits(torch::rand({2, 3, 1, 1})); });
+  const std::string dict_msg = error_of([&] {
+    scripted(dir, dict_body).logits(torch::rand({2, 3, 1, 1}));
+  });
   EXPECT_NE(dict_msg.find("--output-key"), std::string::npos) << dict_msg;
   EXPECT_NE(dict_msg.find("features"), std::string::npos) << dict_msg;
 
@@ -52,7 +54,8 @@ TEST(Model, TupleAndDictOutputsNeedASelector) {
   EXPECT_TRUE(torch::equal(scripted(dir, dict_body, by_key).logits(x), x.flatten(1)));
   ModelOptions by_index;
   by_index.output_index = 1;
-  EXPECT_TRUE(torch::equal(scripted(dir, "(x, torch.flatten(x, 1))", by_index).logits(x), x.flatten(1)));
+  EXPECT_TRUE(
+      torch::equal(scripted(dir, "(x, torch.flatten(x, 1))", by_index).logits(x), x.flatten(1)));
   by_index.output_index = 2;
   EXPECT_NE(error_of([&] { scripted(dir, "(x, x)", by_index).logits(x); }).find("only 2 outputs"),
             std::string::npos);
@@ -89,17 +92,23 @@ TEST(Model, ProbeTurnsShapeAndTypeProblemsIntoClearMessages) {
   EXPECT_EQ(model.probe({1, 2, 2}, 10).num_classes, 10);
   const std::string shape_msg = error_of([&] { model.probe({1, 28, 28}, 10); });
   EXPECT_NE(shape_msg.find("[2,1,28,28]"), std::string::npos) << shape_msg;
-  EXPECT_NE(error_of([&] { model.probe({1, 2, 2}, 12); }).find("10 outputs but the data has 12"),
+  EXPECT_NE(error_of([&] {
+              model.probe({1, 2, 2}, 12);
+            }).find("10 outputs but the data has 12"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { scripted(dir, "torch.flatten(x, 1).long()").probe({3, 1, 1}, 0); })
-                .find("float logits"),
+  EXPECT_NE(error_of([&] {
+              scripted(dir, "torch.flatten(x, 1).long()").probe({3, 1, 1}, 0);
+            }).find("float logits"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { scripted(dir, "x").probe({3, 1, 1}, 0); }).find("[N, K]"),
+  EXPECT_NE(error_of([&] {
+              scripted(dir, "x").probe({3, 1, 1}, 0);
+            }).find("[N, K]"),
             std::string::npos);
   EXPECT_TRUE(scripted(dir, "torch.softmax(torch.flatten(x, 1), 1)")
                   .probe({3, 1, 1}, 0)
                   .looks_like_probabilities);
-  EXPECT_FALSE(scripted(dir, "torch.flatten(x, 1) * 3.0").probe({3, 1, 1}, 0).looks_like_probabilities);
+  EXPECT_FALSE(
+      scripted(dir, "torch.flatten(x, 1) * 3.0").probe({3, 1, 1}, 0).looks_like_probabilities);
 }
 
 TEST(Model, LoadRejectsMissingAndCorruptFiles) {

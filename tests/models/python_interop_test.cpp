@@ -27,9 +27,15 @@ TEST(PythonInterop, ZooModelsAndTensorFilesLoadInPythonWithTheSameOutputs) {
     save_tensor_dict(dir.file(name + "_io.pt"), {{"x", x}, {"logits", model.logits(x)}});
     const std::string script =
         "import torch\n"
-        "m = torch.jit.load('" + dir.file(name + ".pt") + "')\n"
-        "io = torch.load('" + dir.file(name + "_io.pt") + "')\n"
-        "assert m.advtk_arch == '" + name + "'\n"
+        "m = torch.jit.load('" +
+        dir.file(name + ".pt") +
+        "')\n"
+        "io = torch.load('" +
+        dir.file(name + "_io.pt") +
+        "')\n"
+        "assert m.advtk_arch == '" +
+        name +
+        "'\n"
         "assert torch.allclose(m(io['x']), io['logits'], atol=1e-5)\n";
     test::write_bytes(dir.file("check.py"), {script.begin(), script.end()});
     EXPECT_EQ(std::system(("/usr/bin/python3 '" + dir.file("check.py") + "'").c_str()), 0) << name;

@@ -8,7 +8,8 @@ namespace advtk {
 namespace {
 
 // One optimizer step on loss = sum(c * w), whose gradient is c everywhere.
-torch::Tensor step_once(OptimizerSettings s, torch::Tensor w0, const torch::Tensor& c, int steps = 1) {
+torch::Tensor step_once(OptimizerSettings s, torch::Tensor w0, const torch::Tensor& c,
+                        int steps = 1) {
   torch::Tensor w = w0.clone().requires_grad_(true);
   auto opt = make_optimizer({w}, s);
   for (int i = 0; i < steps; ++i) {
@@ -31,7 +32,8 @@ OptimizerSettings with(OptimizerKind kind, double lr) {
 }
 
 TEST(Optimizers, SgdAndMomentumStepsMatchTheirUpdateRules) {
-  EXPECT_TRUE(torch::allclose(step_once(with(OptimizerKind::Sgd, 0.1), kW0, kGrad), kW0 - 0.1 * kGrad));
+  EXPECT_TRUE(
+      torch::allclose(step_once(with(OptimizerKind::Sgd, 0.1), kW0, kGrad), kW0 - 0.1 * kGrad));
   // Momentum 0.9 with a constant gradient: v1 = g, v2 = 1.9 g.
   EXPECT_TRUE(torch::allclose(step_once(with(OptimizerKind::Momentum, 0.1), kW0, kGrad, 2),
                               kW0 - 0.1 * kGrad - 0.1 * 1.9 * kGrad));
@@ -72,7 +74,9 @@ TEST(Optimizers, EveryOptimizerReducesTheLossOfASmallClassifier) {
     s.kind = parse_optimizer(name);
     s.lr = 0.05;
     auto opt = make_optimizer({w, b}, s);
-    const auto loss = [&] { return torch::nn::functional::cross_entropy(torch::addmm(b, x, w.t()), y); };
+    const auto loss = [&] {
+      return torch::nn::functional::cross_entropy(torch::addmm(b, x, w.t()), y);
+    };
     const double initial = loss().item<double>();
     for (int i = 0; i < 200; ++i) {
       opt->zero_grad();
@@ -90,7 +94,8 @@ TEST(Optimizers, RejectsImpossibleSettings) {
   s = with(OptimizerKind::Adam, 0.1);
   s.beta2 = 1.0;
   EXPECT_NE(test::error_of([&] { make_optimizer({w}, s); }).find("--betas"), std::string::npos);
-  EXPECT_NE(test::error_of([] { parse_optimizer("lbfgs"); }).find("--optimizer"), std::string::npos);
+  EXPECT_NE(test::error_of([] { parse_optimizer("lbfgs"); }).find("--optimizer"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -99,7 +99,9 @@ TEST(Trainer, ResumeWithoutCheckpointIsAnError) {
   o.checkpoint_dir = dir.path().string();
   o.resume = true;
   CrossEntropyObjective objective;
-  EXPECT_NE(test::error_of([&] { train(model, toy(10, 0), nullptr, objective, o); }).find("no checkpoint"),
+  EXPECT_NE(test::error_of([&] {
+              train(model, toy(10, 0), nullptr, objective, o);
+            }).find("no checkpoint"),
             std::string::npos);
 }
 
@@ -114,8 +116,9 @@ TEST(Trainer, DivergenceIsReportedNotHidden) {
   Model model = zoo_model(Architecture::Mlp, {1, 4, 4}, 4, 0);
   TrainOptions o;
   o.epochs = 1;
-  EXPECT_NE(test::error_of([&] { train(model, toy(64, 0), nullptr, objective, o); }).find("diverged"),
-            std::string::npos);
+  EXPECT_NE(
+      test::error_of([&] { train(model, toy(64, 0), nullptr, objective, o); }).find("diverged"),
+      std::string::npos);
 }
 
 TEST(Trainer, GradientClippingBoundsTheUpdate) {
@@ -132,7 +135,8 @@ TEST(Trainer, GradientClippingBoundsTheUpdate) {
   train(model, toy(64, 0), nullptr, objective, o);  // one step of norm lr * 1e-2
   double moved = 0;
   const auto after = model.parameters();
-  for (size_t i = 0; i < after.size(); ++i) moved += (after[i] - before[i]).pow(2).sum().item<double>();
+  for (size_t i = 0; i < after.size(); ++i)
+    moved += (after[i] - before[i]).pow(2).sum().item<double>();
   // float32 rounding of ~70k parameters blurs the norm by well under 1%.
   EXPECT_NEAR(std::sqrt(moved), 1e-2, 1e-4);
 }
