@@ -18,10 +18,12 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  advtk train --arch cnn --data fashion-mnist --epochs 2 --out runs/cnn\n"
       "  advtk eval runs/cnn/model.pt --data fashion-mnist\n"
+      "  advtk attack runs/cnn/model.pt --attack pgd --eps 0.1 --limit 1000 --out runs/pgd\n"
       "  advtk info runs/cnn/model.pt\n"
       "  advtk data --data cifar10:DIR --split train\n"
       "Exit codes: 0 done, 2 bad input or usage, 3 a gate failed, 1 internal error.");
   int exit_code = 0;
+  advtk::cli::setup_attack_command(app, exit_code);
   advtk::cli::setup_data_command(app, exit_code);
   advtk::cli::setup_info_command(app, exit_code);
   advtk::cli::setup_eval_command(app, exit_code);

@@ -67,6 +67,7 @@ Dataset select(const Dataset& dataset, const Selection& selection) {
   if (!(index.size(0) == n && !selection.shuffle)) {
     out.images = dataset.images.index_select(0, index);
     out.labels = dataset.labels.index_select(0, index);
+    out.ids = dataset.example_ids().index_select(0, index);
   }
   return out;
 }

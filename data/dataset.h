@@ -15,6 +15,12 @@ struct Dataset {
   torch::Tensor labels;                  // [N] int64, in [0, num_classes)
   std::vector<std::string> class_names;  // optional; when set, its size is the class count
   std::string source;                    // where it came from, for messages
+  torch::Tensor ids;                     // [N] int64 positions in the source (set by select());
+                                         // undefined means 0..N-1. Seeds per example use these.
+
+  torch::Tensor example_ids() const {
+    return ids.defined() ? ids : torch::arange(size(), torch::kLong);
+  }
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   // The declared class count when names are known, else 1 + the largest label.

@@ -1,0 +1,41 @@
+#include "attacks/attack.h"
+
+#include "core/seeding.h"
+
+namespace advtk {
+
+torch::Tensor is_adversarial_pred(const torch::Tensor& pred, const torch::Tensor& y,
+                                  const torch::Tensor& target) {
+  return target.defined() ? pred.eq(target) : pred.ne(y);
+}
+
+torch::Tensor is_adversarial(const torch::Tensor& logits, const AttackBatch& batch) {
+  return is_adversarial_pred(logits.argmax(1), batch.y, batch.target);
+}
+
+std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Tensor& index,
+                                                 uint64_t stream) {
+  const torch::Tensor ids = index.to(torch::kCPU, torch::kLong).contiguous();
+  std::vector<torch::Generator> out;
+  out.reserve(ids.numel());
+  const int64_t* p = ids.data_ptr<int64_t>();
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    out.push_back(make_generator(mix_seed(seed, static_cast<uint64_t>(p[i])), stream));
+  }
+  return out;
+}
+
+AttackResult initial_result(const AttackBatch& batch) {
+  const int64_t n = batch.x.size(0);
+  const auto dev = batch.x.device();
+  AttackResult r;
+  r.x_adv = batch.x.clone();
+  r.success = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(dev));
+  r.pred = batch.y.clone();
+  r.distance = torch::zeros({n}, batch.x.options());
+  r.forward_calls = torch::zeros({n}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  r.backward_calls = torch::zeros({n}, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  return r;
+}
+
+}  // namespace advtk

@@ -1,0 +1,55 @@
+// The attack interface: a batch in, per-example adversarial examples and bookkeeping out.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "attacks/threat_model.h"
+#include "core/torch.h"
+#include "models/model.h"
+
+namespace advtk {
+
+struct AttackBatch {
+  torch::Tensor x;       // [N, C, H, W] in the model's input range, on the model's device
+  torch::Tensor y;       // [N] true labels, on the model's device
+  torch::Tensor target;  // [N] target classes on the device, or undefined (untargeted)
+  torch::Tensor index;   // [N] int64 on the CPU: global example indices, for per-example seeds
+};
+
+struct AttackResult {
+  torch::Tensor x_adv;           // [N, C, H, W]
+  torch::Tensor success;         // [N] bool: misclassified (untargeted) / target reached
+  torch::Tensor pred;            // [N] int64: the model's prediction on x_adv
+  torch::Tensor distance;        // [N] ||x_adv - x|| in the attack's norm
+  torch::Tensor forward_calls;   // [N] int64: forward passes each example took part in
+  torch::Tensor backward_calls;  // [N] int64: input-gradient computations likewise
+};
+
+class Attack {
+ public:
+  virtual ~Attack() = default;
+  // Never changes the model. Results are on the model's device.
+  virtual AttackResult run(const Model& model, const AttackBatch& batch) = 0;
+  virtual std::string name() const = 0;
+  virtual Norm norm() const = 0;
+  // Minimum-norm attacks (CW, DeepFool) have no budget: they report the smallest perturbation.
+  virtual bool minimum_norm() const { return false; }
+  virtual nlohmann::json parameters() const = 0;
+};
+
+// Whether logits make each example adversarial: prediction != label, or == target if targeted.
+torch::Tensor is_adversarial(const torch::Tensor& logits, const AttackBatch& batch);
+torch::Tensor is_adversarial_pred(const torch::Tensor& pred, const torch::Tensor& y,
+                                  const torch::Tensor& target);
+
+// Per-example generators for the examples of `index` (global ids), stream `stream` (e.g. the
+// restart): the same example gets the same noise whatever batch it is in.
+std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Tensor& index,
+                                                 uint64_t stream);
+
+// Creates an empty result for a batch (x_adv = x, nothing found yet, counters at zero).
+AttackResult initial_result(const AttackBatch& batch);
+
+}  // namespace advtk

@@ -1,0 +1,107 @@
+#include "attacks/attack_runner.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace advtk {
+namespace {
+
+struct CleanPass {
+  torch::Tensor logits;  // [N, K] CPU
+  torch::Tensor pred;    // [N] CPU
+};
+
+CleanPass clean_pass(const Model& model, const torch::Tensor& x, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> logits;
+  for (int64_t start = 0; start < x.size(0); start += batch_size) {
+    const int64_t end = std::min(x.size(0), start + batch_size);
+    logits.push_back(model.logits(x.slice(0, start, end)).detach().to(torch::kCPU, torch::kFloat));
+  }
+  CleanPass c;
+  c.logits = torch::cat(logits);
+  c.pred = c.logits.argmax(1);
+  return c;
+}
+
+}  // namespace
+
+std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
+                                  const AttackFactory& factory, std::vector<double> budgets,
+                                  const AttackRunOptions& options, const RunProgress& progress) {
+  ADVTK_CHECK(options.batch_size > 0, "--batch-size: expected a positive number");
+  ADVTK_CHECK(!budgets.empty(), "--eps: expected at least one budget");
+  for (double eps : budgets) ADVTK_CHECK(eps >= 0, "--eps: expected budgets >= 0, got ", eps);
+  std::sort(budgets.begin(), budgets.end());
+  budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+
+  const int64_t n = data.size();
+  const torch::Device device = model.device();
+  const torch::Tensor x = model.from_unit_range(data.images);
+  const torch::Tensor ids = data.example_ids();
+  const CleanPass clean = clean_pass(model, x, options.batch_size);
+  const torch::Tensor target =
+      choose_targets(options.target, clean.logits, data.labels, ids, options.seed);
+  const bool targeted = target.defined();
+
+  std::vector<AttackRun> runs;
+  for (double eps : budgets) {
+    const auto started = std::chrono::steady_clock::now();
+    std::unique_ptr<Attack> attack = factory(eps);
+    AttackRun run;
+    run.eps = eps;
+    run.parameters = attack->parameters();
+    run.x = x;
+    run.y = data.labels;
+    run.target = target;
+    run.clean_pred = clean.pred;
+    torch::Tensor done = torch::zeros({n}, torch::kBool);
+    if (runs.empty()) {
+      run.x_adv = x.clone();
+      run.pred_adv = clean.pred.clone();
+      run.distance = torch::zeros({n});
+      run.forward_calls = torch::ones({n}, torch::kLong);  // the clean pass
+      run.backward_calls = torch::zeros({n}, torch::kLong);
+      run.success = is_adversarial_pred(clean.pred, data.labels, target);
+      if (options.skip_misclassified && !targeted) done = run.success.clone();
+      if (!options.skip_misclassified) run.success.zero_();
+    } else {
+      // Broken at the previous (smaller) budget: still broken, with the same example.
+      const AttackRun& prev = runs.back();
+      run.x_adv = prev.x_adv.clone();
+      run.pred_adv = prev.pred_adv.clone();
+      run.distance = prev.distance.clone();
+      run.forward_calls = prev.forward_calls.clone();
+      run.backward_calls = prev.backward_calls.clone();
+      run.success = prev.success.clone();
+      done = prev.success.clone();
+    }
+    const torch::Tensor todo = (~done).nonzero().squeeze(1);
+    const int64_t total = todo.numel();
+    for (int64_t start = 0; start < total; start += options.batch_size) {
+      const torch::Tensor rows = todo.slice(0, start, std::min(total, start + options.batch_size));
+      AttackBatch batch;
+      batch.x = x.index_select(0, rows).to(device);
+      batch.y = data.labels.index_select(0, rows).to(device);
+      if (targeted) batch.target = target.index_select(0, rows).to(device);
+      batch.index = ids.index_select(0, rows);
+      const AttackResult r = attack->run(model, batch);
+      run.x_adv.index_copy_(0, rows, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
+      run.pred_adv.index_copy_(0, rows, r.pred.to(torch::kCPU));
+      run.success.index_copy_(0, rows, r.success.to(torch::kCPU));
+      run.distance.index_copy_(0, rows, r.distance.detach().to(torch::kCPU, torch::kFloat));
+      run.forward_calls.index_add_(0, rows, r.forward_calls.to(torch::kCPU));
+      run.backward_calls.index_add_(0, rows, r.backward_calls.to(torch::kCPU));
+      if (progress) progress(std::min(total, start + options.batch_size), total, eps);
+    }
+    if (total == 0 && progress) progress(0, 0, eps);
+    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    runs.push_back(std::move(run));
+    if (attack->minimum_norm()) break;  // no budget: one run says everything
+  }
+  return runs;
+}
+
+}  // namespace advtk

@@ -1,0 +1,169 @@
+#include "attacks/iterative_attack.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace advtk {
+namespace {
+
+torch::Tensor rows_where(const torch::Tensor& mask, const torch::Tensor& a, const torch::Tensor& b) {
+  std::vector<int64_t> shape(a.dim(), 1);
+  shape[0] = mask.size(0);
+  return torch::where(mask.view(shape), a, b);
+}
+
+// Writes `value` into rows `idx` of `dst` where `mask` holds, leaving the other rows as they were.
+void update_rows(torch::Tensor& dst, const torch::Tensor& idx, const torch::Tensor& mask,
+                 const torch::Tensor& value) {
+  dst.index_copy_(0, idx, rows_where(mask, value, dst.index_select(0, idx)));
+}
+
+AttackBatch select_examples(const AttackBatch& b, const torch::Tensor& keep) {
+  AttackBatch out;
+  out.x = b.x.index_select(0, keep);
+  out.y = b.y.index_select(0, keep);
+  if (b.target.defined()) out.target = b.target.index_select(0, keep);
+  out.index = b.index.index_select(0, keep.to(torch::kCPU));
+  return out;
+}
+
+}  // namespace
+
+IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
+    : options_(std::move(options)) {
+  const auto& o = options_;
+  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps), "--eps: expected a budget >= 0, got ",
+              o.threat.eps);
+  ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
+  ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
+  ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
+  ADVTK_CHECK(o.l1_sparsity > 0 && o.l1_sparsity <= 1, "--l1-sparsity: expected a value in (0, 1]");
+  if (options_.step_size <= 0) options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
+  if (options_.start_radius <= 0) options_.start_radius = o.threat.eps / 2;
+}
+
+nlohmann::json IterativeGradientAttack::parameters() const {
+  const auto& o = options_;
+  nlohmann::json j = {{"attack", o.name},
+                      {"norm", norm_name(o.threat.norm)},
+                      {"eps", o.threat.eps},
+                      {"steps", o.steps},
+                      {"step_size", o.step_size},
+                      {"restarts", o.restarts},
+                      {"loss", loss_name(o.loss.kind)},
+                      {"early_stop", o.early_stop},
+                      {"seed", o.seed}};
+  j["random_start"] = o.start == StartKind::None         ? "none"
+                      : o.start == StartKind::UniformBall ? "uniform"
+                                                          : "random-sign";
+  if (o.start == StartKind::RandomSign) j["start_radius"] = o.start_radius;
+  if (o.loss.kind == LossKind::Margin && std::isfinite(o.loss.confidence))
+    j["confidence"] = o.loss.confidence;
+  if (o.threat.norm == Norm::L1) j["l1_sparsity"] = o.l1_sparsity;
+  return j;
+}
+
+AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch& batch) {
+  const auto& o = options_;
+  const int64_t n = batch.x.size(0);
+  const auto dev = batch.x.device();
+  AttackResult best = initial_result(batch);
+  torch::Tensor best_loss =
+      torch::full({n}, -std::numeric_limits<float>::infinity(), batch.x.options());
+  const torch::Tensor all = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  const torch::Tensor alpha = torch::tensor(o.step_size, batch.x.options());
+  // With no budget every step is a no-op: evaluate x once.
+  const int64_t steps = o.threat.eps > 0 ? o.steps : 0;
+  const int64_t restarts = o.threat.eps > 0 && o.start != StartKind::None ? o.restarts : 1;
+
+  for (int64_t restart = 0; restart < restarts; ++restart) {
+    torch::Tensor idx = o.early_stop ? (~best.success).nonzero().squeeze(1) : all;
+    if (idx.numel() == 0) break;
+    AttackBatch sub = select_examples(batch, idx);
+    torch::Tensor x_cur = sub.x;
+    if (steps > 0 && o.start != StartKind::None) {
+      auto gens = example_generators(o.seed, sub.index, static_cast<uint64_t>(restart));
+      if (o.start == StartKind::UniformBall) {
+        x_cur = random_start(o.threat, sub.x, gens);
+      } else {
+        std::vector<torch::Tensor> noise;
+        for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
+        const torch::Tensor dir = torch::stack(noise).to(dev, sub.x.scalar_type());
+        const torch::Tensor radius = torch::tensor(o.start_radius, sub.x.options());
+        x_cur = project(o.threat, sub.x + steepest_step(o.threat.norm, dir, radius, o.l1_sparsity), sub.x);
+      }
+    }
+    for (int64_t t = 0; t <= steps; ++t) {
+      const bool last = t == steps;
+      const torch::Tensor xi = x_cur.detach().requires_grad_(!last);
+      torch::Tensor logits, loss;
+      {
+        torch::AutoGradMode grad_mode(!last);
+        logits = model.logits(xi);
+        loss = attack_loss(o.loss, logits, sub.y, sub.target);
+      }
+      best.forward_calls.index_add_(0, idx, torch::ones_like(idx));
+      const torch::Tensor pred = logits.detach().argmax(1);
+      const torch::Tensor success = is_adversarial_pred(pred, sub.y, sub.target);
+      const torch::Tensor loss_now = loss.detach();
+      const torch::Tensor old_success = best.success.index_select(0, idx);
+      const torch::Tensor old_loss = best_loss.index_select(0, idx);
+      // First success wins; otherwise the higher loss among iterates of the same standing.
+      const torch::Tensor improve =
+          (success & ~old_success) | (success.eq(old_success) & loss_now.gt(old_loss));
+      update_rows(best.x_adv, idx, improve, xi.detach());
+      update_rows(best_loss, idx, improve, loss_now);
+      update_rows(best.pred, idx, improve, pred);
+      best.success.index_copy_(0, idx, old_success | success);
+      if (last) break;
+
+      const torch::Tensor grad = torch::autograd::grad({loss.sum()}, {xi})[0];
+      best.backward_calls.index_add_(0, idx, torch::ones_like(idx));
+      x_cur = project(o.threat, xi.detach() + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity),
+                      sub.x);
+      if (o.early_stop) {
+        const torch::Tensor keep = (~success).nonzero().squeeze(1);  // the one sync per step
+        if (keep.numel() == 0) break;
+        if (keep.numel() < idx.numel()) {
+          idx = idx.index_select(0, keep);
+          sub = select_examples(sub, keep);
+          x_cur = x_cur.index_select(0, keep);
+        }
+      }
+    }
+  }
+  best.distance = distance(o.threat.norm, best.x_adv, batch.x);
+  return best;
+}
+
+std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss) {
+  IterativeAttackOptions o;
+  o.threat = threat;
+  o.steps = 1;
+  o.step_size = threat.eps;
+  o.start = StartKind::None;
+  o.loss = loss;
+  o.name = threat.norm == Norm::Linf ? "fgsm" : "fgm";
+  return std::make_unique<IterativeGradientAttack>(o);
+}
+
+std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss) {
+  IterativeAttackOptions o;
+  o.threat = threat;
+  o.steps = 1;
+  o.start = StartKind::RandomSign;
+  o.start_radius = threat.eps / 2;
+  o.step_size = threat.eps - o.start_radius;
+  o.loss = loss;
+  o.seed = seed;
+  o.name = "rfgsm";
+  return std::make_unique<IterativeGradientAttack>(o);
+}
+
+std::unique_ptr<Attack> make_pgd(IterativeAttackOptions options) {
+  return std::make_unique<IterativeGradientAttack>(std::move(options));
+}
+
+}  // namespace advtk

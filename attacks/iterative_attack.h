@@ -1,0 +1,58 @@
+// The one loop behind FGSM, R+FGSM, PGD and CW-Linf: start → loss → input gradient → steepest
+// step → projection, with the strongest iterate kept per example and finished examples leaving
+// the batch (early stopping).
+//
+//   fgsm   Goodfellow, Shlens & Szegedy 2015: one step of size ε from x (Linf; "fgm" for L2).
+//   rfgsm  Tramèr et al. 2018: a random-sign step of ε/2, then one gradient step of ε/2.
+//   pgd    Madry et al. 2018: uniform random start in the ball, `steps` steps of 2.5·ε/steps,
+//          `restarts` restarts; CE by default.
+//   cw-linf  PGD with the Carlini-Wagner margin loss (Carlini & Wagner 2017, Madry et al. 2018).
+//
+// Example: auto pgd = make_pgd({ThreatModel{Norm::Linf, 8.0 / 255}, 40});
+//          AttackResult r = pgd->run(model, batch);
+#pragma once
+
+#include <memory>
+
+#include "attacks/attack.h"
+#include "attacks/losses.h"
+
+namespace advtk {
+
+enum class StartKind { None, UniformBall, RandomSign };
+
+struct IterativeAttackOptions {
+  ThreatModel threat;
+  int64_t steps = 10;
+  double step_size = -1;          // <= 0: 2.5 · eps / steps (Madry et al.)
+  StartKind start = StartKind::UniformBall;
+  double start_radius = -1;       // RandomSign: the size of the random step (<= 0: eps / 2)
+  int64_t restarts = 1;
+  LossSpec loss;
+  // On: an example leaves the batch at its first successful iterate (robust accuracy unchanged).
+  // Off: every example runs every step; the highest-loss successful iterate is kept (or the
+  // highest-loss iterate when none succeeded).
+  bool early_stop = true;
+  double l1_sparsity = 0.01;      // L1 steps touch the top 1% coordinates (SLIDE's 99th percentile)
+  uint64_t seed = 0;
+  std::string name = "pgd";
+};
+
+class IterativeGradientAttack : public Attack {
+ public:
+  explicit IterativeGradientAttack(IterativeAttackOptions options);
+  AttackResult run(const Model& model, const AttackBatch& batch) override;
+  std::string name() const override { return options_.name; }
+  Norm norm() const override { return options_.threat.norm; }
+  nlohmann::json parameters() const override;
+  const IterativeAttackOptions& options() const { return options_; }
+
+ private:
+  IterativeAttackOptions options_;
+};
+
+std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss = {});
+std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss = {});
+std::unique_ptr<Attack> make_pgd(IterativeAttackOptions options);
+
+}  // namespace advtk

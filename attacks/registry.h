@@ -1,0 +1,56 @@
+// The attack registry: CLI name → factory, with the paper and the options each attack reads.
+// New attacks plug in by adding an entry in registry.cpp.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attacks/attack.h"
+#include "attacks/losses.h"
+
+namespace advtk {
+
+// Every option a registered attack may read; each attack documents which. Unset optionals take
+// the attack's own (paper) default.
+struct AttackConfig {
+  Norm norm = Norm::Linf;
+  double eps = 0.0;
+  double lo = 0.0, hi = 1.0;
+  std::optional<int64_t> steps;
+  std::optional<double> step_size;
+  int64_t restarts = 1;
+  std::optional<LossKind> loss;
+  std::optional<double> confidence;  // κ: margin loss (default: none) and CW (default 0)
+  bool early_stop = true;
+  uint64_t seed = 0;
+  double l1_sparsity = 0.01;
+  // Carlini-Wagner
+  int64_t binary_search_steps = 9;
+  double initial_const = 1e-3;
+  double cw_learning_rate = 0.01;
+  // DeepFool
+  int64_t candidates = 10;
+  double overshoot = 0.02;
+};
+
+struct AttackInfo {
+  std::string name;
+  std::string description;  // one line, with the paper
+  std::vector<Norm> norms;  // supported norms
+  bool minimum_norm = false;
+  bool targeted = true;     // whether --target is supported
+  std::function<std::unique_ptr<Attack>(const AttackConfig&)> make;
+};
+
+const std::vector<AttackInfo>& attack_registry();
+
+// The entry for `name`; throws advtk::Error listing the known names.
+const AttackInfo& find_attack(const std::string& name);
+
+// Validates `config` against the entry (norm supported, ...) and builds the attack.
+std::unique_ptr<Attack> make_attack(const AttackInfo& info, const AttackConfig& config);
+
+}  // namespace advtk

@@ -1,0 +1,128 @@
+#include "audit/example_set.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "attacks/threat_model.h"
+#include "audit/image_grid.h"
+#include "core/file_io.h"
+#include "data/image_folder.h"
+#include "data/npy.h"
+
+namespace advtk {
+namespace {
+
+nlohmann::json median_or_null(const torch::Tensor& values) {
+  if (values.numel() == 0) return nullptr;
+  // The lower median, like torch.median: an actual observed perturbation.
+  return values.median().item<double>();
+}
+
+std::string file_in(const std::string& dir, const char* name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+}  // namespace
+
+nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm, const std::vector<double>& budgets) {
+  const int64_t n = run.y.numel();
+  const bool targeted = run.target.defined();
+  const torch::Tensor clean_correct = run.clean_pred.eq(run.y);
+  const torch::Tensor still_correct = run.pred_adv.eq(run.y);
+  // Examples the attack had to work on: clean-correct (untargeted) or not yet at the target.
+  const torch::Tensor attacked = targeted ? run.y.ne(run.target) : clean_correct;
+  const torch::Tensor broken = run.success & attacked;
+  const torch::Tensor l2 = distance(Norm::L2, run.x_adv, run.x);
+  const torch::Tensor linf = distance(Norm::Linf, run.x_adv, run.x);
+
+  nlohmann::json j = run.parameters;
+  j["examples"] = n;
+  j["clean_accuracy"] = clean_correct.to(torch::kDouble).mean().item<double>();
+  // Robust: classified correctly at x and not broken by the attack.
+  const torch::Tensor robust = clean_correct & ~(run.success & clean_correct);
+  j["robust_accuracy"] = (targeted ? still_correct & clean_correct : robust).to(torch::kDouble).mean().item<double>();
+  const int64_t attacked_count = attacked.sum().item<int64_t>();
+  j["attacked"] = attacked_count;
+  j["success_rate"] = attacked_count == 0 ? nlohmann::json(nullptr)
+                                          : nlohmann::json(broken.sum().item<double>() / attacked_count);
+  j["median_l2"] = median_or_null(l2.masked_select(broken));
+  j["median_linf"] = median_or_null(linf.masked_select(broken));
+  j["seconds"] = run.seconds;
+  j["forward_calls"] = run.forward_calls.sum().item<int64_t>();
+  j["backward_calls"] = run.backward_calls.sum().item<int64_t>();
+  j["targeted"] = targeted;
+  if (!minimum_norm) j["eps"] = run.eps;
+  if (minimum_norm && !budgets.empty()) {
+    const Norm norm = parse_norm(run.parameters.value("norm", "l2"));
+    const torch::Tensor d = distance(norm, run.x_adv, run.x);
+    nlohmann::json at = nlohmann::json::array();
+    for (double eps : budgets) {
+      const torch::Tensor within = run.success & d.le(eps * (1 + 1e-6) + 1e-7);
+      const double acc = (clean_correct & ~within).to(torch::kDouble).mean().item<double>();
+      at.push_back({{"eps", eps}, {"robust_accuracy", acc}});
+    }
+    j["robust_accuracy_at"] = at;
+  }
+  j["versions"] = {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}};
+  return j;
+}
+
+void write_example_set(const std::string& dir, const AttackRun& run, const Dataset& data,
+                       const nlohmann::json& summary) {
+  ensure_directory(dir);
+  const Norm norm = parse_norm(run.parameters.value("norm", "linf"));
+  const torch::Tensor ids = data.example_ids();
+  const torch::Tensor l2 = distance(Norm::L2, run.x_adv, run.x);
+  const torch::Tensor linf = distance(Norm::Linf, run.x_adv, run.x);
+
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+  dict.insert("x_adv", run.x_adv);
+  dict.insert("x", run.x);
+  dict.insert("y", run.y);
+  dict.insert("pred_clean", run.clean_pred);
+  dict.insert("pred_adv", run.pred_adv);
+  dict.insert("success", run.success);
+  dict.insert("distance", distance(norm, run.x_adv, run.x));
+  dict.insert("index", ids);
+  if (run.target.defined()) dict.insert("target", run.target);
+  dict.insert("parameters", summary.dump());
+  write_file_atomic(file_in(dir, "adversarial.pt"), torch::pickle_save(dict));
+  write_npy(file_in(dir, "x_adv.npy"), run.x_adv);
+  write_npy(file_in(dir, "y.npy"), run.y);
+
+  std::ostringstream csv;
+  csv << "index,label,target,clean_pred,adv_pred,success,linf,l2,forward_calls,backward_calls\n";
+  csv.precision(7);
+  for (int64_t i = 0; i < run.y.numel(); ++i) {
+    csv << ids[i].item<int64_t>() << "," << run.y[i].item<int64_t>() << ",";
+    if (run.target.defined()) csv << run.target[i].item<int64_t>();
+    csv << "," << run.clean_pred[i].item<int64_t>() << "," << run.pred_adv[i].item<int64_t>() << ","
+        << (run.success[i].item<bool>() ? 1 : 0) << "," << linf[i].item<float>() << ","
+        << l2[i].item<float>() << "," << run.forward_calls[i].item<int64_t>() << ","
+        << run.backward_calls[i].item<int64_t>() << "\n";
+  }
+  write_file_atomic(file_in(dir, "examples.csv"), csv.str());
+  write_file_atomic(file_in(dir, "summary.json"), summary.dump(2) + "\n");
+
+  // The grid shows broken examples first (what the attack did), then unbroken ones.
+  std::vector<GridRow> rows;
+  const torch::Tensor order = torch::cat({run.success.nonzero().squeeze(1), (~run.success).nonzero().squeeze(1)});
+  const double lo = run.x.min().item<double>(), hi = std::max(run.x.max().item<double>(), lo + 1e-12);
+  for (int64_t k = 0; k < std::min<int64_t>(8, order.numel()); ++k) {
+    const int64_t i = order[k].item<int64_t>();
+    GridRow row;
+    row.clean = (run.x[i] - lo) / (hi - lo);
+    row.adversarial = (run.x_adv[i] - lo) / (hi - lo);
+    row.clean_caption = "#" + std::to_string(ids[i].item<int64_t>()) + " " + data.class_name(run.y[i].item<int64_t>());
+    std::ostringstream d;
+    d.precision(3);
+    d << "L2 " << l2[i].item<float>() << " Linf " << linf[i].item<float>();
+    row.perturbation_caption = d.str();
+    row.adversarial_caption = std::string(run.success[i].item<bool>() ? "-> " : "kept ") +
+                              data.class_name(run.pred_adv[i].item<int64_t>());
+    rows.push_back(row);
+  }
+  write_png(file_in(dir, "grid.png"), render_grid(rows));
+}
+
+}  // namespace advtk

@@ -1,0 +1,216 @@
+// advtk attack MODEL --data ... --attack ... --eps ... --out DIR: adversarial example sets.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+
+#include "attacks/attack_runner.h"
+#include "attacks/registry.h"
+#include "audit/example_set.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/progress_bar.h"
+#include "cli/values.h"
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace advtk::cli {
+namespace {
+
+struct AttackCliOptions {
+  std::string model_path;
+  std::string attack = "pgd";
+  std::string norm = "linf";
+  std::string eps;  // comma-separated, fractions allowed
+  std::optional<int64_t> steps;
+  std::optional<std::string> step_size;
+  int64_t restarts = 1;
+  std::optional<std::string> loss;
+  std::optional<double> confidence;
+  std::string target;  // random | least-likely | CLASS
+  bool no_early_stop = false;
+  int64_t binary_steps = 9;
+  double initial_const = 1e-3;
+  double cw_lr = 0.01;
+  int64_t candidates = 10;
+  double overshoot = 0.02;
+  double l1_sparsity = 0.01;
+  std::string out = "runs/attack";
+  CommonOptions common;
+  DataOptions data;
+  ModelCliOptions model;
+};
+
+TargetSpec parse_target(const std::string& text) {
+  TargetSpec t;
+  if (text.empty()) return t;
+  if (text == "random") {
+    t.mode = TargetMode::Random;
+  } else if (text == "least-likely") {
+    t.mode = TargetMode::LeastLikely;
+  } else {
+    char* end = nullptr;
+    const long long c = std::strtoll(text.c_str(), &end, 10);
+    ADVTK_CHECK(!text.empty() && end == text.c_str() + text.size() && c >= 0, "--target: expected ",
+                "random, least-likely or a class number, got '", text, "'");
+    t.mode = TargetMode::Fixed;
+    t.fixed_class = c;
+  }
+  return t;
+}
+
+std::string format_eps(double eps) {
+  std::ostringstream s;
+  s << eps;
+  return s.str();
+}
+
+std::string cell(const nlohmann::json& v, double scale = 1.0, int precision = 4) {
+  if (v.is_null()) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v.get<double>() * scale;
+  return s.str();
+}
+
+void run_attack_command(const AttackCliOptions& o) {
+  apply_common(o.common);
+  const Dataset data = load_data(o.data, o.common.seed);
+  const ModelOptions model_options = to_model_options(o.model, o.common.device);
+  const Model model = load_model_for(o.model_path, model_options, data);
+  const AttackInfo& info = find_attack(o.attack);
+
+  std::vector<double> budgets;
+  if (!o.eps.empty()) budgets = parse_number_list(o.eps, "--eps");
+  for (double e : budgets) ADVTK_CHECK(e >= 0, "--eps: expected budgets >= 0, got ", e);
+  ADVTK_CHECK(info.minimum_norm || !budgets.empty(), "--eps: ", info.name,
+              " needs a budget, e.g. --eps 0.1 or --eps 8/255 or --eps 0.05,0.1");
+
+  AttackConfig config;
+  config.norm = parse_norm(o.norm);
+  config.lo = model_options.input_lo;
+  config.hi = model_options.input_hi;
+  config.steps = o.steps;
+  if (o.step_size) config.step_size = parse_number(*o.step_size, "--step-size");
+  config.restarts = o.restarts;
+  if (o.loss) config.loss = parse_loss(*o.loss);
+  config.confidence = o.confidence;
+  config.early_stop = !o.no_early_stop;
+  config.seed = o.common.seed;
+  config.l1_sparsity = o.l1_sparsity;
+  config.binary_search_steps = o.binary_steps;
+  config.initial_const = o.initial_const;
+  config.cw_learning_rate = o.cw_lr;
+  config.candidates = o.candidates;
+  config.overshoot = o.overshoot;
+  make_attack(info, config);  // validates the options before any work
+
+  AttackRunOptions run_options;
+  run_options.batch_size = o.common.batch_size;
+  run_options.skip_misclassified = !o.no_early_stop;
+  run_options.target = parse_target(o.target);
+  run_options.seed = o.common.seed;
+  ADVTK_CHECK(info.targeted || run_options.target.mode == TargetMode::None, "--target: ", info.name,
+              " is untargeted");
+
+  ProgressBar bar(o.attack, data.size(), show_progress(o.common));
+  double shown_eps = -1;
+  const auto progress = [&](int64_t done, int64_t total, double eps) {
+    if (eps != shown_eps) {
+      bar.reset(o.attack + (info.minimum_norm ? "" : " eps " + format_eps(eps)), total);
+      shown_eps = eps;
+    }
+    bar.update(done);
+  };
+  const std::vector<AttackRun> runs =
+      run_attack(model, data, [&](double eps) { config.eps = eps; return make_attack(info, config); },
+                 info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
+  bar.finish();
+
+  const bool several = runs.size() > 1;
+  nlohmann::json top;
+  std::vector<nlohmann::json> summaries;
+  for (const AttackRun& run : runs) {
+    nlohmann::json s = summarize_run(run, info.minimum_norm, budgets);
+    s["seed"] = o.common.seed;
+    s["model"] = o.model_path;
+    s["data"] = data.source;
+    const std::string dir = several ? (std::filesystem::path(o.out) / ("eps-" + format_eps(run.eps))).string() : o.out;
+    write_example_set(dir, run, data, s);
+    summaries.push_back(s);
+  }
+  if (several) {
+    top = {{"attack", o.attack}, {"budgets", summaries}, {"seed", o.common.seed}};
+    write_file_atomic((std::filesystem::path(o.out) / "summary.json").string(), top.dump(2) + "\n");
+  }
+
+  std::cout << std::left << std::setw(10) << "eps" << std::right << std::setw(8) << "clean%"
+            << std::setw(9) << "robust%" << std::setw(9) << "success%" << std::setw(10) << "med L2"
+            << std::setw(10) << "med Linf" << std::setw(9) << "seconds" << std::setw(10) << "forward"
+            << std::setw(10) << "backward" << "\n";
+  const auto row = [&](const std::string& eps, const nlohmann::json& s, const nlohmann::json& robust) {
+    std::cout << std::left << std::setw(10) << eps << std::right << std::setw(8)
+              << cell(s["clean_accuracy"], 100, 2) << std::setw(9) << cell(robust, 100, 2)
+              << std::setw(9) << cell(s["success_rate"], 100, 2) << std::setw(10) << cell(s["median_l2"])
+              << std::setw(10) << cell(s["median_linf"]) << std::setw(9) << cell(s["seconds"], 1, 2)
+              << std::setw(10) << s["forward_calls"].get<int64_t>() << std::setw(10)
+              << s["backward_calls"].get<int64_t>() << "\n";
+  };
+  for (const auto& s : summaries) {
+    if (info.minimum_norm) {
+      row("min-norm", s, s["robust_accuracy"]);
+      if (s.contains("robust_accuracy_at"))
+        for (const auto& at : s["robust_accuracy_at"]) row(format_eps(at["eps"].get<double>()), s, at["robust_accuracy"]);
+    } else {
+      row(format_eps(s["eps"].get<double>()), s, s["robust_accuracy"]);
+    }
+  }
+  std::cout << "examples written to " << o.out << "\n";
+}
+
+}  // namespace
+
+void setup_attack_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<AttackCliOptions>();
+  CLI::App* cmd = app.add_subcommand("attack", "Attack a model and write the adversarial example set");
+  cmd->add_option("model", o->model_path, "TorchScript model file")->required();
+  std::string attacks;
+  for (const auto& a : attack_registry()) attacks += "\n    " + a.name + ": " + a.description;
+  cmd->add_option("--attack", o->attack, "attack:" + attacks)->capture_default_str();
+  cmd->add_option("--norm", o->norm, "linf, l2 or l1")->capture_default_str();
+  cmd->add_option("--eps", o->eps, "budget(s) in the model's pixel range: 0.1, 8/255 or 0.05,0.1,0.2");
+  cmd->add_option("--steps", o->steps, "iterations (pgd/cw-linf 40, cw 100 per binary-search step, deepfool 50)");
+  cmd->add_option("--step-size", o->step_size, "pgd step size (default 2.5*eps/steps)");
+  cmd->add_option("--restarts", o->restarts, "pgd random restarts")->capture_default_str();
+  cmd->add_option("--loss", o->loss, "ce, margin or dlr (pgd default ce, cw-linf margin)");
+  cmd->add_option("--confidence", o->confidence, "kappa: cw (default 0) and the margin loss (default none)");
+  cmd->add_option("--target", o->target, "targeted attack: random, least-likely or a class number");
+  cmd->add_flag("--no-early-stop", o->no_early_stop,
+                "attack every example for every step (maximum-loss examples); the default stops an "
+                "example at its first success, which leaves robust accuracy unchanged");
+  cmd->add_flag("--early-stop", [o](int64_t) { o->no_early_stop = false; }, "(default)");
+  cmd->add_option("--binary-steps", o->binary_steps, "cw: binary-search steps over c")->capture_default_str();
+  cmd->add_option("--initial-const", o->initial_const, "cw: first c")->capture_default_str();
+  cmd->add_option("--cw-lr", o->cw_lr, "cw: Adam learning rate")->capture_default_str();
+  cmd->add_option("--candidates", o->candidates, "deepfool: classes considered")->capture_default_str();
+  cmd->add_option("--overshoot", o->overshoot, "deepfool: overshoot")->capture_default_str();
+  cmd->add_option("--l1-sparsity", o->l1_sparsity, "L1 steps: fraction of coordinates moved")->capture_default_str();
+  cmd->add_option("--out", o->out, "output directory")->capture_default_str();
+  add_common_options(*cmd, o->common, 250);
+  add_data_options(*cmd, o->data, "test");
+  add_model_options(*cmd, o->model);
+  cmd->footer(
+      "Examples:\n  advtk attack model.pt --data fashion-mnist --limit 1000 --attack pgd --eps 0.1 --out runs/pgd\n"
+      "  advtk attack model.pt --attack pgd --norm l2 --eps 0.5,1,2 --restarts 5\n"
+      "  advtk attack model.pt --attack cw --eps 0.5,1 --out runs/cw\n"
+      "  advtk attack model.pt --attack deepfool --norm linf");
+  cmd->callback([o, &exit_code] {
+    run_attack_command(*o);
+    exit_code = 0;
+  });
+}
+
+}  // namespace advtk::cli

@@ -1,0 +1,122 @@
+// Attacks against affine classifiers, where the answers are known in closed form.
+#include <gtest/gtest.h>
+
+#include "attack_test_util.h"
+#include "attacks/carlini_wagner.h"
+#include "attacks/deepfool.h"
+#include "attacks/iterative_attack.h"
+
+namespace advtk {
+namespace {
+
+struct AffineProblem {
+  torch::Tensor w, b, x, y;
+};
+
+// K classes over D inputs with x in the middle of a wide box, so no bound is active.
+AffineProblem problem(int64_t n, int64_t k, int64_t d, uint64_t seed) {
+  auto gen = make_generator(seed);
+  AffineProblem p;
+  p.w = torch::randn({k, d}, gen) * 0.5;
+  p.b = torch::randn({k}, gen);
+  p.x = torch::randn({n, 1, 1, d}, gen);
+  p.y = torch::addmm(p.b, p.x.flatten(1), p.w.t()).argmax(1);  // every example starts correct
+  return p;
+}
+
+AttackBatch batch_of(const AffineProblem& p) {
+  return {p.x, p.y, {}, torch::arange(p.x.size(0), torch::kLong)};
+}
+
+TEST(AffineAttacks, FgsmStepIsEpsTimesTheGradientSign) {
+  const auto p = problem(8, 5, 12, 1);
+  const Model model = test::affine_model(p.w, p.b, -100, 100);
+  const double eps = 0.01;
+  IterativeAttackOptions o;
+  auto fgsm = make_fgsm({Norm::Linf, eps, -100, 100});
+  const AttackResult r = fgsm->run(model, batch_of(p));
+  // ∇x CE = Wᵀ(softmax(z) - onehot(y)), in closed form.
+  const torch::Tensor z = torch::addmm(p.b, p.x.flatten(1), p.w.t());
+  const torch::Tensor grad = torch::mm(torch::softmax(z, 1) - torch::one_hot(p.y, 5).to(torch::kFloat), p.w);
+  EXPECT_TRUE(torch::allclose((r.x_adv - p.x).flatten(1), eps * grad.sign(), 0, 1e-6));
+  EXPECT_TRUE(torch::equal(r.forward_calls, torch::full({8}, 2, torch::kLong)));
+  EXPECT_TRUE(torch::equal(r.backward_calls, torch::ones({8}, torch::kLong)));
+}
+
+TEST(AffineAttacks, DeepFoolFindsTheExactMinimalL2Perturbation) {
+  // Large logit gaps, so that the 1e-4 DeepFool adds to each gap is negligible (< 2e-5 relative).
+  auto p = problem(20, 4, 30, 2);
+  p.w *= 100;
+  p.b *= 100;
+  const Model model = test::affine_model(p.w, p.b, -100, 100);
+  DeepFoolOptions o;
+  o.lo = -100;
+  o.hi = 100;
+  DeepFool deepfool(o);
+  const AttackResult r = deepfool.run(model, batch_of(p));
+  ASSERT_TRUE(r.success.all().item<bool>());
+  for (int64_t i = 0; i < 20; ++i) {
+    const double exact = test::affine_min_l2(p.w, p.b, p.x[i].flatten(), p.y[i].item<int64_t>());
+    // One linearisation step is exact for an affine model.
+    const double found = r.distance[i].item<double>() / (1 + o.overshoot);
+    EXPECT_NEAR(found / exact, 1.0, 1e-4) << "example " << i << ", exact " << exact;
+    EXPECT_EQ(r.forward_calls[i].item<int64_t>(), 2);
+  }
+}
+
+TEST(AffineAttacks, CarliniWagnerLandsWithinFivePercentOfTheMinimum) {
+  // Pixels near the middle of [0, 1] and boundaries within reach, so no bound is active.
+  auto p = problem(12, 4, 30, 3);
+  p.x = 0.5 + 0.05 * p.x;
+  p.b = -torch::mv(p.w, torch::full({30}, 0.5f)) + p.b;  // boundaries near the middle
+  p.y = torch::addmm(p.b, p.x.flatten(1), p.w.t()).argmax(1);
+  const Model model = test::affine_model(p.w, p.b);
+  CarliniWagnerL2 cw(CarliniWagnerOptions{});
+  const AttackResult r = cw.run(model, batch_of(p));
+  ASSERT_TRUE(r.success.all().item<bool>());
+  for (int64_t i = 0; i < 12; ++i) {
+    const double exact = test::affine_min_l2(p.w, p.b, p.x[i].flatten(), p.y[i].item<int64_t>());
+    ASSERT_LT(exact, 0.3);
+    EXPECT_LE(r.distance[i].item<double>(), 1.05 * exact) << "example " << i;
+    EXPECT_GE(r.distance[i].item<double>(), exact * (1 - 1e-4)) << "example " << i;
+  }
+}
+
+TEST(AffineAttacks, PgdNeverLeavesTheBallOrTheRange) {
+  for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
+    for (uint64_t seed = 0; seed < 5; ++seed) {
+      auto p = problem(32, 6, 49, 10 + seed);
+      p.x = torch::rand({32, 1, 7, 7}, make_generator(seed));
+      p.y = torch::addmm(p.b, p.x.flatten(1), p.w.t()).argmax(1);
+      const Model model = test::affine_model(p.w, p.b);
+      const double eps = norm == Norm::Linf ? 0.05 : norm == Norm::L2 ? 0.5 : 2.0;
+      IterativeAttackOptions o;
+      o.threat = {norm, eps, 0, 1};
+      o.steps = 10;
+      o.restarts = 2;
+      o.early_stop = false;
+      o.seed = seed;
+      const AttackResult r = make_pgd(o)->run(model, batch_of(p));
+      EXPECT_LE(r.distance.max().item<double>(), eps * (1 + 1e-5)) << norm_name(norm);
+      EXPECT_GE(r.x_adv.min().item<double>(), 0.0);
+      EXPECT_LE(r.x_adv.max().item<double>(), 1.0);
+    }
+  }
+}
+
+TEST(AffineAttacks, TargetedPgdReachesItsTarget) {
+  auto p = problem(16, 5, 20, 4);
+  const Model model = test::affine_model(p.w, p.b, -100, 100);
+  AttackBatch b = batch_of(p);
+  b.target = (p.y + 1).remainder(5);
+  IterativeAttackOptions o;
+  o.threat = {Norm::L2, 50.0, -100, 100};
+  o.steps = 50;
+  o.loss.kind = LossKind::Margin;
+  const AttackResult r = make_pgd(o)->run(model, b);
+  EXPECT_TRUE(r.success.all().item<bool>());
+  EXPECT_TRUE(torch::equal(r.pred, b.target));
+}
+
+}  // namespace
+}  // namespace advtk

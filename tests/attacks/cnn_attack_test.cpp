@@ -1,0 +1,117 @@
+// Attacks on a zoo CNN trained on Fashion-MNIST: properties any honest attack must have.
+#include <gtest/gtest.h>
+
+#include "attacks/attack_runner.h"
+#include "attacks/registry.h"
+#include "data/data_source.h"
+#include "models/zoo.h"
+#include "test_util.h"
+#include "training/trainer.h"
+
+namespace advtk {
+namespace {
+
+Dataset fashion(Split split, int64_t limit) {
+  DataSource s;
+  s.split = split;
+  Selection sel;
+  sel.limit = limit;
+  return select(load_dataset(s), sel);
+}
+
+// Trained once for the whole suite (2,000 images, 2 epochs: about 85% clean accuracy).
+Model& trained_cnn() {
+  static Model model = [] {
+    ZooOptions z;
+    Model m = Model::wrap(build_zoo_model(Architecture::Cnn, z), {}, "cnn");
+    TrainOptions o;
+    o.epochs = 2;
+    o.batch_size = 32;
+    CrossEntropyObjective objective;
+    train(m, fashion(Split::Train, 2000), nullptr, objective, o);
+    return m;
+  }();
+  return model;
+}
+
+std::vector<AttackRun> attack(const std::string& name, std::vector<double> budgets, AttackConfig c = {},
+                              AttackRunOptions r = {}) {
+  const AttackInfo& info = find_attack(name);
+  return run_attack(trained_cnn(), fashion(Split::Test, 200),
+                    [&](double eps) { c.eps = eps; return make_attack(info, c); }, budgets, r);
+}
+
+double robust_accuracy(const AttackRun& run) {
+  return (run.clean_pred.eq(run.y) & ~run.success).to(torch::kDouble).mean().item<double>();
+}
+
+class CnnAttacks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  }
+};
+
+TEST_F(CnnAttacks, RobustAccuracyStartsAtCleanAndFallsWithTheBudget) {
+  const auto runs = attack("pgd", {0.0, 0.02, 0.05, 0.1});
+  const double clean = runs[0].clean_pred.eq(runs[0].y).to(torch::kDouble).mean().item<double>();
+  EXPECT_GT(clean, 0.7);
+  EXPECT_DOUBLE_EQ(robust_accuracy(runs[0]), clean);
+  for (size_t i = 1; i < runs.size(); ++i) EXPECT_LE(robust_accuracy(runs[i]), robust_accuracy(runs[i - 1]));
+  EXPECT_LT(robust_accuracy(runs.back()), 0.5 * clean);
+}
+
+TEST_F(CnnAttacks, Pgd40IsAtLeastAsStrongAsFgsm) {
+  const double fgsm = robust_accuracy(attack("fgsm", {0.1})[0]);
+  AttackConfig c;
+  c.steps = 40;
+  c.step_size = 0.01;
+  const double pgd = robust_accuracy(attack("pgd", {0.1}, c)[0]);
+  EXPECT_LE(pgd, fgsm);
+}
+
+TEST_F(CnnAttacks, SameSeedSameResultAndBatchingDoesNotMatter) {
+  AttackConfig c;
+  c.steps = 10;
+  c.seed = 5;
+  AttackRunOptions big, small;
+  big.batch_size = 200;
+  small.batch_size = 37;
+  const auto a = attack("pgd", {0.05}, c, big)[0];
+  const auto b = attack("pgd", {0.05}, c, big)[0];
+  const auto s = attack("pgd", {0.05}, c, small)[0];
+  EXPECT_TRUE(torch::equal(a.x_adv, b.x_adv));
+  EXPECT_TRUE(torch::equal(a.success, s.success));
+  EXPECT_TRUE(torch::allclose(a.x_adv, s.x_adv, 1e-5, 1e-5));
+}
+
+TEST_F(CnnAttacks, EarlyStoppingSavesWorkWithoutChangingRobustAccuracy) {
+  AttackConfig c;
+  c.steps = 20;
+  AttackRunOptions stop, full;
+  full.skip_misclassified = false;
+  AttackConfig no_stop = c;
+  no_stop.early_stop = false;
+  const auto fast = attack("pgd", {0.05}, c, stop)[0];
+  const auto slow = attack("pgd", {0.05}, no_stop, full)[0];
+  EXPECT_TRUE(torch::equal(fast.success | fast.clean_pred.ne(fast.y), slow.success | slow.clean_pred.ne(slow.y)));
+  EXPECT_LT(fast.backward_calls.sum().item<int64_t>(), slow.backward_calls.sum().item<int64_t>());
+  EXPECT_EQ(slow.backward_calls.sum().item<int64_t>(), 200 * 20);
+}
+
+TEST_F(CnnAttacks, MinimumNormAttacksBreakAlmostEveryCorrectExample) {
+  for (const char* name : {"deepfool", "cw"}) {
+    AttackConfig c;
+    c.norm = Norm::L2;
+    const auto run = attack(name, {0.0}, c)[0];
+    const torch::Tensor correct = run.clean_pred.eq(run.y);
+    const double broken = (run.success & correct).sum().item<double>() / correct.sum().item<double>();
+    EXPECT_GE(broken, 0.97) << name;
+    // What they report is what the model does: the prediction at x_adv.
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(trained_cnn().logits(run.x_adv).argmax(1), run.pred_adv)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace advtk
