@@ -37,6 +37,7 @@ using RunProgress = std::function<void(int64_t done, int64_t total, double eps)>
 // robust are attacked again: robust accuracy never rises with the budget.
 std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
                                   const AttackFactory& factory, std::vector<double> budgets,
-                                  const AttackRunOptions& options, const RunProgress& progress = {});
+                                  const AttackRunOptions& options,
+                                  const RunProgress& progress = {});
 
 }  // namespace advtk

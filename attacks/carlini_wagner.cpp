@@ -11,6 +11,11 @@ namespace {
 
 torch::Tensor rows(const torch::Tensor& mask) { return mask.view({-1, 1, 1, 1}); }
 
+// Pixels on the box bounds map to tanh^-1(±kTanhLimit). The reference uses 1 - 1e-6, where tanh's
+// slope is 2e-6 and such pixels (half of a Fashion-MNIST image) can hardly move; at 1 - 1e-3 the
+// slope is 2e-3 and the start moves them by at most 5e-4·(hi - lo), counted in the distance.
+constexpr double kTanhLimit = 1 - 1e-3;
+
 }  // namespace
 
 CarliniWagnerL2::CarliniWagnerL2(CarliniWagnerOptions options) : options_(options) {
@@ -23,10 +28,13 @@ CarliniWagnerL2::CarliniWagnerL2(CarliniWagnerOptions options) : options_(option
 
 nlohmann::json CarliniWagnerL2::parameters() const {
   const auto& o = options_;
-  return {{"attack", "cw"},           {"norm", "l2"},
+  return {{"attack", "cw"},
+          {"norm", "l2"},
           {"binary_search_steps", o.binary_search_steps},
-          {"steps", o.steps},         {"learning_rate", o.learning_rate},
-          {"initial_const", o.initial_const}, {"confidence", o.confidence},
+          {"steps", o.steps},
+          {"learning_rate", o.learning_rate},
+          {"initial_const", o.initial_const},
+          {"confidence", o.confidence},
           {"abort_early", o.abort_early}};
 }
 
@@ -38,8 +46,11 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   const auto fopts = batch.x.options();
   const auto dev = batch.x.device();
   const double scale = (o.hi - o.lo) / 2;
-  const auto to_pixels = [&](const torch::Tensor& w) { return (torch::tanh(w) + 1) * scale + o.lo; };
-  const torch::Tensor w_x = torch::atanh(((batch.x - o.lo) / scale - 1).clamp(-1 + 1e-6, 1 - 1e-6));
+  const auto to_pixels = [&](const torch::Tensor& w) {
+    return (torch::tanh(w) + 1) * scale + o.lo;
+  };
+  const torch::Tensor w_x =
+      torch::atanh(((batch.x - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit));
 
   torch::Tensor lower = torch::zeros({n}, fopts.dtype(torch::kDouble));
   torch::Tensor upper = torch::full({n}, 1e10, fopts.dtype(torch::kDouble));
@@ -73,13 +84,17 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
       {
         torch::NoGradGuard no_grad;
         const torch::Tensor pred = logits.argmax(1);
-        const torch::Tensor margin_ok = targeted ? (own - other).gt(o.confidence) : (other - own).gt(o.confidence);
-        const torch::Tensor adversarial = margin_ok & is_adversarial_pred(pred, y, targeted ? cls : torch::Tensor());
+        const torch::Tensor margin_ok =
+            targeted ? (own - other).gt(o.confidence) : (other - own).gt(o.confidence);
+        const torch::Tensor adversarial =
+            margin_ok & is_adversarial_pred(pred, y, targeted ? cls : torch::Tensor());
         const torch::Tensor l2 = l2sq.sqrt();
         const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
         best_l2.index_copy_(0, idx, torch::where(better, l2, best_l2.index_select(0, idx)));
-        result.x_adv.index_copy_(0, idx, torch::where(rows(better), xa, result.x_adv.index_select(0, idx)));
-        result.pred.index_copy_(0, idx, torch::where(better, pred, result.pred.index_select(0, idx)));
+        result.x_adv.index_copy_(0, idx,
+                                 torch::where(rows(better), xa, result.x_adv.index_select(0, idx)));
+        result.pred.index_copy_(0, idx,
+                                torch::where(better, pred, result.pred.index_select(0, idx)));
         result.success.index_copy_(0, idx, result.success.index_select(0, idx) | adversarial);
         found.index_copy_(0, idx, found.index_select(0, idx) | adversarial);
 
@@ -109,9 +124,9 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
     lower = torch::where(found_d, lower, torch::maximum(lower, c));
     c = torch::where(upper < 1e9, (lower + upper) / 2, c * 10);
     // The next step starts from the best adversarial example, else from x.
-    w_start = torch::where(rows(result.success),
-                           torch::atanh(((result.x_adv - o.lo) / scale - 1).clamp(-1 + 1e-6, 1 - 1e-6)),
-                           w_x);
+    w_start = torch::where(
+        rows(result.success),
+        torch::atanh(((result.x_adv - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit)), w_x);
   }
   result.distance = distance(Norm::L2, result.x_adv, batch.x);
   return result;

@@ -16,10 +16,10 @@ namespace advtk {
 
 struct CarliniWagnerOptions {
   int64_t binary_search_steps = 9;
-  int64_t steps = 100;             // Adam iterations per binary-search step
+  int64_t steps = 100;  // Adam iterations per binary-search step
   double learning_rate = 0.01;
   double initial_const = 1e-3;
-  double confidence = 0.0;         // κ
+  double confidence = 0.0;  // κ
   bool abort_early = true;
   double lo = 0.0, hi = 1.0;
 };

@@ -6,14 +6,17 @@ namespace advtk {
 
 DeepFool::DeepFool(DeepFoolOptions options) : options_(options) {
   ADVTK_CHECK(options_.norm != Norm::L1, "deepfool: supports --norm l2 and linf");
-  ADVTK_CHECK(options_.candidates >= 2, "--candidates: expected at least 2, got ", options_.candidates);
+  ADVTK_CHECK(options_.candidates >= 2, "--candidates: expected at least 2, got ",
+              options_.candidates);
   ADVTK_CHECK(options_.overshoot >= 0, "--overshoot: expected >= 0, got ", options_.overshoot);
   ADVTK_CHECK(options_.max_iterations >= 1, "--steps: expected at least 1");
 }
 
 nlohmann::json DeepFool::parameters() const {
-  return {{"attack", "deepfool"},       {"norm", norm_name(options_.norm)},
-          {"candidates", options_.candidates}, {"overshoot", options_.overshoot},
+  return {{"attack", "deepfool"},
+          {"norm", norm_name(options_.norm)},
+          {"candidates", options_.candidates},
+          {"overshoot", options_.overshoot},
           {"max_iterations", options_.max_iterations}};
 }
 
@@ -42,14 +45,16 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
     // Examples still in the batch are classified correctly at x, so "the label changed" and
     // "misclassified" are the same test.
     const torch::Tensor broken = pred.ne(y);
-    result.x_adv.index_copy_(0, idx, torch::where(broken.view({-1, 1, 1, 1}), xi.detach(),
-                                                  result.x_adv.index_select(0, idx)));
+    result.x_adv.index_copy_(
+        0, idx,
+        torch::where(broken.view({-1, 1, 1, 1}), xi.detach(), result.x_adv.index_select(0, idx)));
     result.pred.index_copy_(0, idx, pred);
     result.success.index_copy_(0, idx, broken);
     const torch::Tensor keep = (~broken).nonzero().squeeze(1);
     if (keep.numel() == 0 || it == o.max_iterations) {
       // Unbroken at the end: report the last point reached.
-      if (keep.numel() > 0) result.x_adv.index_copy_(0, idx.index_select(0, keep), xi.detach().index_select(0, keep));
+      if (keep.numel() > 0)
+        result.x_adv.index_copy_(0, idx.index_select(0, keep), xi.detach().index_select(0, keep));
       break;
     }
     const torch::Tensor z = logits.index_select(0, keep);
@@ -66,14 +71,17 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
       ws.push_back(g.index_select(0, keep).flatten(1));
       fs.push_back(f.detach().squeeze(1));
     }
-    result.backward_calls.index_add_(0, idx.index_select(0, keep),
-                                     torch::full({keep.numel()}, cand.size(1) - 1, torch::TensorOptions().dtype(torch::kLong).device(dev)));
-    const torch::Tensor w = torch::stack(ws, 1);          // [m, c, D]
-    const torch::Tensor f = torch::stack(fs, 1).abs();    // [m, c]
+    result.backward_calls.index_add_(
+        0, idx.index_select(0, keep),
+        torch::full({keep.numel()}, cand.size(1) - 1,
+                    torch::TensorOptions().dtype(torch::kLong).device(dev)));
+    const torch::Tensor w = torch::stack(ws, 1);                                      // [m, c, D]
+    const torch::Tensor f = torch::stack(fs, 1).abs();                                // [m, c]
     const torch::Tensor w_norm = o.norm == Norm::L2 ? w.norm(2, 2) : w.abs().sum(2);  // dual norm
     const torch::Tensor dist = f / w_norm.clamp_min(1e-12);
     const torch::Tensor best = dist.argmin(1);
-    const torch::Tensor w_best = w.gather(1, best.view({-1, 1, 1}).expand({-1, 1, w.size(2)})).squeeze(1);
+    const torch::Tensor w_best =
+        w.gather(1, best.view({-1, 1, 1}).expand({-1, 1, w.size(2)})).squeeze(1);
     const torch::Tensor f_best = f.gather(1, best.unsqueeze(1));
     const torch::Tensor nb = w_norm.gather(1, best.unsqueeze(1)).clamp_min(1e-12);
     // The step onto the linearised boundary, with the authors' 1e-4 added to |f|: it keeps the

@@ -8,7 +8,8 @@
 namespace advtk {
 namespace {
 
-torch::Tensor rows_where(const torch::Tensor& mask, const torch::Tensor& a, const torch::Tensor& b) {
+torch::Tensor rows_where(const torch::Tensor& mask, const torch::Tensor& a,
+                         const torch::Tensor& b) {
   std::vector<int64_t> shape(a.dim(), 1);
   shape[0] = mask.size(0);
   return torch::where(mask.view(shape), a, b);
@@ -34,13 +35,14 @@ AttackBatch select_examples(const AttackBatch& b, const torch::Tensor& keep) {
 IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
     : options_(std::move(options)) {
   const auto& o = options_;
-  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps), "--eps: expected a budget >= 0, got ",
-              o.threat.eps);
+  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps),
+              "--eps: expected a budget >= 0, got ", o.threat.eps);
   ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
   ADVTK_CHECK(o.l1_sparsity > 0 && o.l1_sparsity <= 1, "--l1-sparsity: expected a value in (0, 1]");
-  if (options_.step_size <= 0) options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
+  if (options_.step_size <= 0)
+    options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
   if (options_.start_radius <= 0) options_.start_radius = o.threat.eps / 2;
 }
 
@@ -55,7 +57,7 @@ nlohmann::json IterativeGradientAttack::parameters() const {
                       {"loss", loss_name(o.loss.kind)},
                       {"early_stop", o.early_stop},
                       {"seed", o.seed}};
-  j["random_start"] = o.start == StartKind::None         ? "none"
+  j["random_start"] = o.start == StartKind::None          ? "none"
                       : o.start == StartKind::UniformBall ? "uniform"
                                                           : "random-sign";
   if (o.start == StartKind::RandomSign) j["start_radius"] = o.start_radius;
@@ -72,7 +74,8 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
   AttackResult best = initial_result(batch);
   torch::Tensor best_loss =
       torch::full({n}, -std::numeric_limits<float>::infinity(), batch.x.options());
-  const torch::Tensor all = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  const torch::Tensor all =
+      torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
   const torch::Tensor alpha = torch::tensor(o.step_size, batch.x.options());
   // With no budget every step is a no-op: evaluate x once.
   const int64_t steps = o.threat.eps > 0 ? o.steps : 0;
@@ -92,7 +95,8 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
         for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
         const torch::Tensor dir = torch::stack(noise).to(dev, sub.x.scalar_type());
         const torch::Tensor radius = torch::tensor(o.start_radius, sub.x.options());
-        x_cur = project(o.threat, sub.x + steepest_step(o.threat.norm, dir, radius, o.l1_sparsity), sub.x);
+        x_cur = project(o.threat, sub.x + steepest_step(o.threat.norm, dir, radius, o.l1_sparsity),
+                        sub.x);
       }
     }
     for (int64_t t = 0; t <= steps; ++t) {
@@ -121,8 +125,8 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
 
       const torch::Tensor grad = torch::autograd::grad({loss.sum()}, {xi})[0];
       best.backward_calls.index_add_(0, idx, torch::ones_like(idx));
-      x_cur = project(o.threat, xi.detach() + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity),
-                      sub.x);
+      x_cur = project(
+          o.threat, xi.detach() + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);
       if (o.early_stop) {
         const torch::Tensor keep = (~success).nonzero().squeeze(1);  // the one sync per step
         if (keep.numel() == 0) break;

@@ -24,16 +24,16 @@ enum class StartKind { None, UniformBall, RandomSign };
 struct IterativeAttackOptions {
   ThreatModel threat;
   int64_t steps = 10;
-  double step_size = -1;          // <= 0: 2.5 · eps / steps (Madry et al.)
+  double step_size = -1;  // <= 0: 2.5 · eps / steps (Madry et al.)
   StartKind start = StartKind::UniformBall;
-  double start_radius = -1;       // RandomSign: the size of the random step (<= 0: eps / 2)
+  double start_radius = -1;  // RandomSign: the size of the random step (<= 0: eps / 2)
   int64_t restarts = 1;
   LossSpec loss;
   // On: an example leaves the batch at its first successful iterate (robust accuracy unchanged).
   // Off: every example runs every step; the highest-loss successful iterate is kept (or the
   // highest-loss iterate when none succeeded).
   bool early_stop = true;
-  double l1_sparsity = 0.01;      // L1 steps touch the top 1% coordinates (SLIDE's 99th percentile)
+  double l1_sparsity = 0.01;  // L1 steps touch the top 1% coordinates (SLIDE's 99th percentile)
   uint64_t seed = 0;
   std::string name = "pgd";
 };

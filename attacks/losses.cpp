@@ -8,9 +8,12 @@ namespace advtk {
 
 std::string loss_name(LossKind kind) {
   switch (kind) {
-    case LossKind::CrossEntropy: return "ce";
-    case LossKind::Margin: return "margin";
-    case LossKind::Dlr: return "dlr";
+    case LossKind::CrossEntropy:
+      return "ce";
+    case LossKind::Margin:
+      return "margin";
+    case LossKind::Dlr:
+      return "dlr";
   }
   return "?";
 }
@@ -30,7 +33,9 @@ torch::Tensor best_other_logit(const torch::Tensor& logits, const torch::Tensor&
 torch::Tensor attack_loss(const LossSpec& spec, const torch::Tensor& logits,
                           const torch::Tensor& labels, const torch::Tensor& target) {
   const bool targeted = target.defined();
-  const auto pick = [&](const torch::Tensor& c) { return logits.gather(1, c.unsqueeze(1)).squeeze(1); };
+  const auto pick = [&](const torch::Tensor& c) {
+    return logits.gather(1, c.unsqueeze(1)).squeeze(1);
+  };
   switch (spec.kind) {
     case LossKind::CrossEntropy: {
       const torch::Tensor log_p = torch::log_softmax(logits, 1);

@@ -38,23 +38,46 @@ std::unique_ptr<Attack> make_iterative(const AttackConfig& c, const std::string&
 std::vector<AttackInfo> build_registry() {
   const std::vector<Norm> all = {Norm::Linf, Norm::L2, Norm::L1};
   std::vector<AttackInfo> r;
-  r.push_back({"fgsm", "one gradient-sign step of size eps (Goodfellow et al. 2015)", {Norm::Linf}, false, true,
+  r.push_back({"fgsm",
+               "one gradient-sign step of size eps (Goodfellow et al. 2015)",
+               {Norm::Linf},
+               false,
+               true,
                [](const AttackConfig& c) {
                  auto a = make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy));
                  return a;
                }});
-  r.push_back({"fgm", "one normalised-gradient step of size eps, FGSM for L2/L1", {Norm::L2, Norm::L1}, false, true,
-               [](const AttackConfig& c) { return make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy)); }});
-  r.push_back({"rfgsm", "random-sign step of eps/2, then a gradient step of eps/2 (Tramer et al. 2018)",
-               {Norm::Linf, Norm::L2}, false, true,
-               [](const AttackConfig& c) { return make_rfgsm(threat_of(c), c.seed, loss_of(c, LossKind::CrossEntropy)); }});
-  r.push_back({"pgd", "projected gradient descent, random start, 40 steps of 2.5*eps/steps (Madry et al. 2018)",
-               all, false, true,
-               [](const AttackConfig& c) { return make_iterative(c, "pgd", LossKind::CrossEntropy, 40); }});
-  r.push_back({"cw-linf", "PGD with the Carlini-Wagner margin loss (Carlini & Wagner 2017)", all, false, true,
-               [](const AttackConfig& c) { return make_iterative(c, "cw-linf", LossKind::Margin, 40); }});
-  r.push_back({"cw", "Carlini-Wagner L2: tanh space, Adam, binary search over c (Carlini & Wagner 2017)",
-               {Norm::L2}, true, true, [](const AttackConfig& c) {
+  r.push_back({"fgm",
+               "one normalised-gradient step of size eps, FGSM for L2/L1",
+               {Norm::L2, Norm::L1},
+               false,
+               true,
+               [](const AttackConfig& c) {
+                 return make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy));
+               }});
+  r.push_back({"rfgsm",
+               "random-sign step of eps/2, then a gradient step of eps/2 (Tramer et al. 2018)",
+               {Norm::Linf, Norm::L2},
+               false,
+               true,
+               [](const AttackConfig& c) {
+                 return make_rfgsm(threat_of(c), c.seed, loss_of(c, LossKind::CrossEntropy));
+               }});
+  r.push_back(
+      {"pgd",
+       "projected gradient descent, random start, 40 steps of 2.5*eps/steps (Madry et al. 2018)",
+       all, false, true,
+       [](const AttackConfig& c) { return make_iterative(c, "pgd", LossKind::CrossEntropy, 40); }});
+  r.push_back({"cw-linf", "PGD with the Carlini-Wagner margin loss (Carlini & Wagner 2017)", all,
+               false, true, [](const AttackConfig& c) {
+                 return make_iterative(c, "cw-linf", LossKind::Margin, 40);
+               }});
+  r.push_back({"cw",
+               "Carlini-Wagner L2: tanh space, Adam, binary search over c (Carlini & Wagner 2017)",
+               {Norm::L2},
+               true,
+               true,
+               [](const AttackConfig& c) {
                  CarliniWagnerOptions o;
                  o.binary_search_steps = c.binary_search_steps;
                  o.steps = c.steps.value_or(o.steps);
@@ -66,17 +89,22 @@ std::vector<AttackInfo> build_registry() {
                  o.hi = c.hi;
                  return std::unique_ptr<Attack>(std::make_unique<CarliniWagnerL2>(o));
                }});
-  r.push_back({"deepfool", "minimal perturbation to the nearest linearised boundary (Moosavi-Dezfooli et al. 2016)",
-               {Norm::L2, Norm::Linf}, true, false, [](const AttackConfig& c) {
-                 DeepFoolOptions o;
-                 o.norm = c.norm;
-                 o.candidates = c.candidates;
-                 o.overshoot = c.overshoot;
-                 o.max_iterations = c.steps.value_or(o.max_iterations);
-                 o.lo = c.lo;
-                 o.hi = c.hi;
-                 return std::unique_ptr<Attack>(std::make_unique<DeepFool>(o));
-               }});
+  r.push_back(
+      {"deepfool",
+       "minimal perturbation to the nearest linearised boundary (Moosavi-Dezfooli et al. 2016)",
+       {Norm::L2, Norm::Linf},
+       true,
+       false,
+       [](const AttackConfig& c) {  // L2 first: the default
+         DeepFoolOptions o;
+         o.norm = c.norm;
+         o.candidates = c.candidates;
+         o.overshoot = c.overshoot;
+         o.max_iterations = c.steps.value_or(o.max_iterations);
+         o.lo = c.lo;
+         o.hi = c.hi;
+         return std::unique_ptr<Attack>(std::make_unique<DeepFool>(o));
+       }});
   return r;
 }
 

@@ -41,7 +41,7 @@ struct AttackInfo {
   std::string description;  // one line, with the paper
   std::vector<Norm> norms;  // supported norms
   bool minimum_norm = false;
-  bool targeted = true;     // whether --target is supported
+  bool targeted = true;  // whether --target is supported
   std::function<std::unique_ptr<Attack>(const AttackConfig&)> make;
 };
 

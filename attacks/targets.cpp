@@ -6,7 +6,8 @@
 namespace advtk {
 
 torch::Tensor choose_targets(const TargetSpec& spec, const torch::Tensor& clean_logits,
-                             const torch::Tensor& labels, const torch::Tensor& index, uint64_t seed) {
+                             const torch::Tensor& labels, const torch::Tensor& index,
+                             uint64_t seed) {
   const int64_t k = clean_logits.size(1);
   switch (spec.mode) {
     case TargetMode::None:

@@ -17,6 +17,7 @@ struct TargetSpec {
 // clean_logits [N, K], labels [N], index [N] global ids. Random targets are uniform over the
 // classes other than the label, drawn from (seed, example index). Undefined when mode is None.
 torch::Tensor choose_targets(const TargetSpec& spec, const torch::Tensor& clean_logits,
-                             const torch::Tensor& labels, const torch::Tensor& index, uint64_t seed);
+                             const torch::Tensor& labels, const torch::Tensor& index,
+                             uint64_t seed);
 
 }  // namespace advtk

@@ -20,9 +20,12 @@ torch::Tensor per_example(const torch::Tensor& v, const torch::Tensor& like) {
 
 std::string norm_name(Norm norm) {
   switch (norm) {
-    case Norm::Linf: return "linf";
-    case Norm::L2: return "l2";
-    case Norm::L1: return "l1";
+    case Norm::Linf:
+      return "linf";
+    case Norm::L2:
+      return "l2";
+    case Norm::L1:
+      return "l1";
   }
   return "?";
 }
@@ -37,9 +40,12 @@ Norm parse_norm(const std::string& name) {
 torch::Tensor distance(Norm norm, const torch::Tensor& a, const torch::Tensor& b) {
   const torch::Tensor d = flat(a - b);
   switch (norm) {
-    case Norm::Linf: return d.abs().amax(1);
-    case Norm::L2: return d.norm(2, 1);
-    case Norm::L1: return d.abs().sum(1);
+    case Norm::Linf:
+      return d.abs().amax(1);
+    case Norm::L2:
+      return d.norm(2, 1);
+    case Norm::L1:
+      return d.abs().sum(1);
   }
   TORCH_INTERNAL_ASSERT(false);
 }
@@ -55,7 +61,8 @@ torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Te
   const torch::Tensor zd = z.to(torch::kDouble);
   const torch::Tensor sign = zd.sign();
   const torch::Tensor a = zd.abs();
-  const torch::Tensor cap = torch::where(zd >= 0, upper.to(torch::kDouble), -lower.to(torch::kDouble)).clamp_min(0);
+  const torch::Tensor cap =
+      torch::where(zd >= 0, upper.to(torch::kDouble), -lower.to(torch::kDouble)).clamp_min(0);
   const torch::Tensor clipped = torch::minimum(a, cap);
   const torch::Tensor inside = clipped.sum(1) <= eps;
 
@@ -83,7 +90,8 @@ torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Te
   const torch::Tensor t_hi = breakpoints.gather(1, k), t_lo = breakpoints.gather(1, k_lo);
   const torch::Tensor f_hi = values.gather(1, k), f_lo = values.gather(1, k_lo);
   const torch::Tensor span = f_lo - f_hi;
-  torch::Tensor lambda = torch::where(span > 0, t_lo + (f_lo - eps) / span.clamp_min(1e-300) * (t_hi - t_lo), t_hi);
+  torch::Tensor lambda =
+      torch::where(span > 0, t_lo + (f_lo - eps) / span.clamp_min(1e-300) * (t_hi - t_lo), t_hi);
   lambda = torch::where(inside.unsqueeze(1), torch::zeros_like(lambda), lambda);
   const torch::Tensor d = sign * torch::minimum((a - lambda).clamp_min(0), cap);
   return d.to(z.scalar_type());
@@ -147,8 +155,7 @@ torch::Tensor random_start(const ThreatModel& t, const torch::Tensor& x,
 
 torch::Tensor steepest_step(Norm norm, const torch::Tensor& grad, const torch::Tensor& step_size,
                             double l1_sparsity) {
-  const torch::Tensor alpha =
-      step_size.dim() == 0 ? step_size : per_example(step_size, grad);
+  const torch::Tensor alpha = step_size.dim() == 0 ? step_size : per_example(step_size, grad);
   switch (norm) {
     case Norm::Linf:
       return alpha * grad.sign();

@@ -14,7 +14,7 @@ namespace advtk {
 
 enum class Norm { Linf, L2, L1 };
 
-std::string norm_name(Norm norm);  // "linf", "l2", "l1"
+std::string norm_name(Norm norm);          // "linf", "l2", "l1"
 Norm parse_norm(const std::string& name);  // throws advtk::Error
 
 struct ThreatModel {
@@ -30,7 +30,8 @@ torch::Tensor distance(Norm norm, const torch::Tensor& a, const torch::Tensor& b
 // (the sorting-based projection onto the L1 ball with the box bounds folded in, after Duchi et
 // al. 2008 and Croce & Hein 2021); for L2 the ball projection followed by clipping to the box,
 // which stays inside both sets (clipping only shrinks each coordinate of the perturbation).
-torch::Tensor project(const ThreatModel& threat, const torch::Tensor& x_adv, const torch::Tensor& x);
+torch::Tensor project(const ThreatModel& threat, const torch::Tensor& x_adv,
+                      const torch::Tensor& x);
 
 // A point drawn uniformly from the ball around each example (then clipped to the box).
 // `generators[i]` draws example i's noise, so the start does not depend on batching.

@@ -24,7 +24,8 @@ std::string file_in(const std::string& dir, const char* name) {
 
 }  // namespace
 
-nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm, const std::vector<double>& budgets) {
+nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
+                             const std::vector<double>& budgets) {
   const int64_t n = run.y.numel();
   const bool targeted = run.target.defined();
   const torch::Tensor clean_correct = run.clean_pred.eq(run.y);
@@ -40,11 +41,13 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm, const std:
   j["clean_accuracy"] = clean_correct.to(torch::kDouble).mean().item<double>();
   // Robust: classified correctly at x and not broken by the attack.
   const torch::Tensor robust = clean_correct & ~(run.success & clean_correct);
-  j["robust_accuracy"] = (targeted ? still_correct & clean_correct : robust).to(torch::kDouble).mean().item<double>();
+  j["robust_accuracy"] =
+      (targeted ? still_correct & clean_correct : robust).to(torch::kDouble).mean().item<double>();
   const int64_t attacked_count = attacked.sum().item<int64_t>();
   j["attacked"] = attacked_count;
-  j["success_rate"] = attacked_count == 0 ? nlohmann::json(nullptr)
-                                          : nlohmann::json(broken.sum().item<double>() / attacked_count);
+  j["success_rate"] = attacked_count == 0
+                          ? nlohmann::json(nullptr)
+                          : nlohmann::json(broken.sum().item<double>() / attacked_count);
   j["median_l2"] = median_or_null(l2.masked_select(broken));
   j["median_linf"] = median_or_null(linf.masked_select(broken));
   j["seconds"] = run.seconds;
@@ -106,14 +109,17 @@ void write_example_set(const std::string& dir, const AttackRun& run, const Datas
 
   // The grid shows broken examples first (what the attack did), then unbroken ones.
   std::vector<GridRow> rows;
-  const torch::Tensor order = torch::cat({run.success.nonzero().squeeze(1), (~run.success).nonzero().squeeze(1)});
-  const double lo = run.x.min().item<double>(), hi = std::max(run.x.max().item<double>(), lo + 1e-12);
+  const torch::Tensor order =
+      torch::cat({run.success.nonzero().squeeze(1), (~run.success).nonzero().squeeze(1)});
+  const double lo = run.x.min().item<double>(),
+               hi = std::max(run.x.max().item<double>(), lo + 1e-12);
   for (int64_t k = 0; k < std::min<int64_t>(8, order.numel()); ++k) {
     const int64_t i = order[k].item<int64_t>();
     GridRow row;
     row.clean = (run.x[i] - lo) / (hi - lo);
     row.adversarial = (run.x_adv[i] - lo) / (hi - lo);
-    row.clean_caption = "#" + std::to_string(ids[i].item<int64_t>()) + " " + data.class_name(run.y[i].item<int64_t>());
+    row.clean_caption = "#" + std::to_string(ids[i].item<int64_t>()) + " " +
+                        data.class_name(run.y[i].item<int64_t>());
     std::ostringstream d;
     d.precision(3);
     d << "L2 " << l2[i].item<float>() << " Linf " << linf[i].item<float>();

@@ -24,8 +24,8 @@ namespace {
 struct AttackCliOptions {
   std::string model_path;
   std::string attack = "pgd";
-  std::string norm = "linf";
-  std::string eps;  // comma-separated, fractions allowed
+  std::optional<std::string> norm;  // default: the attack's first norm (pgd linf, cw/deepfool l2)
+  std::string eps;                  // comma-separated, fractions allowed
   std::optional<int64_t> steps;
   std::optional<std::string> step_size;
   int64_t restarts = 1;
@@ -90,7 +90,7 @@ void run_attack_command(const AttackCliOptions& o) {
               " needs a budget, e.g. --eps 0.1 or --eps 8/255 or --eps 0.05,0.1");
 
   AttackConfig config;
-  config.norm = parse_norm(o.norm);
+  config.norm = o.norm ? parse_norm(*o.norm) : info.norms.front();
   config.lo = model_options.input_lo;
   config.hi = model_options.input_hi;
   config.steps = o.steps;
@@ -125,9 +125,13 @@ void run_attack_command(const AttackCliOptions& o) {
     }
     bar.update(done);
   };
-  const std::vector<AttackRun> runs =
-      run_attack(model, data, [&](double eps) { config.eps = eps; return make_attack(info, config); },
-                 info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
+  const std::vector<AttackRun> runs = run_attack(
+      model, data,
+      [&](double eps) {
+        config.eps = eps;
+        return make_attack(info, config);
+      },
+      info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
   bar.finish();
 
   const bool several = runs.size() > 1;
@@ -138,7 +142,8 @@ void run_attack_command(const AttackCliOptions& o) {
     s["seed"] = o.common.seed;
     s["model"] = o.model_path;
     s["data"] = data.source;
-    const std::string dir = several ? (std::filesystem::path(o.out) / ("eps-" + format_eps(run.eps))).string() : o.out;
+    const std::string dir =
+        several ? (std::filesystem::path(o.out) / ("eps-" + format_eps(run.eps))).string() : o.out;
     write_example_set(dir, run, data, s);
     summaries.push_back(s);
   }
@@ -149,21 +154,24 @@ void run_attack_command(const AttackCliOptions& o) {
 
   std::cout << std::left << std::setw(10) << "eps" << std::right << std::setw(8) << "clean%"
             << std::setw(9) << "robust%" << std::setw(9) << "success%" << std::setw(10) << "med L2"
-            << std::setw(10) << "med Linf" << std::setw(9) << "seconds" << std::setw(10) << "forward"
-            << std::setw(10) << "backward" << "\n";
-  const auto row = [&](const std::string& eps, const nlohmann::json& s, const nlohmann::json& robust) {
+            << std::setw(10) << "med Linf" << std::setw(9) << "seconds" << std::setw(10)
+            << "forward" << std::setw(10) << "backward"
+            << "\n";
+  const auto row = [&](const std::string& eps, const nlohmann::json& s,
+                       const nlohmann::json& robust) {
     std::cout << std::left << std::setw(10) << eps << std::right << std::setw(8)
               << cell(s["clean_accuracy"], 100, 2) << std::setw(9) << cell(robust, 100, 2)
-              << std::setw(9) << cell(s["success_rate"], 100, 2) << std::setw(10) << cell(s["median_l2"])
-              << std::setw(10) << cell(s["median_linf"]) << std::setw(9) << cell(s["seconds"], 1, 2)
-              << std::setw(10) << s["forward_calls"].get<int64_t>() << std::setw(10)
-              << s["backward_calls"].get<int64_t>() << "\n";
+              << std::setw(9) << cell(s["success_rate"], 100, 2) << std::setw(10)
+              << cell(s["median_l2"]) << std::setw(10) << cell(s["median_linf"]) << std::setw(9)
+              << cell(s["seconds"], 1, 2) << std::setw(10) << s["forward_calls"].get<int64_t>()
+              << std::setw(10) << s["backward_calls"].get<int64_t>() << "\n";
   };
   for (const auto& s : summaries) {
     if (info.minimum_norm) {
       row("min-norm", s, s["robust_accuracy"]);
       if (s.contains("robust_accuracy_at"))
-        for (const auto& at : s["robust_accuracy_at"]) row(format_eps(at["eps"].get<double>()), s, at["robust_accuracy"]);
+        for (const auto& at : s["robust_accuracy_at"])
+          row(format_eps(at["eps"].get<double>()), s, at["robust_accuracy"]);
     } else {
       row(format_eps(s["eps"].get<double>()), s, s["robust_accuracy"]);
     }
@@ -175,35 +183,44 @@ void run_attack_command(const AttackCliOptions& o) {
 
 void setup_attack_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<AttackCliOptions>();
-  CLI::App* cmd = app.add_subcommand("attack", "Attack a model and write the adversarial example set");
+  CLI::App* cmd =
+      app.add_subcommand("attack", "Attack a model and write the adversarial example set");
   cmd->add_option("model", o->model_path, "TorchScript model file")->required();
   std::string attacks;
   for (const auto& a : attack_registry()) attacks += "\n    " + a.name + ": " + a.description;
   cmd->add_option("--attack", o->attack, "attack:" + attacks)->capture_default_str();
-  cmd->add_option("--norm", o->norm, "linf, l2 or l1")->capture_default_str();
-  cmd->add_option("--eps", o->eps, "budget(s) in the model's pixel range: 0.1, 8/255 or 0.05,0.1,0.2");
-  cmd->add_option("--steps", o->steps, "iterations (pgd/cw-linf 40, cw 100 per binary-search step, deepfool 50)");
+  cmd->add_option("--norm", o->norm, "linf, l2 or l1 (default: linf, or l2 for cw and deepfool)");
+  cmd->add_option("--eps", o->eps,
+                  "budget(s) in the model's pixel range: 0.1, 8/255 or 0.05,0.1,0.2");
+  cmd->add_option("--steps", o->steps,
+                  "iterations (pgd/cw-linf 40, cw 100 per binary-search step, deepfool 50)");
   cmd->add_option("--step-size", o->step_size, "pgd step size (default 2.5*eps/steps)");
   cmd->add_option("--restarts", o->restarts, "pgd random restarts")->capture_default_str();
   cmd->add_option("--loss", o->loss, "ce, margin or dlr (pgd default ce, cw-linf margin)");
-  cmd->add_option("--confidence", o->confidence, "kappa: cw (default 0) and the margin loss (default none)");
+  cmd->add_option("--confidence", o->confidence,
+                  "kappa: cw (default 0) and the margin loss (default none)");
   cmd->add_option("--target", o->target, "targeted attack: random, least-likely or a class number");
   cmd->add_flag("--no-early-stop", o->no_early_stop,
                 "attack every example for every step (maximum-loss examples); the default stops an "
                 "example at its first success, which leaves robust accuracy unchanged");
-  cmd->add_flag("--early-stop", [o](int64_t) { o->no_early_stop = false; }, "(default)");
-  cmd->add_option("--binary-steps", o->binary_steps, "cw: binary-search steps over c")->capture_default_str();
+  cmd->add_flag(
+      "--early-stop", [o](int64_t) { o->no_early_stop = false; }, "(default)");
+  cmd->add_option("--binary-steps", o->binary_steps, "cw: binary-search steps over c")
+      ->capture_default_str();
   cmd->add_option("--initial-const", o->initial_const, "cw: first c")->capture_default_str();
   cmd->add_option("--cw-lr", o->cw_lr, "cw: Adam learning rate")->capture_default_str();
-  cmd->add_option("--candidates", o->candidates, "deepfool: classes considered")->capture_default_str();
+  cmd->add_option("--candidates", o->candidates, "deepfool: classes considered")
+      ->capture_default_str();
   cmd->add_option("--overshoot", o->overshoot, "deepfool: overshoot")->capture_default_str();
-  cmd->add_option("--l1-sparsity", o->l1_sparsity, "L1 steps: fraction of coordinates moved")->capture_default_str();
+  cmd->add_option("--l1-sparsity", o->l1_sparsity, "L1 steps: fraction of coordinates moved")
+      ->capture_default_str();
   cmd->add_option("--out", o->out, "output directory")->capture_default_str();
   add_common_options(*cmd, o->common, 250);
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);
   cmd->footer(
-      "Examples:\n  advtk attack model.pt --data fashion-mnist --limit 1000 --attack pgd --eps 0.1 --out runs/pgd\n"
+      "Examples:\n  advtk attack model.pt --data fashion-mnist --limit 1000 --attack pgd --eps 0.1 "
+      "--out runs/pgd\n"
       "  advtk attack model.pt --attack pgd --norm l2 --eps 0.5,1,2 --restarts 5\n"
       "  advtk attack model.pt --attack cw --eps 0.5,1 --out runs/cw\n"
       "  advtk attack model.pt --attack deepfool --norm linf");

@@ -37,7 +37,8 @@ TEST(AffineAttacks, FgsmStepIsEpsTimesTheGradientSign) {
   const AttackResult r = fgsm->run(model, batch_of(p));
   // ∇x CE = Wᵀ(softmax(z) - onehot(y)), in closed form.
   const torch::Tensor z = torch::addmm(p.b, p.x.flatten(1), p.w.t());
-  const torch::Tensor grad = torch::mm(torch::softmax(z, 1) - torch::one_hot(p.y, 5).to(torch::kFloat), p.w);
+  const torch::Tensor grad =
+      torch::mm(torch::softmax(z, 1) - torch::one_hot(p.y, 5).to(torch::kFloat), p.w);
   EXPECT_TRUE(torch::allclose((r.x_adv - p.x).flatten(1), eps * grad.sign(), 0, 1e-6));
   EXPECT_TRUE(torch::equal(r.forward_calls, torch::full({8}, 2, torch::kLong)));
   EXPECT_TRUE(torch::equal(r.backward_calls, torch::ones({8}, torch::kLong)));

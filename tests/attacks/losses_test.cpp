@@ -17,9 +17,9 @@ TEST(Losses, MatchHandComputedValues) {
   const double lse = std::log(std::exp(4.0) + std::exp(1.0) + std::exp(3.0) + 1 + std::exp(-2.0));
   EXPECT_NEAR(value(LossKind::CrossEntropy, {}), lse - 4.0, 1e-5);
   EXPECT_NEAR(value(LossKind::CrossEntropy, kTarget), 1.0 - lse, 1e-5);
-  EXPECT_FLOAT_EQ(value(LossKind::Margin, {}), 3.0f - 4.0f);      // best other (3) - own (4)
-  EXPECT_FLOAT_EQ(value(LossKind::Margin, kTarget), 1.0f - 4.0f); // target (1) - best other (4)
-  EXPECT_FLOAT_EQ(value(LossKind::Margin, {}, -2.0), -2.0f);      // clipped at κ
+  EXPECT_FLOAT_EQ(value(LossKind::Margin, {}), 3.0f - 4.0f);       // best other (3) - own (4)
+  EXPECT_FLOAT_EQ(value(LossKind::Margin, kTarget), 1.0f - 4.0f);  // target (1) - best other (4)
+  EXPECT_FLOAT_EQ(value(LossKind::Margin, {}, -2.0), -2.0f);       // clipped at κ
   // DLR: sorted logits 4, 3, 1, 0, -2. Untargeted -(4 - 3) / (4 - 1); targeted
   // -(4 - 1) / (4 - (1 + 0) / 2).
   EXPECT_FLOAT_EQ(value(LossKind::Dlr, {}), -1.0f / 3.0f);

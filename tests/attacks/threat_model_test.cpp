@@ -12,7 +12,8 @@ namespace {
 torch::Tensor l1_box_by_bisection(const torch::Tensor& z, double eps, const torch::Tensor& lower,
                                   const torch::Tensor& upper) {
   const torch::Tensor zd = z.to(torch::kDouble);
-  const torch::Tensor cap = torch::where(zd >= 0, upper.to(torch::kDouble), -lower.to(torch::kDouble));
+  const torch::Tensor cap =
+      torch::where(zd >= 0, upper.to(torch::kDouble), -lower.to(torch::kDouble));
   const auto f = [&](double lambda) {
     return torch::minimum((zd.abs() - lambda).clamp_min(0), cap).sum().item<double>();
   };
@@ -48,10 +49,12 @@ TEST(ThreatModel, ProjectionStaysInBallAndBoxAndIsIdempotent) {
       const torch::Tensor x = torch::rand({16, 1, 5, 5}, gen);
       const torch::Tensor wild = x + torch::randn({16, 1, 5, 5}, gen) * 0.7;
       const torch::Tensor p = project(t, wild, x);
-      EXPECT_LE(distance(norm, p, x).max().item<double>(), eps * (1 + 1e-5) + 1e-6) << norm_name(norm);
+      EXPECT_LE(distance(norm, p, x).max().item<double>(), eps * (1 + 1e-5) + 1e-6)
+          << norm_name(norm);
       EXPECT_GE(p.min().item<double>(), 0.0);
       EXPECT_LE(p.max().item<double>(), 1.0);
-      EXPECT_TRUE(torch::allclose(project(t, p, x), p, 1e-5, 1e-6)) << norm_name(norm) << " " << eps;
+      EXPECT_TRUE(torch::allclose(project(t, p, x), p, 1e-5, 1e-6))
+          << norm_name(norm) << " " << eps;
     }
   }
 }
@@ -60,7 +63,8 @@ TEST(ThreatModel, RandomStartIsInsideAndDependsOnTheExampleOnly) {
   for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
     const ThreatModel t{norm, 0.5, 0.0, 1.0};
     const torch::Tensor x = torch::full({3, 1, 4, 4}, 0.5);
-    auto g1 = std::vector<torch::Generator>{make_generator(7, 0), make_generator(7, 1), make_generator(7, 2)};
+    auto g1 = std::vector<torch::Generator>{make_generator(7, 0), make_generator(7, 1),
+                                            make_generator(7, 2)};
     auto g2 = std::vector<torch::Generator>{make_generator(7, 2)};
     const torch::Tensor s = random_start(t, x, g1);
     EXPECT_LE(distance(norm, s, x).max().item<double>(), 0.5 + 1e-6);
@@ -76,7 +80,8 @@ TEST(ThreatModel, SteepestStepsHaveTheRequestedSizeAndAscend) {
   const torch::Tensor zero = torch::zeros_like(g);
   for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
     const torch::Tensor s = steepest_step(norm, g, alpha);
-    EXPECT_TRUE(torch::allclose(distance(norm, s, zero), torch::full({4}, 0.25), 1e-5)) << norm_name(norm);
+    EXPECT_TRUE(torch::allclose(distance(norm, s, zero), torch::full({4}, 0.25), 1e-5))
+        << norm_name(norm);
     EXPECT_GT((s * g).flatten(1).sum(1).min().item<double>(), 0.0);
   }
   // Linf: exactly alpha · sign(g).

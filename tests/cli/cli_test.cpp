@@ -160,5 +160,39 @@ TEST(Cli, FineTunesAPythonScriptedModelWithTupleOutput) {
   EXPECT_GT(nlohmann::json::parse(eval.out).at("accuracy").get<double>(), 0.9);
 }
 
+TEST(Cli, AttackWritesAnExampleSetThatEvaluatesToItsRobustAccuracy) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  TempDir dir;
+  const std::string run = dir.file("run");
+  ASSERT_EQ(run_advtk("train --arch mlp --epochs 1 --limit 2000 --val-size 100 --out '" + run + "'")
+                .exit_code,
+            0);
+  const std::string out = dir.file("atk");
+  const auto atk =
+      run_advtk("attack '" + run +
+                "/model.pt' --limit 100 --attack pgd --eps 0.05 --steps 10 --out '" + out + "'");
+  ASSERT_EQ(atk.exit_code, 0) << atk.err;
+  for (const char* f :
+       {"adversarial.pt", "x_adv.npy", "y.npy", "examples.csv", "summary.json", "grid.png"})
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+  const auto summary = nlohmann::json::parse(test::read_bytes(out + "/summary.json"));
+  for (const char* key :
+       {"clean_accuracy", "robust_accuracy", "success_rate", "median_l2", "median_linf", "seconds",
+        "forward_calls", "backward_calls", "eps", "seed", "versions"})
+    EXPECT_TRUE(summary.contains(key)) << key;
+  // The set loads back as data (its x_adv), and the model's accuracy on it is the robust accuracy.
+  const auto eval =
+      run_advtk("eval '" + run + "/model.pt' --json --data pt:'" + out + "/adversarial.pt'");
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(eval.out).at("accuracy").get<double>(),
+                   summary.at("robust_accuracy").get<double>());
+  EXPECT_EQ(run_advtk("attack '" + run + "/model.pt' --limit 10 --attack pgd").exit_code,
+            2);  // no --eps
+  EXPECT_EQ(run_advtk("attack '" + run + "/model.pt' --limit 10 --attack cw --norm linf").exit_code,
+            2);
+  EXPECT_EQ(run_advtk("attack '" + run + "/model.pt' --limit 10 --attack nope --eps 0.1").exit_code,
+            2);
+}
+
 }  // namespace
 }  // namespace advtk
