@@ -63,6 +63,7 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   for (int64_t bs = 0; bs < o.binary_search_steps; ++bs) {
     torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
     torch::Tensor w = w_start.clone();
+    torch::Tensor w_end = w_start.clone();  // where each example's run ended
     torch::Tensor m = torch::zeros_like(w), v = torch::zeros_like(w);
     torch::Tensor found = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(dev));
     torch::Tensor prev_loss = torch::full({n}, std::numeric_limits<float>::infinity(), fopts);
@@ -110,6 +111,7 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
           const torch::Tensor loss_now = loss.detach();
           const torch::Tensor keep = loss_now.le(prev_loss * 0.9999).nonzero().squeeze(1);
           prev_loss = loss_now;
+          w_end.index_copy_(0, idx, w);
           if (keep.numel() == 0) break;
           if (keep.numel() < idx.numel()) {
             const auto narrow = [&](torch::Tensor& t) { t = t.index_select(0, keep); };
@@ -118,15 +120,17 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
         }
       }
     }
+    w_end.index_copy_(0, idx, w);
     // Bisection on c per example (×10 while no success has been seen).
     const torch::Tensor found_d = found;
     upper = torch::where(found_d, torch::minimum(upper, c), upper);
     lower = torch::where(found_d, lower, torch::maximum(lower, c));
     c = torch::where(upper < 1e9, (lower + upper) / 2, c * 10);
-    // The next step starts from the best adversarial example, else from x.
+    // The next step starts from the best adversarial example, else from where this one ended
+    // (a larger c continues the way towards the boundary instead of starting over).
     w_start = torch::where(
         rows(result.success),
-        torch::atanh(((result.x_adv - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit)), w_x);
+        torch::atanh(((result.x_adv - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit)), w_end);
   }
   result.distance = distance(Norm::L2, result.x_adv, batch.x);
   return result;

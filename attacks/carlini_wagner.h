@@ -3,9 +3,11 @@
 // Adam, and search c per example by bisection (×10 until the first success). Reports the
 // smallest successful perturbation found per example. The paper's defaults: 9 binary-search
 // steps from c = 1e-3, Adam with learning rate 0.01, κ = 0, early abort when the objective stops
-// falling (checked every tenth of the steps). Departures, both of which only add search: the
-// early abort is decided per example, and each binary-search step starts from the best
-// adversarial example found so far (from x while there is none).
+// falling (checked every tenth of the steps). Departures, each of which only adds search:
+// 100 Adam steps per binary-search step instead of up to 10,000 (--steps raises it); the early
+// abort is decided per example; each binary-search step starts from the best adversarial example
+// found so far or, while there is none, from where the previous step ended; pixels on the box
+// bounds start 5e-4·(hi - lo) inside it, where tanh is not flat (see kTanhLimit).
 //
 // Example: CarliniWagnerL2 attack({}); AttackResult r = attack.run(model, batch);
 #pragma once
