@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.h"
 
 namespace advtk {
@@ -24,6 +26,39 @@ CleanPass clean_pass(const Model& model, const torch::Tensor& x, int64_t batch_s
   c.logits = torch::cat(logits);
   c.pred = c.logits.argmax(1);
   return c;
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  return std::string(e.what()).find("out of memory") != std::string::npos;
+}
+
+// Runs a batch; when the device runs out of memory, runs its halves instead (and so on down).
+AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const AttackBatch& batch) {
+  try {
+    return attack.run(model, batch);
+  } catch (const std::exception& e) {
+    const int64_t n = batch.x.size(0);
+    if (!is_out_of_memory(e) || n < 2) throw;
+    spdlog::warn("out of memory on a batch of {}: splitting it in two", n);
+  }
+  const int64_t half = batch.x.size(0) / 2;
+  const auto part = [&](int64_t begin, int64_t end) {
+    AttackBatch b;
+    b.x = batch.x.slice(0, begin, end);
+    b.y = batch.y.slice(0, begin, end);
+    if (batch.target.defined()) b.target = batch.target.slice(0, begin, end);
+    b.index = batch.index.slice(0, begin, end);
+    return run_splitting_on_oom(attack, model, b);
+  };
+  const AttackResult a = part(0, half), b = part(half, batch.x.size(0));
+  AttackResult r;
+  r.x_adv = torch::cat({a.x_adv, b.x_adv});
+  r.success = torch::cat({a.success, b.success});
+  r.pred = torch::cat({a.pred, b.pred});
+  r.distance = torch::cat({a.distance, b.distance});
+  r.forward_calls = torch::cat({a.forward_calls, b.forward_calls});
+  r.backward_calls = torch::cat({a.backward_calls, b.backward_calls});
+  return r;
 }
 
 }  // namespace
@@ -87,7 +122,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       batch.y = data.labels.index_select(0, rows).to(device);
       if (targeted) batch.target = target.index_select(0, rows).to(device);
       batch.index = ids.index_select(0, rows);
-      const AttackResult r = attack->run(model, batch);
+      const AttackResult r = run_splitting_on_oom(*attack, model, batch);
       run.x_adv.index_copy_(0, rows, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
       run.pred_adv.index_copy_(0, rows, r.pred.to(torch::kCPU));
       run.success.index_copy_(0, rows, r.success.to(torch::kCPU));

@@ -18,6 +18,17 @@ for split in train test; do
   done | median | xargs printf "fashion-mnist %-5s %.3f s\n" "$split"
 done
 
+echo "== attack engine vs its floor (first 1,000 test images, batch 250, Linf eps 0.1) =="
+model="$out/cnn/model.pt"
+if [ ! -f "$model" ]; then
+  build/advtk train --arch cnn --data fashion-mnist --epochs 2 --out "$out/cnn" --quiet
+fi
+build/advtk bench "$model" --limit 1000 --batch-size 250 --attacks fgsm,pgd --eps 0.1 --repeats 3
+for a in "pgd --eps 0.1 --steps 40 --step-size 0.01" "deepfool" "cw"; do
+  echo "-- advtk attack --attack $a"
+  build/advtk attack "$model" --limit 1000 --batch-size 250 --attack $a --out "$out/attack" --quiet
+done
+
 echo "== training: advtk train --arch cnn --data fashion-mnist --epochs 2 =="
 start=$(date +%s.%N)
 build/advtk train --arch cnn --data fashion-mnist --epochs 2 --out "$out/cnn" --quiet

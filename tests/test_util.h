@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "core/error.h"
+#include "data/data_source.h"
 
 namespace advtk::test {
 
@@ -56,6 +57,15 @@ inline std::string fixture(const std::string& name) {
 
 inline bool fashion_mnist_available() {
   return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+}
+
+// The first `limit` images of a Fashion-MNIST split.
+inline Dataset fashion(Split split, int64_t limit) {
+  DataSource source;
+  source.split = split;
+  Selection selection;
+  selection.limit = limit;
+  return select(load_dataset(source), selection);
 }
 
 struct CommandResult {

@@ -11,13 +11,7 @@
 namespace advtk {
 namespace {
 
-Dataset fashion(Split split, int64_t limit) {
-  DataSource s;
-  s.split = split;
-  Selection sel;
-  sel.limit = limit;
-  return select(load_dataset(s), sel);
-}
+using test::fashion;
 
 // Trained once for the whole suite (2,000 images, 2 epochs: about 85% clean accuracy).
 Model& trained_cnn() {

@@ -21,7 +21,7 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_NE(v.out.find("advtk "), std::string::npos);
   EXPECT_NE(v.out.find("LibTorch"), std::string::npos);
-  for (const char* cmd : {"data", "info", "eval", "train"}) {
+  for (const char* cmd : {"attack", "bench", "data", "info", "eval", "train"}) {
     const auto h = run_advtk(std::string(cmd) + " --help");
     EXPECT_EQ(h.exit_code, 0) << cmd;
     EXPECT_NE(h.out.find("Example"), std::string::npos) << cmd;

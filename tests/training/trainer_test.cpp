@@ -12,13 +12,7 @@ namespace {
 
 using test::TempDir;
 
-Dataset fashion(Split split, int64_t limit) {
-  DataSource s;
-  s.split = split;
-  Selection sel;
-  sel.limit = limit;
-  return select(load_dataset(s), sel);
-}
+using test::fashion;
 
 // Linearly separable 4-class toy data on 1x4x4 images, for fast loop tests.
 Dataset toy(int64_t n, uint64_t seed) {

@@ -1,0 +1,98 @@
+#include "attacks/attack_runner.h"
+
+#include <gtest/gtest.h>
+
+#include "attack_test_util.h"
+#include "attacks/iterative_attack.h"
+#include "attacks/targets.h"
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+Dataset affine_data(const torch::Tensor& w, const torch::Tensor& b, int64_t n) {
+  Dataset d;
+  d.images = torch::rand({n, 1, 1, w.size(1)}, make_generator(5));
+  d.labels = torch::addmm(b, d.images.flatten(1), w.t()).argmax(1);
+  d.labels.slice(0, 0, 3).fill_(0);  // a few examples start misclassified (or not)
+  d.source = "affine";
+  return d;
+}
+
+// Throws CUDA's out-of-memory message for batches larger than `limit`, else runs FGSM.
+class MemoryHungry : public Attack {
+ public:
+  explicit MemoryHungry(int64_t limit) : limit_(limit), fgsm_(make_fgsm({Norm::Linf, 0.1})) {}
+  AttackResult run(const Model& model, const AttackBatch& batch) override {
+    if (batch.x.size(0) > limit_)
+      throw std::runtime_error("CUDA out of memory. Tried to allocate 2 GiB");
+    return fgsm_->run(model, batch);
+  }
+  std::string name() const override { return "hungry"; }
+  Norm norm() const override { return Norm::Linf; }
+  nlohmann::json parameters() const override { return fgsm_->parameters(); }
+
+ private:
+  int64_t limit_;
+  std::unique_ptr<Attack> fgsm_;
+};
+
+TEST(AttackRunner, OutOfMemoryBatchesAreSplitNotFatal) {
+  const torch::Tensor w = torch::randn({4, 10}, make_generator(1)), b = torch::zeros({4});
+  const Model model = test::affine_model(w, b);
+  const Dataset data = affine_data(w, b, 40);
+  AttackRunOptions o;
+  o.batch_size = 16;
+  const auto split = run_attack(
+      model, data, [](double) { return std::make_unique<MemoryHungry>(3); }, {0.1}, o);
+  o.batch_size = 2;
+  const auto small = run_attack(
+      model, data, [](double) { return std::make_unique<MemoryHungry>(3); }, {0.1}, o);
+  EXPECT_TRUE(torch::equal(split[0].x_adv, small[0].x_adv));
+  EXPECT_TRUE(torch::equal(split[0].success, small[0].success));
+}
+
+TEST(AttackRunner, BudgetSweepKeepsBrokenExamplesAndMisclassifiedOnes) {
+  const torch::Tensor w = torch::randn({4, 10}, make_generator(2)), b = torch::zeros({4});
+  const Model model = test::affine_model(w, b);
+  const Dataset data = affine_data(w, b, 60);
+  const auto runs = run_attack(model, data,
+                               [](double eps) {
+                                 return make_fgsm({Norm::Linf, eps});
+                               },
+                               {0.2, 0.0, 0.05}, {});
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].eps, 0.0);
+  EXPECT_EQ(runs[2].eps, 0.2);
+  const torch::Tensor misclassified = runs[0].clean_pred.ne(runs[0].y);
+  EXPECT_TRUE(torch::equal(runs[0].success, misclassified));  // ε = 0 breaks nothing new
+  for (size_t i = 1; i < runs.size(); ++i) {
+    EXPECT_TRUE(
+        (runs[i].success | ~runs[i - 1].success).all().item<bool>());  // broken stays broken
+    EXPECT_LE(distance(Norm::Linf, runs[i].x_adv, runs[i].x).max().item<double>(),
+              runs[i].eps + 1e-6);
+  }
+  EXPECT_EQ(runs[2].backward_calls.masked_select(misclassified).sum().item<int64_t>(), 0);
+}
+
+TEST(Targets, RandomTargetsAreOtherClassesAndSeededPerExample) {
+  const torch::Tensor logits = torch::randn({100, 10}, make_generator(3));
+  const torch::Tensor labels = logits.argmax(1);
+  const torch::Tensor ids = torch::arange(100, torch::kLong);
+  const torch::Tensor t = choose_targets({TargetMode::Random}, logits, labels, ids, 7);
+  EXPECT_TRUE(t.ne(labels).all().item<bool>());
+  EXPECT_TRUE(t.ge(0).all().item<bool>() && t.lt(10).all().item<bool>());
+  // The same example gets the same target in any selection.
+  const torch::Tensor part = choose_targets({TargetMode::Random}, logits.slice(0, 50),
+                                            labels.slice(0, 50), ids.slice(0, 50), 7);
+  EXPECT_TRUE(torch::equal(part, t.slice(0, 50)));
+  EXPECT_TRUE(torch::equal(choose_targets({TargetMode::LeastLikely}, logits, labels, ids, 0),
+                           logits.argmin(1)));
+  EXPECT_NE(test::error_of([&] {
+              choose_targets({TargetMode::Fixed, 10}, logits, labels, ids, 0);
+            }).find("--target"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace advtk
