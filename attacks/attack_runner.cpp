@@ -113,10 +113,10 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       run.success = prev.success.clone();
       done = prev.success.clone();
     }
-    const torch::Tensor todo = (~done).nonzero().squeeze(1);
-    const int64_t total = todo.numel();
+    const torch::Tensor pending = (~done).nonzero().squeeze(1);
+    const int64_t total = pending.numel();
     for (int64_t start = 0; start < total; start += options.batch_size) {
-      const torch::Tensor rows = todo.slice(0, start, std::min(total, start + options.batch_size));
+      const torch::Tensor rows = pending.slice(0, start, std::min(total, start + options.batch_size));
       AttackBatch batch;
       batch.x = x.index_select(0, rows).to(device);
       batch.y = data.labels.index_select(0, rows).to(device);
