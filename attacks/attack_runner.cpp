@@ -116,23 +116,37 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
     const torch::Tensor pending = (~done).nonzero().squeeze(1);
     const int64_t total = pending.numel();
     for (int64_t start = 0; start < total; start += options.batch_size) {
-      const torch::Tensor rows = pending.slice(0, start, std::min(total, start + options.batch_size));
+      const torch::Tensor rows =
+          pending.slice(0, start, std::min(total, start + options.batch_size));
       AttackBatch batch;
       batch.x = x.index_select(0, rows).to(device);
       batch.y = data.labels.index_select(0, rows).to(device);
       if (targeted) batch.target = target.index_select(0, rows).to(device);
       batch.index = ids.index_select(0, rows);
       const AttackResult r = run_splitting_on_oom(*attack, model, batch);
-      run.x_adv.index_copy_(0, rows, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
-      run.pred_adv.index_copy_(0, rows, r.pred.to(torch::kCPU));
-      run.success.index_copy_(0, rows, r.success.to(torch::kCPU));
-      run.distance.index_copy_(0, rows, r.distance.detach().to(torch::kCPU, torch::kFloat));
+      // A targeted run that misses its target at this budget keeps an earlier example that was
+      // already misclassified, so that robust accuracy (prediction = label) cannot rise with ε.
+      const torch::Tensor success = r.success.to(torch::kCPU);
+      const torch::Tensor take =
+          success | run.pred_adv.index_select(0, rows).eq(run.y.index_select(0, rows));
+      const auto keep_or_take = [&](torch::Tensor& dst, const torch::Tensor& fresh) {
+        std::vector<int64_t> shape(fresh.dim(), 1);
+        shape[0] = -1;
+        dst.index_copy_(0, rows, torch::where(take.view(shape), fresh, dst.index_select(0, rows)));
+      };
+      keep_or_take(run.x_adv, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
+      keep_or_take(run.pred_adv, r.pred.to(torch::kCPU));
+      keep_or_take(run.distance, r.distance.detach().to(torch::kCPU, torch::kFloat));
+      run.success.index_copy_(0, rows, success);
       run.forward_calls.index_add_(0, rows, r.forward_calls.to(torch::kCPU));
       run.backward_calls.index_add_(0, rows, r.backward_calls.to(torch::kCPU));
       if (progress) progress(std::min(total, start + options.batch_size), total, eps);
     }
     if (total == 0 && progress) progress(0, 0, eps);
-    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // Like the call counters, the time is cumulative: the work behind this budget's result.
+    run.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() +
+        (runs.empty() ? 0.0 : runs.back().seconds);
     runs.push_back(std::move(run));
     if (attack->minimum_norm()) break;  // no budget: one run says everything
   }

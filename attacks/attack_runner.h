@@ -24,6 +24,7 @@ struct AttackRunOptions {
 struct AttackRun {
   double eps = 0.0;  // the budget (fixed-budget attacks); 0 for minimum-norm attacks
   torch::Tensor x, x_adv, y, target, clean_pred, pred_adv, success, distance;
+  // Cumulative over the sweep: the clean pass and every smaller budget's work are included.
   torch::Tensor forward_calls, backward_calls;
   double seconds = 0.0;
   nlohmann::json parameters;

@@ -94,9 +94,11 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
         best_l2.index_copy_(0, idx, torch::where(better, l2, best_l2.index_select(0, idx)));
         result.x_adv.index_copy_(0, idx,
                                  torch::where(rows(better), xa, result.x_adv.index_select(0, idx)));
-        result.pred.index_copy_(0, idx,
-                                torch::where(better, pred, result.pred.index_select(0, idx)));
-        result.success.index_copy_(0, idx, result.success.index_select(0, idx) | adversarial);
+        // Until an example succeeds, its reported prediction is the one at its latest point.
+        const torch::Tensor old_success = result.success.index_select(0, idx);
+        result.pred.index_copy_(
+            0, idx, torch::where(better | ~old_success, pred, result.pred.index_select(0, idx)));
+        result.success.index_copy_(0, idx, old_success | adversarial);
         found.index_copy_(0, idx, found.index_select(0, idx) | adversarial);
 
         // Adam (Kingma & Ba 2015), elementwise, so every example's run is independent.

@@ -123,7 +123,15 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
       best.success.index_copy_(0, idx, old_success | success);
       if (last) break;
 
-      const torch::Tensor grad = torch::autograd::grad({loss.sum()}, {xi})[0];
+      torch::Tensor grad = torch::autograd::grad({loss.sum()}, {xi})[0];
+      if (o.threat.norm == Norm::L1) {
+        // The sparse L1 step spends its budget on few coordinates: leave out those the box blocks
+        // (at lo with the gradient pointing down, at hi pointing up), or the step can vanish.
+        const torch::Tensor x_now = xi.detach();
+        const torch::Tensor blocked =
+            (x_now.le(o.threat.lo) & grad.lt(0)) | (x_now.ge(o.threat.hi) & grad.gt(0));
+        grad = grad.masked_fill(blocked, 0);
+      }
       best.backward_calls.index_add_(0, idx, torch::ones_like(idx));
       x_cur = project(
           o.threat, xi.detach() + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);

@@ -31,7 +31,8 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
   const torch::Tensor clean_correct = run.clean_pred.eq(run.y);
   const torch::Tensor still_correct = run.pred_adv.eq(run.y);
   // Examples the attack had to work on: clean-correct (untargeted) or not yet at the target.
-  const torch::Tensor attacked = targeted ? run.y.ne(run.target) : clean_correct;
+  const torch::Tensor attacked =
+      targeted ? run.y.ne(run.target) & run.clean_pred.ne(run.target) : clean_correct;
   const torch::Tensor broken = run.success & attacked;
   const torch::Tensor l2 = distance(Norm::L2, run.x_adv, run.x);
   const torch::Tensor linf = distance(Norm::Linf, run.x_adv, run.x);

@@ -106,7 +106,10 @@ torch::Tensor Model::logits(const torch::Tensor& x) const {
   torch::Tensor input = x.to(options_.device);
   if (mean_.defined()) input = (input - mean_) * inv_std_;
   auto& module = const_cast<torch::jit::Module&>(module_);
-  return select_output(module.forward({input}));
+  torch::Tensor out = select_output(module.forward({input}));
+  // Attacks keep float32 bookkeeping: half or double logits are brought to float.
+  return out.is_floating_point() && out.scalar_type() != torch::kFloat ? out.to(torch::kFloat)
+                                                                       : out;
 }
 
 ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classes) const {
