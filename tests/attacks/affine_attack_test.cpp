@@ -119,5 +119,26 @@ TEST(AffineAttacks, TargetedPgdReachesItsTarget) {
   EXPECT_TRUE(torch::equal(r.pred, b.target));
 }
 
+TEST(AffineAttacks, L1StepsMoveCoordinatesTheBoxLetsMove) {
+  // x = 0 everywhere; the strongest gradient coordinates point below 0 (blocked by the box), the
+  // weaker ones point up. A sparse step on the blocked ones would never move the point.
+  torch::Tensor w = torch::zeros({2, 100});
+  w[1].slice(0, 0, 10).fill_(-10);
+  w[1].slice(0, 10).fill_(1);
+  const torch::Tensor b = torch::tensor({0.0f, -0.5f});
+  const Model model = test::affine_model(w, b);
+  const AttackBatch batch{torch::zeros({1, 1, 1, 100}),
+                          torch::zeros({1}, torch::kLong),
+                          {},
+                          torch::zeros({1}, torch::kLong)};
+  IterativeAttackOptions o;
+  o.threat = {Norm::L1, 2.0, 0, 1};
+  o.steps = 10;
+  o.start = StartKind::None;
+  const AttackResult r = make_pgd(o)->run(model, batch);
+  EXPECT_TRUE(r.success.all().item<bool>());
+  EXPECT_LE(r.distance.item<double>(), 2.0 + 1e-5);
+}
+
 }  // namespace
 }  // namespace advtk
