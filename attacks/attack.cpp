@@ -25,6 +25,27 @@ std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Ten
   return out;
 }
 
+torch::Tensor where_rows(const torch::Tensor& mask, const torch::Tensor& a,
+                         const torch::Tensor& b) {
+  std::vector<int64_t> shape(a.dim(), 1);
+  shape[0] = mask.size(0);
+  return torch::where(mask.view(shape), a, b);
+}
+
+void update_rows(torch::Tensor& dst, const torch::Tensor& idx, const torch::Tensor& mask,
+                 const torch::Tensor& value) {
+  dst.index_copy_(0, idx, where_rows(mask, value, dst.index_select(0, idx)));
+}
+
+AttackBatch select_examples(const AttackBatch& batch, const torch::Tensor& rows) {
+  AttackBatch out;
+  out.x = batch.x.index_select(0, rows);
+  out.y = batch.y.index_select(0, rows);
+  if (batch.target.defined()) out.target = batch.target.index_select(0, rows);
+  out.index = batch.index.index_select(0, rows.to(torch::kCPU));
+  return out;
+}
+
 AttackResult initial_result(const AttackBatch& batch) {
   const int64_t n = batch.x.size(0);
   const auto dev = batch.x.device();

@@ -49,6 +49,15 @@ torch::Tensor is_adversarial_pred(const torch::Tensor& pred, const torch::Tensor
 std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Tensor& index,
                                                  uint64_t stream);
 
+// Per-example row selection, shared by every attack's bookkeeping:
+// where_rows picks a's rows where mask [N] holds and b's elsewhere (any trailing shape);
+// update_rows writes `value` into rows `idx` of `dst` where `mask` holds;
+// select_examples keeps the examples at `rows` (device indices) of a batch.
+torch::Tensor where_rows(const torch::Tensor& mask, const torch::Tensor& a, const torch::Tensor& b);
+void update_rows(torch::Tensor& dst, const torch::Tensor& idx, const torch::Tensor& mask,
+                 const torch::Tensor& value);
+AttackBatch select_examples(const AttackBatch& batch, const torch::Tensor& rows);
+
 // Creates an empty result for a batch (x_adv = x, nothing found yet, counters at zero).
 AttackResult initial_result(const AttackBatch& batch);
 

@@ -34,23 +34,19 @@ bool is_out_of_memory(const std::exception& e) {
 
 // Runs a batch; when the device runs out of memory, runs its halves instead (and so on down).
 AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const AttackBatch& batch) {
+  const int64_t n = batch.x.size(0);
   try {
     return attack.run(model, batch);
   } catch (const std::exception& e) {
-    const int64_t n = batch.x.size(0);
     if (!is_out_of_memory(e) || n < 2) throw;
     spdlog::warn("out of memory on a batch of {}: splitting it in two", n);
   }
-  const int64_t half = batch.x.size(0) / 2;
   const auto part = [&](int64_t begin, int64_t end) {
-    AttackBatch b;
-    b.x = batch.x.slice(0, begin, end);
-    b.y = batch.y.slice(0, begin, end);
-    if (batch.target.defined()) b.target = batch.target.slice(0, begin, end);
-    b.index = batch.index.slice(0, begin, end);
-    return run_splitting_on_oom(attack, model, b);
+    const auto rows = torch::arange(
+        begin, end, torch::TensorOptions().dtype(torch::kLong).device(batch.x.device()));
+    return run_splitting_on_oom(attack, model, select_examples(batch, rows));
   };
-  const AttackResult a = part(0, half), b = part(half, batch.x.size(0));
+  const AttackResult a = part(0, n / 2), b = part(n / 2, n);
   AttackResult r;
   r.x_adv = torch::cat({a.x_adv, b.x_adv});
   r.success = torch::cat({a.success, b.success});
@@ -129,14 +125,9 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       const torch::Tensor success = r.success.to(torch::kCPU);
       const torch::Tensor take =
           success | run.pred_adv.index_select(0, rows).eq(run.y.index_select(0, rows));
-      const auto keep_or_take = [&](torch::Tensor& dst, const torch::Tensor& fresh) {
-        std::vector<int64_t> shape(fresh.dim(), 1);
-        shape[0] = -1;
-        dst.index_copy_(0, rows, torch::where(take.view(shape), fresh, dst.index_select(0, rows)));
-      };
-      keep_or_take(run.x_adv, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
-      keep_or_take(run.pred_adv, r.pred.to(torch::kCPU));
-      keep_or_take(run.distance, r.distance.detach().to(torch::kCPU, torch::kFloat));
+      update_rows(run.x_adv, rows, take, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
+      update_rows(run.pred_adv, rows, take, r.pred.to(torch::kCPU));
+      update_rows(run.distance, rows, take, r.distance.detach().to(torch::kCPU, torch::kFloat));
       run.success.index_copy_(0, rows, success);
       run.forward_calls.index_add_(0, rows, r.forward_calls.to(torch::kCPU));
       run.backward_calls.index_add_(0, rows, r.backward_calls.to(torch::kCPU));

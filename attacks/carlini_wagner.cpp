@@ -9,8 +9,6 @@
 namespace advtk {
 namespace {
 
-torch::Tensor rows(const torch::Tensor& mask) { return mask.view({-1, 1, 1, 1}); }
-
 // Pixels on the box bounds map to tanh^-1(±kTanhLimit). The reference uses 1 - 1e-6, where tanh's
 // slope is 2e-6 and such pixels (half of a Fashion-MNIST image) can hardly move; at 1 - 1e-3 the
 // slope is 2e-3 and the start moves them by at most 5e-4·(hi - lo), counted in the distance.
@@ -91,13 +89,11 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
             margin_ok & is_adversarial_pred(pred, y, targeted ? cls : torch::Tensor());
         const torch::Tensor l2 = l2sq.sqrt();
         const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
-        best_l2.index_copy_(0, idx, torch::where(better, l2, best_l2.index_select(0, idx)));
-        result.x_adv.index_copy_(0, idx,
-                                 torch::where(rows(better), xa, result.x_adv.index_select(0, idx)));
+        update_rows(best_l2, idx, better, l2);
+        update_rows(result.x_adv, idx, better, xa);
         // Until an example succeeds, its reported prediction is the one at its latest point.
         const torch::Tensor old_success = result.success.index_select(0, idx);
-        result.pred.index_copy_(
-            0, idx, torch::where(better | ~old_success, pred, result.pred.index_select(0, idx)));
+        update_rows(result.pred, idx, better | ~old_success, pred);
         result.success.index_copy_(0, idx, old_success | adversarial);
         found.index_copy_(0, idx, found.index_select(0, idx) | adversarial);
 
@@ -130,8 +126,8 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
     c = torch::where(upper < 1e9, (lower + upper) / 2, c * 10);
     // The next step starts from the best adversarial example, else from where this one ended
     // (a larger c continues the way towards the boundary instead of starting over).
-    w_start = torch::where(
-        rows(result.success),
+    w_start = where_rows(
+        result.success,
         torch::atanh(((result.x_adv - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit)), w_end);
   }
   result.distance = distance(Norm::L2, result.x_adv, batch.x);

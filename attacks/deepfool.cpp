@@ -45,9 +45,7 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
     // Examples still in the batch are classified correctly at x, so "the label changed" and
     // "misclassified" are the same test.
     const torch::Tensor broken = pred.ne(y);
-    result.x_adv.index_copy_(
-        0, idx,
-        torch::where(broken.view({-1, 1, 1, 1}), xi.detach(), result.x_adv.index_select(0, idx)));
+    update_rows(result.x_adv, idx, broken, xi.detach());
     result.pred.index_copy_(0, idx, pred);
     result.success.index_copy_(0, idx, broken);
     const torch::Tensor keep = (~broken).nonzero().squeeze(1);

@@ -6,31 +6,6 @@
 #include "core/error.h"
 
 namespace advtk {
-namespace {
-
-torch::Tensor rows_where(const torch::Tensor& mask, const torch::Tensor& a,
-                         const torch::Tensor& b) {
-  std::vector<int64_t> shape(a.dim(), 1);
-  shape[0] = mask.size(0);
-  return torch::where(mask.view(shape), a, b);
-}
-
-// Writes `value` into rows `idx` of `dst` where `mask` holds, leaving the other rows as they were.
-void update_rows(torch::Tensor& dst, const torch::Tensor& idx, const torch::Tensor& mask,
-                 const torch::Tensor& value) {
-  dst.index_copy_(0, idx, rows_where(mask, value, dst.index_select(0, idx)));
-}
-
-AttackBatch select_examples(const AttackBatch& b, const torch::Tensor& keep) {
-  AttackBatch out;
-  out.x = b.x.index_select(0, keep);
-  out.y = b.y.index_select(0, keep);
-  if (b.target.defined()) out.target = b.target.index_select(0, keep);
-  out.index = b.index.index_select(0, keep.to(torch::kCPU));
-  return out;
-}
-
-}  // namespace
 
 IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
     : options_(std::move(options)) {

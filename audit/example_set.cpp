@@ -41,7 +41,7 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
   j["examples"] = n;
   j["clean_accuracy"] = clean_correct.to(torch::kDouble).mean().item<double>();
   // Robust: classified correctly at x and not broken by the attack.
-  const torch::Tensor robust = clean_correct & ~(run.success & clean_correct);
+  const torch::Tensor robust = clean_correct & ~run.success;
   j["robust_accuracy"] =
       (targeted ? still_correct & clean_correct : robust).to(torch::kDouble).mean().item<double>();
   const int64_t attacked_count = attacked.sum().item<int64_t>();

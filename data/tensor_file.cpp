@@ -34,27 +34,29 @@ torch::Tensor first_of(const std::map<std::string, torch::Tensor>& dict,
   return {};
 }
 
-}  // namespace
-
-std::map<std::string, torch::Tensor> load_tensor_dict(const std::string& path) {
-  const torch::IValue value = load_ivalue(path);
-  ADVTK_CHECK(value.isGenericDict(), path, ": expected a dict of tensors, got ", value.tagKind());
+// The tensor entries of a dict with string keys; other entries are skipped.
+std::map<std::string, torch::Tensor> tensor_entries(const torch::IValue& dict) {
   std::map<std::string, torch::Tensor> out;
-  for (const auto& entry : value.toGenericDict()) {
+  for (const auto& entry : dict.toGenericDict()) {
     if (entry.key().isString() && entry.value().isTensor())
       out[entry.key().toStringRef()] = entry.value().toTensor();
   }
   return out;
 }
 
+}  // namespace
+
+std::map<std::string, torch::Tensor> load_tensor_dict(const std::string& path) {
+  const torch::IValue value = load_ivalue(path);
+  ADVTK_CHECK(value.isGenericDict(), path, ": expected a dict of tensors, got ", value.tagKind());
+  return tensor_entries(value);
+}
+
 Dataset load_tensor_file(const std::string& path) {
   const torch::IValue value = load_ivalue(path);
   torch::Tensor images, labels;
   if (value.isGenericDict()) {
-    std::map<std::string, torch::Tensor> dict;
-    for (const auto& entry : value.toGenericDict())
-      if (entry.key().isString() && entry.value().isTensor())
-        dict[entry.key().toStringRef()] = entry.value().toTensor();
+    const auto dict = tensor_entries(value);
     images = first_of(dict, {"x_adv", "x", "images", "data"});
     labels = first_of(dict, {"y", "labels", "targets"});
     ADVTK_CHECK(images.defined() && labels.defined(), path,
