@@ -1,0 +1,64 @@
+// Square Attack (Andriushchenko, Croce, Flammarion & Hein 2020, "Square Attack: a query-efficient
+// black-box adversarial attack via random search", ECCV): a score-based, gradient-free attack
+// that only reads logits. Each query changes the current best point inside one random square
+// window and keeps the change when the loss falls (or the example becomes adversarial); the
+// window's area is a fraction p of the image that shrinks on a fixed schedule.
+//   Linf: the start puts ±eps vertical stripes on the image; an update sets a window to ±eps
+//         (one sign per channel), i.e. moves it to another vertex of the ball.
+//   L2:   the start tiles the image with "meta pseudo-Gaussian" windows (concentric rectangles of
+//         opposite signs) at norm eps; an update moves the mass of a second window into the
+//         first, redrawn as such a window, keeping the norm at eps.
+// Loss as in AutoAttack's implementation (fra31/auto-attack, autoattack/square.py), which this
+// follows: untargeted, the margin z_y - max_{j≠y} z_j; targeted, the cross-entropy towards the
+// target. Defaults as there: 5000 queries, p_init 0.8, the schedule of p tuned for 10,000
+// queries and stretched to the budget, 1 restart. One query is one forward pass per example
+// still robust; the first query is the start. Never computes a gradient. Departures from the
+// reference: each example draws its own windows and signs from its own generator (the reference
+// shares them across the batch); a window may sit at every position that fits, as in the paper
+// (the reference's upper bound is exclusive, so no window ever covers the last row or column);
+// windows never exceed the image, and the L2 start uses 1-pixel tiles below 5 rows (where the
+// reference fails); success is the prediction, not margin <= 0 (they differ only on exact ties).
+//
+// Example: SquareAttack attack({ThreatModel{Norm::Linf, 8.0 / 255}}); auto r = attack.run(m, b);
+#pragma once
+
+#include <cstdint>
+
+#include "attacks/attack.h"
+
+namespace advtk {
+
+struct SquareOptions {
+  ThreatModel threat;      // Linf or L2
+  int64_t queries = 5000;  // per example and restart, after the start
+  double p_init = 0.8;     // the first windows cover this fraction of the image
+  int64_t restarts = 1;    // later restarts attack only the examples still robust
+  uint64_t seed = 0;
+};
+
+class SquareAttack : public Attack {
+ public:
+  explicit SquareAttack(SquareOptions options);
+  // batch.x must be images [N, C, H, W].
+  AttackResult run(const Model& model, const AttackBatch& batch) override;
+  std::string name() const override { return "square"; }
+  Norm norm() const override { return options_.threat.norm; }
+  bool minimum_norm() const override { return false; }
+  nlohmann::json parameters() const override;
+  const SquareOptions& options() const { return options_; }
+
+ private:
+  SquareOptions options_;
+};
+
+// The fraction p of the image a window covers at query `query` (0-based, after the start) of
+// `queries`: p_init, halved after 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 queries of a
+// 10,000-query run, with `query` rescaled to 10,000.
+double square_p_schedule(double p_init, int64_t query, int64_t queries);
+
+// The L2 update's s×s window shape (float, on the CPU): the top s/2 rows hold concentric
+// rectangles weighted 1/(k+1)² for ring k, the bottom rows the same with a minus sign; unit
+// Frobenius norm.
+torch::Tensor square_l2_window(int64_t s);
+
+}  // namespace advtk
