@@ -25,6 +25,7 @@ struct AttackResult {
   torch::Tensor distance;        // [N] ||x_adv - x|| in the attack's norm
   torch::Tensor forward_calls;   // [N] int64: forward passes each example took part in
   torch::Tensor backward_calls;  // [N] int64: input-gradient computations likewise
+  torch::Tensor broken_by;       // ensembles: [N] int64, the attack that broke it (-1: none)
 };
 
 class Attack {

@@ -54,6 +54,7 @@ AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const Atta
   r.distance = torch::cat({a.distance, b.distance});
   r.forward_calls = torch::cat({a.forward_calls, b.forward_calls});
   r.backward_calls = torch::cat({a.backward_calls, b.backward_calls});
+  if (a.broken_by.defined()) r.broken_by = torch::cat({a.broken_by, b.broken_by});
   return r;
 }
 
@@ -96,6 +97,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       run.forward_calls = torch::ones({n}, torch::kLong);  // the clean pass
       run.backward_calls = torch::zeros({n}, torch::kLong);
       run.success = is_adversarial_pred(clean.pred, data.labels, target);
+      run.broken_by = torch::full({n}, -1, torch::kLong);
       if (options.skip_misclassified && !targeted) done = run.success.clone();
       if (!options.skip_misclassified) run.success.zero_();
     } else {
@@ -107,6 +109,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       run.forward_calls = prev.forward_calls.clone();
       run.backward_calls = prev.backward_calls.clone();
       run.success = prev.success.clone();
+      run.broken_by = prev.broken_by.clone();
       done = prev.success.clone();
     }
     const torch::Tensor pending = (~done).nonzero().squeeze(1);
@@ -129,11 +132,14 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       update_rows(run.pred_adv, rows, take, r.pred.to(torch::kCPU));
       update_rows(run.distance, rows, take, r.distance.detach().to(torch::kCPU, torch::kFloat));
       run.success.index_copy_(0, rows, success);
+      if (r.broken_by.defined())
+        update_rows(run.broken_by, rows, take, r.broken_by.to(torch::kCPU));
       run.forward_calls.index_add_(0, rows, r.forward_calls.to(torch::kCPU));
       run.backward_calls.index_add_(0, rows, r.backward_calls.to(torch::kCPU));
       if (progress) progress(std::min(total, start + options.batch_size), total, eps);
     }
     if (total == 0 && progress) progress(0, 0, eps);
+    run.parameters = attack->parameters();  // ensembles add the time each attack took
     // Like the call counters, the time is cumulative: the work behind this budget's result.
     run.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() +

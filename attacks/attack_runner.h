@@ -26,6 +26,8 @@ struct AttackRun {
   torch::Tensor x, x_adv, y, target, clean_pred, pred_adv, success, distance;
   // Cumulative over the sweep: the clean pass and every smaller budget's work are included.
   torch::Tensor forward_calls, backward_calls;
+  // Ensembles: the attack (index into parameters["attacks"]) that broke each example; -1 none.
+  torch::Tensor broken_by;
   double seconds = 0.0;
   nlohmann::json parameters;
 };

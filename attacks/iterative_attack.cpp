@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attacks/loss_gradient.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -15,6 +16,7 @@ IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
   ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
+  ADVTK_CHECK(o.eot >= 1, "--eot: expected at least 1 pass, got ", o.eot);
   ADVTK_CHECK(o.l1_sparsity > 0 && o.l1_sparsity <= 1, "--l1-sparsity: expected a value in (0, 1]");
   if (options_.step_size <= 0)
     options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
@@ -31,6 +33,7 @@ nlohmann::json IterativeGradientAttack::parameters() const {
                       {"restarts", o.restarts},
                       {"loss", loss_name(o.loss.kind)},
                       {"early_stop", o.early_stop},
+                      {"eot", o.eot},
                       {"seed", o.seed}};
   j["random_start"] = o.start == StartKind::None          ? "none"
                       : o.start == StartKind::UniformBall ? "uniform"
@@ -76,40 +79,45 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
     }
     for (int64_t t = 0; t <= steps; ++t) {
       const bool last = t == steps;
-      const torch::Tensor xi = x_cur.detach().requires_grad_(!last);
-      torch::Tensor logits, loss;
-      {
-        torch::AutoGradMode grad_mode(!last);
-        logits = model.logits(xi);
-        loss = attack_loss(o.loss, logits, sub.y, sub.target);
+      const torch::Tensor xi = x_cur.detach();
+      const auto loss_fn = [&](const torch::Tensor& z) {
+        return attack_loss(o.loss, z, sub.y, sub.target);
+      };
+      LossGradient lg;
+      if (last) {
+        torch::NoGradGuard no_grad;
+        lg.logits = model.logits(xi);
+        lg.loss = loss_fn(lg.logits);
+      } else {
+        lg = loss_gradient(model, xi, loss_fn, o.eot);
       }
-      best.forward_calls.index_add_(0, idx, torch::ones_like(idx));
-      const torch::Tensor pred = logits.detach().argmax(1);
+      const int64_t passes = last ? 1 : o.eot;
+      best.forward_calls.index_add_(0, idx, torch::full_like(idx, passes));
+      const torch::Tensor pred = lg.logits.argmax(1);
       const torch::Tensor success = is_adversarial_pred(pred, sub.y, sub.target);
-      const torch::Tensor loss_now = loss.detach();
+      const torch::Tensor loss_now = lg.loss;
       const torch::Tensor old_success = best.success.index_select(0, idx);
       const torch::Tensor old_loss = best_loss.index_select(0, idx);
       // First success wins; otherwise the higher loss among iterates of the same standing.
       const torch::Tensor improve =
           (success & ~old_success) | (success.eq(old_success) & loss_now.gt(old_loss));
-      update_rows(best.x_adv, idx, improve, xi.detach());
+      update_rows(best.x_adv, idx, improve, xi);
       update_rows(best_loss, idx, improve, loss_now);
       update_rows(best.pred, idx, improve, pred);
       best.success.index_copy_(0, idx, old_success | success);
       if (last) break;
 
-      torch::Tensor grad = torch::autograd::grad({loss.sum()}, {xi})[0];
+      torch::Tensor grad = lg.grad;
       if (o.threat.norm == Norm::L1) {
         // The sparse L1 step spends its budget on few coordinates: leave out those the box blocks
         // (at lo with the gradient pointing down, at hi pointing up), or the step can vanish.
-        const torch::Tensor x_now = xi.detach();
         const torch::Tensor blocked =
-            (x_now.le(o.threat.lo) & grad.lt(0)) | (x_now.ge(o.threat.hi) & grad.gt(0));
+            (xi.le(o.threat.lo) & grad.lt(0)) | (xi.ge(o.threat.hi) & grad.gt(0));
         grad = grad.masked_fill(blocked, 0);
       }
-      best.backward_calls.index_add_(0, idx, torch::ones_like(idx));
-      x_cur = project(
-          o.threat, xi.detach() + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);
+      best.backward_calls.index_add_(0, idx, torch::full_like(idx, o.eot));
+      x_cur =
+          project(o.threat, xi + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);
       if (o.early_stop) {
         const torch::Tensor keep = (~success).nonzero().squeeze(1);  // the one sync per step
         if (keep.numel() == 0) break;

@@ -33,6 +33,7 @@ struct IterativeAttackOptions {
   // Off: every example runs every step; the highest-loss successful iterate is kept (or the
   // highest-loss iterate when none succeeded).
   bool early_stop = true;
+  int64_t eot = 1;            // gradient passes averaged per step (EOT, for randomised models)
   double l1_sparsity = 0.01;  // L1 steps touch the top 1% coordinates (SLIDE's 99th percentile)
   uint64_t seed = 0;
   std::string name = "pgd";

@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <limits>
 
+#include "attacks/apgd.h"
 #include "attacks/carlini_wagner.h"
 #include "attacks/deepfool.h"
+#include "attacks/ensemble.h"
+#include "attacks/fab.h"
 #include "attacks/iterative_attack.h"
+#include "attacks/noise.h"
+#include "attacks/square.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -31,8 +36,43 @@ std::unique_ptr<Attack> make_iterative(const AttackConfig& c, const std::string&
   o.early_stop = c.early_stop;
   o.seed = c.seed;
   o.l1_sparsity = c.l1_sparsity;
+  o.eot = c.eot;
   o.name = name;
   return make_pgd(o);
+}
+
+std::unique_ptr<Attack> make_apgd(const AttackConfig& c, bool targeted) {
+  ApgdOptions o;
+  o.threat = threat_of(c);
+  o.steps = c.steps.value_or(o.steps);
+  o.restarts = c.restarts;
+  o.loss = c.loss.value_or(LossKind::CrossEntropy);
+  o.targeted = targeted;
+  o.target_classes = c.target_classes.value_or(o.target_classes);
+  o.eot = c.eot;
+  o.seed = c.seed;
+  return std::make_unique<Apgd>(o);
+}
+
+std::unique_ptr<Attack> make_fab(const AttackConfig& c, bool targeted) {
+  FabOptions o;
+  o.threat = threat_of(c);
+  o.steps = c.steps.value_or(o.steps);
+  o.restarts = c.restarts;
+  o.targeted = targeted;
+  o.target_classes = c.target_classes.value_or(o.target_classes);
+  o.seed = c.seed;
+  return std::make_unique<Fab>(o);
+}
+
+std::unique_ptr<Attack> make_square(const AttackConfig& c) {
+  SquareOptions o;
+  o.threat = threat_of(c);
+  o.queries = c.queries;
+  o.p_init = c.p_init;
+  o.restarts = c.restarts;
+  o.seed = c.seed;
+  return std::make_unique<SquareAttack>(o);
 }
 
 std::vector<AttackInfo> build_registry() {
@@ -105,6 +145,37 @@ std::vector<AttackInfo> build_registry() {
          o.hi = c.hi;
          return std::unique_ptr<Attack>(std::make_unique<DeepFool>(o));
        }});
+  r.push_back({"apgd",
+               "Auto-PGD, step-size free, 100 iterations, CE or DLR loss (Croce & Hein 2020)", all,
+               false, true, [](const AttackConfig& c) { return make_apgd(c, false); }});
+  r.push_back({"apgd-t",
+               "APGD on the targeted DLR loss towards the 9 most likely other classes (Croce & "
+               "Hein 2020)",
+               all, false, true, [](const AttackConfig& c) { return make_apgd(c, true); }});
+  r.push_back({"fab",
+               "fast adaptive boundary attack, minimal perturbations within eps (Croce & Hein "
+               "2020)",
+               all, false, true, [](const AttackConfig& c) { return make_fab(c, false); }});
+  r.push_back({"fab-t", "FAB towards the 9 most likely other classes (Croce & Hein 2020)", all,
+               false, true, [](const AttackConfig& c) { return make_fab(c, true); }});
+  r.push_back({"square",
+               "score-based random search, no gradients, 5,000 queries (Andriushchenko et al. "
+               "2020)",
+               {Norm::Linf, Norm::L2},
+               false,
+               true,
+               make_square});
+  r.push_back({"noise", "random perturbations at the budget, uniform or Gaussian (baseline)", all,
+               false, true, [](const AttackConfig& c) {
+                 NoiseOptions o;
+                 o.threat = threat_of(c);
+                 ADVTK_CHECK(c.noise == "uniform" || c.noise == "gaussian",
+                             "--noise: expected uniform or gaussian, got '", c.noise, "'");
+                 o.kind = c.noise == "uniform" ? NoiseKind::Uniform : NoiseKind::Gaussian;
+                 o.draws = c.draws;
+                 o.seed = c.seed;
+                 return std::unique_ptr<Attack>(std::make_unique<NoiseAttack>(o));
+               }});
   return r;
 }
 
@@ -132,6 +203,74 @@ std::unique_ptr<Attack> make_attack(const AttackInfo& info, const AttackConfig& 
                 return s;
               }());
   return info.make(config);
+}
+
+bool is_ensemble(const std::string& spec) {
+  return spec.find(',') != std::string::npos || spec.rfind("autoattack", 0) == 0;
+}
+
+std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfig& config) {
+  std::vector<std::unique_ptr<Attack>> attacks;
+  // The reference parameters: the user's --steps, --restarts etc. do not change a preset.
+  AttackConfig base;
+  base.norm = config.norm;
+  base.eps = config.eps;
+  base.lo = config.lo;
+  base.hi = config.hi;
+  base.seed = config.seed;
+  const auto add = [&](const std::string& name, const std::function<void(AttackConfig&)>& set) {
+    AttackConfig c = base;
+    set(c);
+    attacks.push_back(make_attack(find_attack(name), c));
+  };
+  const auto keep = [](AttackConfig&) {};
+  const auto dlr = [](AttackConfig& c) { c.loss = LossKind::Dlr; };
+  const auto restarts = [](int64_t k) { return [k](AttackConfig& c) { c.restarts = k; }; };
+  if (spec == "autoattack") {
+    if (config.norm == Norm::L1) {
+      add("apgd", restarts(5));
+      add("apgd-t", [](AttackConfig& c) { c.target_classes = 5; });
+      add("fab-t", keep);
+    } else {
+      add("apgd", keep);
+      add("apgd-t", keep);
+      add("fab-t", keep);
+      add("square", keep);
+    }
+  } else if (spec == "autoattack-plus") {
+    add("apgd", restarts(5));
+    add("apgd", [](AttackConfig& c) {
+      c.loss = LossKind::Dlr;
+      c.restarts = 5;
+    });
+    add("fab", restarts(5));
+    if (config.norm != Norm::L1) add("square", keep);
+    add("apgd-t", keep);
+    add("fab-t", keep);
+  } else if (spec == "autoattack-rand") {
+    const auto eot = [](AttackConfig& c) { c.eot = 20; };
+    add("apgd", eot);
+    add("apgd", [&](AttackConfig& c) {
+      eot(c);
+      dlr(c);
+    });
+  } else {
+    ADVTK_CHECK(spec.rfind("autoattack", 0) != 0, "--attack: unknown preset '", spec,
+                "' (known: autoattack, autoattack-plus, autoattack-rand)");
+    // A user's list: each attack with the user's options.
+    size_t start = 0;
+    while (start <= spec.size()) {
+      const size_t comma = std::min(spec.find(',', start), spec.size());
+      const std::string name = spec.substr(start, comma - start);
+      ADVTK_CHECK(!name.empty(), "--attack ", spec, ": empty attack name in the list");
+      const AttackInfo& info = find_attack(name);
+      ADVTK_CHECK(!info.minimum_norm, "--attack: ", name,
+                  " is a minimum-norm attack and cannot join a fixed-budget ensemble");
+      attacks.push_back(make_attack(info, config));
+      start = comma + 1;
+    }
+  }
+  return std::make_unique<EnsembleAttack>(spec, std::move(attacks));
 }
 
 }  // namespace advtk

@@ -67,6 +67,17 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
     }
     j["robust_accuracy_at"] = at;
   }
+  if (run.parameters.contains("attacks")) {
+    // Ensembles: how many examples each attack broke, and robust accuracy after each one.
+    nlohmann::json& attacks = j["attacks"];
+    torch::Tensor left = clean_correct.clone();
+    for (size_t k = 0; k < attacks.size(); ++k) {
+      const torch::Tensor by_k = run.broken_by.eq(static_cast<int64_t>(k)) & clean_correct;
+      left &= ~by_k;
+      attacks[k]["broken"] = by_k.sum().item<int64_t>();
+      attacks[k]["robust_accuracy_after"] = left.to(torch::kDouble).mean().item<double>();
+    }
+  }
   j["versions"] = {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}};
   return j;
 }
@@ -95,7 +106,9 @@ void write_example_set(const std::string& dir, const AttackRun& run, const Datas
   write_npy(file_in(dir, "y.npy"), run.y);
 
   std::ostringstream csv;
-  csv << "index,label,target,clean_pred,adv_pred,success,linf,l2,forward_calls,backward_calls\n";
+  const bool ensemble = run.parameters.contains("attacks");
+  csv << "index,label,target,clean_pred,adv_pred,success,linf,l2,forward_calls,backward_calls"
+      << (ensemble ? ",broken_by\n" : "\n");
   csv.precision(7);
   for (int64_t i = 0; i < run.y.numel(); ++i) {
     csv << ids[i].item<int64_t>() << "," << run.y[i].item<int64_t>() << ",";
@@ -103,7 +116,12 @@ void write_example_set(const std::string& dir, const AttackRun& run, const Datas
     csv << "," << run.clean_pred[i].item<int64_t>() << "," << run.pred_adv[i].item<int64_t>() << ","
         << (run.success[i].item<bool>() ? 1 : 0) << "," << linf[i].item<float>() << ","
         << l2[i].item<float>() << "," << run.forward_calls[i].item<int64_t>() << ","
-        << run.backward_calls[i].item<int64_t>() << "\n";
+        << run.backward_calls[i].item<int64_t>();
+    if (ensemble) {
+      const int64_t k = run.broken_by[i].item<int64_t>();
+      csv << "," << (k >= 0 ? run.parameters["attacks"][k].value("attack", "?") : "");
+    }
+    csv << "\n";
   }
   write_file_atomic(file_in(dir, "examples.csv"), csv.str());
   write_file_atomic(file_in(dir, "summary.json"), summary.dump(2) + "\n");

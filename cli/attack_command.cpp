@@ -10,6 +10,7 @@
 
 #include "attacks/attack_runner.h"
 #include "attacks/registry.h"
+#include "attacks/transfer.h"
 #include "audit/example_set.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -39,6 +40,13 @@ struct AttackCliOptions {
   int64_t candidates = 10;
   double overshoot = 0.02;
   double l1_sparsity = 0.01;
+  std::optional<int64_t> target_classes;
+  int64_t eot = 1;
+  int64_t queries = 5000;
+  double p_init = 0.8;
+  std::string noise = "uniform";
+  std::string surrogate;
+  int64_t draws = 100;
   std::string out = "runs/attack";
   CommonOptions common;
   DataOptions data;
@@ -81,7 +89,11 @@ void run_attack_command(const AttackCliOptions& o) {
   const Dataset data = load_data(o.data, o.common.seed);
   const ModelOptions model_options = to_model_options(o.model, o.common.device);
   const Model model = load_model_for(o.model_path, model_options, data);
-  const AttackInfo& info = find_attack(o.attack);
+  const bool ensemble = is_ensemble(o.attack);
+  // An ensemble is a fixed-budget, untargeted attack like its members.
+  const AttackInfo info =
+      ensemble ? AttackInfo{o.attack, "", {Norm::Linf, Norm::L2, Norm::L1}, false, false, nullptr}
+               : find_attack(o.attack);
 
   std::vector<double> budgets;
   if (!o.eps.empty()) budgets = parse_number_list(o.eps, "--eps");
@@ -106,7 +118,26 @@ void run_attack_command(const AttackCliOptions& o) {
   config.cw_learning_rate = o.cw_lr;
   config.candidates = o.candidates;
   config.overshoot = o.overshoot;
-  make_attack(info, config);  // validates the options before any work
+  config.target_classes = o.target_classes;
+  config.eot = o.eot;
+  config.queries = o.queries;
+  config.p_init = o.p_init;
+  config.noise = o.noise;
+  config.draws = o.draws;
+  std::optional<Model> surrogate;
+  if (!o.surrogate.empty()) {
+    ModelOptions s = model_options;  // same device and input range, no defense front end
+    s.preprocess.reset();
+    s.bpda = false;
+    surrogate = load_model_for(o.surrogate, s, data);
+  }
+  const auto build = [&]() -> std::unique_ptr<Attack> {
+    auto attack = ensemble ? make_ensemble(o.attack, config) : make_attack(info, config);
+    if (surrogate) return std::make_unique<TransferAttack>(std::move(attack), *surrogate);
+    return attack;
+  };
+  config.eps = budgets.empty() ? 0.0 : budgets.front();
+  build();  // validates the options before any work
 
   AttackRunOptions run_options;
   run_options.batch_size = o.common.batch_size;
@@ -129,7 +160,7 @@ void run_attack_command(const AttackCliOptions& o) {
       model, data,
       [&](double eps) {
         config.eps = eps;
-        return make_attack(info, config);
+        return build();
       },
       info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
   bar.finish();
@@ -188,6 +219,9 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("model", o->model_path, "TorchScript model file")->required();
   std::string attacks;
   for (const auto& a : attack_registry()) attacks += "\n    " + a.name + ": " + a.description;
+  attacks +=
+      "\n    a,b,c: an ensemble, each attack on what the earlier ones left robust"
+      "\n    autoattack, autoattack-plus, autoattack-rand: AutoAttack's suites (Croce & Hein 2020)";
   cmd->add_option("--attack", o->attack, "attack:" + attacks)->capture_default_str();
   cmd->add_option("--norm", o->norm, "linf, l2 or l1 (default: linf, or l2 for cw and deepfool)");
   cmd->add_option("--eps", o->eps,
@@ -214,6 +248,20 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--overshoot", o->overshoot, "deepfool: overshoot")->capture_default_str();
   cmd->add_option("--l1-sparsity", o->l1_sparsity, "L1 steps: fraction of coordinates moved")
       ->capture_default_str();
+  cmd->add_option("--target-classes", o->target_classes,
+                  "apgd-t, fab-t: how many of the most likely other classes to target (9)");
+  cmd->add_option("--eot", o->eot,
+                  "fgsm/pgd/apgd family: average the gradient over this many passes "
+                  "(randomised models)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--queries", o->queries, "square: queries per example")->capture_default_str();
+  cmd->add_option("--p-init", o->p_init, "square: initial fraction of the image per window")
+      ->capture_default_str();
+  cmd->add_option("--noise", o->noise, "noise: uniform or gaussian")->capture_default_str();
+  cmd->add_option("--draws", o->draws, "noise: random draws per example")->capture_default_str();
+  cmd->add_option("--surrogate", o->surrogate,
+                  "transfer: craft the examples on this TorchScript model, judge them on MODEL");
   cmd->add_option("--out", o->out, "output directory")->capture_default_str();
   add_common_options(*cmd, o->common, 250);
   add_data_options(*cmd, o->data, "test");
@@ -223,7 +271,9 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
       "--out runs/pgd\n"
       "  advtk attack model.pt --attack pgd --norm l2 --eps 0.5,1,2 --restarts 5\n"
       "  advtk attack model.pt --attack cw --eps 0.5,1 --out runs/cw\n"
-      "  advtk attack model.pt --attack deepfool --norm linf");
+      "  advtk attack model.pt --attack deepfool --norm linf\n"
+      "  advtk attack model.pt --attack autoattack --eps 0.1 --limit 1000\n"
+      "  advtk attack model.pt --attack apgd,square --eps 8/255");
   cmd->callback([o, &exit_code] {
     run_attack_command(*o);
     exit_code = 0;

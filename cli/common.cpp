@@ -48,6 +48,11 @@ void add_model_options(CLI::App& app, ModelCliOptions& o) {
       ->capture_default_str();
   app.add_option("--output-index", o.output_index, "which output holds the logits (tuple/list)");
   app.add_option("--output-key", o.output_key, "which output holds the logits (dict)");
+  app.add_option("--preprocess", o.preprocess,
+                 "TorchScript module run on the input before the model (a defense's front end)");
+  app.add_flag("--bpda", o.bpda,
+               "with --preprocess: backward through the preprocessing as the identity (BPDA, "
+               "Athalye et al. 2018)");
 }
 
 void apply_common(const CommonOptions& o) {
@@ -131,6 +136,9 @@ ModelOptions to_model_options(const ModelCliOptions& o, const std::string& devic
   m.input_hi = range[1];
   m.output_index = o.output_index;
   m.output_key = o.output_key;
+  ADVTK_CHECK(!o.bpda || !o.preprocess.empty(), "--bpda: needs --preprocess PRE.pt");
+  if (!o.preprocess.empty()) m.preprocess = Model::load(o.preprocess, {}).module();
+  m.bpda = o.bpda;
   return m;
 }
 

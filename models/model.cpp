@@ -45,6 +45,12 @@ Model::Model(torch::jit::Module module, ModelOptions options, std::string name)
   module_.to(options_.device);
   module_.eval();
   set_parameters_trainable(module_, false);
+  ADVTK_CHECK(!options_.bpda || options_.preprocess, "--bpda: needs --preprocess PRE.pt");
+  if (options_.preprocess) {
+    options_.preprocess->to(options_.device);
+    options_.preprocess->eval();
+    set_parameters_trainable(*options_.preprocess, false);
+  }
 }
 
 Model Model::load(const std::string& path, const ModelOptions& options) {
@@ -104,6 +110,22 @@ torch::Tensor Model::select_output(const torch::IValue& out) const {
 
 torch::Tensor Model::logits(const torch::Tensor& x) const {
   torch::Tensor input = x.to(options_.device);
+  if (options_.preprocess) {
+    torch::Tensor pre;
+    try {
+      auto& front = const_cast<torch::jit::Module&>(*options_.preprocess);
+      pre = front.forward({input}).toTensor();
+    } catch (const std::exception& e) {
+      throw Error("--preprocess: the module failed on an input of shape " +
+                  shape_text(input.sizes().vec()) + " (" + short_message(e) + ")");
+    }
+    ADVTK_CHECK(pre.sizes() == input.sizes(), "--preprocess: the module must keep the input's ",
+                "shape ", shape_text(input.sizes().vec()), ", it returns ",
+                shape_text(pre.sizes().vec()));
+    pre = pre.to(input.scalar_type());
+    // BPDA: the value of pre, the gradient of the identity.
+    input = options_.bpda ? input + (pre - input).detach() : pre;
+  }
   if (mean_.defined()) input = (input - mean_) * inv_std_;
   auto& module = const_cast<torch::jit::Module&>(module_);
   torch::Tensor out = select_output(module.forward({input}));

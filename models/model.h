@@ -20,6 +20,11 @@ struct ModelOptions {
   double input_hi = 1.0;
   std::optional<int64_t> output_index;    // picks the logits from a tuple/list output
   std::optional<std::string> output_key;  // picks the logits from a dict output
+  // A preprocessing module run on the input before the model (a defense's front end). With
+  // `bpda`, its backward pass is taken as the identity (Athalye, Carlini & Wagner 2018): the
+  // forward is unchanged, the gradient skips the preprocessing. It must keep the input's shape.
+  std::optional<torch::jit::Module> preprocess;
+  bool bpda = false;
 };
 
 // What the one-example probe found out.

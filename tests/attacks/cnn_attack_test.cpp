@@ -30,13 +30,12 @@ Model& trained_cnn() {
 
 std::vector<AttackRun> attack(const std::string& name, std::vector<double> budgets,
                               AttackConfig c = {}, AttackRunOptions r = {},
-                              int64_t examples = 200) {
-  const AttackInfo& info = find_attack(name);
+                              int64_t examples = 200, const Model& model = trained_cnn()) {
   return run_attack(
-      trained_cnn(), fashion(Split::Test, examples),
+      model, fashion(Split::Test, examples),
       [&](double eps) {
         c.eps = eps;
-        return make_attack(info, c);
+        return is_ensemble(name) ? make_ensemble(name, c) : make_attack(find_attack(name), c);
       },
       budgets, r);
 }
@@ -115,6 +114,60 @@ TEST_F(CnnAttacks, MinimumNormAttacksBreakAlmostEveryCorrectExample) {
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(torch::equal(trained_cnn().logits(run.x_adv).argmax(1), run.pred_adv)) << name;
   }
+}
+
+TEST_F(CnnAttacks, ApgdIsAtLeastAsStrongAsPgd) {
+  AttackConfig pgd;
+  pgd.steps = 40;
+  pgd.step_size = 0.01;
+  const double apgd = robust_accuracy(attack("apgd", {0.05})[0]);
+  EXPECT_LE(apgd, robust_accuracy(attack("pgd", {0.05}, pgd)[0]) + 0.01);
+}
+
+TEST_F(CnnAttacks, AnEnsembleIsAtMostEachOfItsAttacks) {
+  AttackConfig c;  // shortened budgets: the property, not the strength, is under test
+  c.steps = 20;
+  c.target_classes = 3;
+  c.queries = 300;
+  const std::vector<std::string> names = {"apgd", "apgd-t", "fab-t", "square"};
+  const AttackRun suite = attack("apgd,apgd-t,fab-t,square", {0.05}, c, {}, 60)[0];
+  const torch::Tensor robust = suite.clean_pred.eq(suite.y) & ~suite.success;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const AttackRun alone = attack(names[k], {0.05}, c, {}, 60)[0];
+    EXPECT_LE(robust_accuracy(suite), robust_accuracy(alone)) << names[k];
+    // Per-example worst case: robust in the suite means robust against each attack alone.
+    EXPECT_FALSE((robust & alone.success).any().item<bool>()) << names[k];
+  }
+  EXPECT_TRUE(torch::equal(suite.broken_by.ge(0), suite.success & suite.clean_pred.eq(suite.y)));
+  EXPECT_TRUE(torch::equal(trained_cnn().logits(suite.x_adv).argmax(1), suite.pred_adv));
+  EXPECT_LE(distance(Norm::Linf, suite.x_adv, suite.x).max().item<double>(), 0.05 + 1e-6);
+}
+
+TEST_F(CnnAttacks, SquareBreaksTheCnnWithoutAGradient) {
+  AttackConfig c;
+  c.queries = 1000;
+  const AttackRun run = attack("square", {0.15}, c, {}, 60)[0];
+  const double clean = run.clean_pred.eq(run.y).to(torch::kDouble).mean().item<double>();
+  EXPECT_LT(robust_accuracy(run), 0.5 * clean);
+  EXPECT_EQ(run.backward_calls.sum().item<int64_t>(), 0);
+  EXPECT_GT(run.forward_calls.sum().item<int64_t>(), 60);
+}
+
+TEST_F(CnnAttacks, BpdaBreaksAnInputQuantisationThatPgdCannotMove) {
+  torch::jit::Module quantise("Quantise");
+  quantise.register_attribute("training", c10::BoolType::get(), false);
+  quantise.define("def forward(self, x):\n    return torch.round(x * 4.0) / 4.0\n");
+  ModelOptions o;
+  o.preprocess = quantise;
+  const Model defended = Model::wrap(trained_cnn().module(), o, "quantised");
+  o.bpda = true;
+  const Model through = Model::wrap(trained_cnn().module(), o, "quantised-bpda");
+  const double plain = robust_accuracy(attack("pgd", {0.1}, {}, {}, 100, defended)[0]);
+  const AttackRun bpda_run = attack("pgd", {0.1}, {}, {}, 100, through)[0];
+  EXPECT_LT(robust_accuracy(bpda_run), plain - 0.2);
+  // The examples break the defended model itself: its forward includes the quantisation.
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(defended.logits(bpda_run.x_adv).argmax(1), bpda_run.pred_adv));
 }
 
 }  // namespace

@@ -12,24 +12,9 @@ namespace {
 
 using torch::Tensor;
 
-struct AffineProblem {
-  Tensor w, b, x, y;
-};
-
-// K classes over D inputs with x in the middle of a wide box, so no bound is active.
-AffineProblem problem(int64_t n, int64_t k, int64_t d, uint64_t seed) {
-  auto gen = make_generator(seed);
-  AffineProblem p;
-  p.w = torch::randn({k, d}, gen) * 0.5;
-  p.b = torch::randn({k}, gen);
-  p.x = torch::randn({n, 1, 1, d}, gen);
-  p.y = torch::addmm(p.b, p.x.flatten(1), p.w.t()).argmax(1);  // every example starts correct
-  return p;
-}
-
-AttackBatch batch_of(const AffineProblem& p) {
-  return {p.x, p.y, {}, torch::arange(p.x.size(0), torch::kLong)};
-}
+using test::AffineProblem;
+using test::batch_of;
+using test::problem;
 
 // The dual norm of the attack's norm: the distance from x to the hyperplane w·z + b = 0 is
 // |w·x + b| / ||w||_dual.

@@ -1,0 +1,28 @@
+#include "attacks/loss_gradient.h"
+
+#include "core/error.h"
+
+namespace advtk {
+
+LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const LossOfLogits& loss,
+                           int64_t eot) {
+  ADVTK_CHECK(eot >= 1, "--eot: expected at least 1 pass, got ", eot);
+  LossGradient out;
+  const torch::Tensor xi = x.detach().requires_grad_(true);
+  for (int64_t pass = 0; pass < eot; ++pass) {
+    torch::AutoGradMode grad_mode(true);
+    const torch::Tensor logits = model.logits(xi);
+    const torch::Tensor l = loss(logits);
+    const torch::Tensor g = torch::autograd::grad({l.sum()}, {xi})[0];
+    out.grad = pass == 0 ? g : out.grad + g;
+    out.loss = pass == 0 ? l.detach() : out.loss + l.detach();
+    out.logits = logits.detach();
+  }
+  if (eot > 1) {
+    out.grad = out.grad / static_cast<double>(eot);
+    out.loss = out.loss / static_cast<double>(eot);
+  }
+  return out;
+}
+
+}  // namespace advtk
