@@ -253,7 +253,6 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--eot", o->eot,
                   "fgsm/pgd/apgd family: average the gradient over this many passes "
                   "(randomised models)")
-      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--queries", o->queries, "square: queries per example")->capture_default_str();
   cmd->add_option("--p-init", o->p_init, "square: initial fraction of the image per window")

@@ -192,6 +192,28 @@ TEST(Cli, AttackWritesAnExampleSetThatEvaluatesToItsRobustAccuracy) {
             2);
   EXPECT_EQ(run_advtk("attack '" + run + "/model.pt' --limit 10 --attack nope --eps 0.1").exit_code,
             2);
+
+  // An ensemble says which attack broke each example; with --surrogate it is a transfer attack.
+  const std::string suite = dir.file("suite");
+  const auto ens =
+      run_advtk("attack '" + run + "/model.pt' --limit 50 --attack apgd,noise " +
+                "--steps 10 --eps 0.05 --surrogate '" + run + "/model.pt' --out '" + suite + "'");
+  ASSERT_EQ(ens.exit_code, 0) << ens.err;
+  const auto ens_summary = nlohmann::json::parse(test::read_bytes(suite + "/summary.json"));
+  ASSERT_EQ(ens_summary.at("attacks").size(), 2u);
+  EXPECT_EQ(ens_summary.at("attack"), "transfer:apgd,noise");
+  const auto csv = test::read_bytes(suite + "/examples.csv");
+  EXPECT_NE(std::string(csv.begin(), csv.end()).find(",broken_by\n"), std::string::npos);
+  for (const std::string& bad : std::vector<std::string>{
+           "--attack autoattack-max --eps 0.1", "--attack pgd --eps 0.1 --bpda",
+           "--attack pgd --eps 0.1 --preprocess '" + dir.file("none.pt") + "'",
+           "--attack pgd --eps 0.1 --eot 0", "--attack apgd,cw --eps 0.1",
+           "--attack square --norm l1 --eps 0.1",
+           "--attack pgd --eps 0.1 --surrogate '" + dir.file("none.pt") + "'"}) {
+    const auto r = run_advtk("attack '" + run + "/model.pt' --limit 10 " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
+  }
 }
 
 }  // namespace
