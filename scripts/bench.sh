@@ -29,6 +29,13 @@ for a in "pgd --eps 0.1 --steps 40 --step-size 0.01" "deepfool" "cw"; do
   build/advtk attack "$model" --limit 1000 --batch-size 250 --attack $a --out "$out/attack" --quiet
 done
 
+echo "== AutoAttack suite (first 200 test images, Linf eps 0.1) =="
+for a in "autoattack --eps 0.1" "apgd --eps 0.05" "pgd --eps 0.05 --steps 40 --step-size 0.01"; do
+  echo "-- advtk attack --attack $a"
+  build/advtk attack "$model" --limit 200 --attack $a --out "$out/suite" --quiet
+done
+build/advtk attack "$model" --limit 100 --attack square --eps 0.1 --out "$out/square" --quiet
+
 echo "== training: advtk train --arch cnn --data fashion-mnist --epochs 2 =="
 start=$(date +%s.%N)
 build/advtk train --arch cnn --data fashion-mnist --epochs 2 --out "$out/cnn" --quiet
