@@ -55,6 +55,7 @@ Apgd::Apgd(ApgdOptions options) : options_(options) {
   ADVTK_CHECK(o.target_classes >= 1, "--target-classes: expected at least 1");
   ADVTK_CHECK(o.rho > 0 && o.rho <= 1, "rho: expected a value in (0, 1]");
   ADVTK_CHECK(o.eot >= 1, "--eot: expected at least 1 pass, got ", o.eot);
+  ADVTK_CHECK(!o.large_reps || o.threat.norm == Norm::L1, "large_reps: an L1 schedule");
 }
 
 nlohmann::json Apgd::parameters() const {
@@ -65,6 +66,7 @@ nlohmann::json Apgd::parameters() const {
                       {"eot", o.eot},           {"seed", o.seed}};
   j["loss"] = o.targeted ? "dlr-targeted" : loss_name(o.loss);
   if (o.targeted) j["target_classes"] = o.target_classes;
+  if (o.large_reps) j["large_reps"] = true;
   return j;
 }
 
@@ -99,20 +101,40 @@ AttackResult Apgd::run(const Model& model, const AttackBatch& batch) {
         if (round + 1 >= logits.size(1)) return result;  // no class left to target
         loss_target = std::get<1>(logits.sort(1, /*descending=*/true)).select(1, round + 1);
       }
-      single_run(model, sub, idx, loss_target, static_cast<uint64_t>(round * o.restarts + restart),
-                 result);
+      const auto stream = static_cast<uint64_t>(round * o.restarts + restart);
+      if (!o.large_reps) {
+        single_run(model, sub, idx, loss_target, stream, o.threat.eps, o.steps, {}, true, result);
+        continue;
+      }
+      const double eps = o.threat.eps;
+      const auto first = static_cast<int64_t>(std::ceil(0.3 * static_cast<double>(o.steps)));
+      const std::vector<std::pair<double, int64_t>> stages = {
+          {3 * eps, first}, {2 * eps, first}, {eps, std::max<int64_t>(o.steps - 2 * first, 1)}};
+      auto gens = example_generators(o.seed, sub.index, stream + (uint64_t{1} << 32));
+      std::vector<torch::Tensor> noise;
+      for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
+      torch::Tensor point = sub.x + torch::stack(noise).to(dev, sub.x.scalar_type());
+      for (size_t k = 0; k < stages.size(); ++k) {
+        ThreatModel ball = o.threat;
+        ball.eps = stages[k].first;
+        point = project(ball, point, sub.x);
+        point = single_run(model, sub, idx, loss_target, stream, stages[k].first, stages[k].second,
+                           point, k + 1 == stages.size(), result);
+      }
     }
   }
   result.distance = distance(o.threat.norm, result.x_adv, batch.x);
   return result;
 }
 
-void Apgd::single_run(const Model& model, const AttackBatch& sub, const torch::Tensor& idx_in,
-                      const torch::Tensor& loss_target, uint64_t stream,
-                      AttackResult& result) const {
+torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
+                               const torch::Tensor& idx_in, const torch::Tensor& loss_target,
+                               uint64_t stream, double eps, int64_t steps,
+                               const torch::Tensor& start, bool record,
+                               AttackResult& result) const {
   const auto& o = options_;
-  const ThreatModel& threat = o.threat;
-  const double eps = threat.eps;
+  ThreatModel threat = o.threat;
+  threat.eps = eps;
   const int64_t n_features = sub.x[0].numel();
   const LossSpec spec{o.targeted ? LossKind::Dlr : o.loss};
   torch::Tensor idx = idx_in, y = sub.y, target = loss_target, x = sub.x;
@@ -121,8 +143,13 @@ void Apgd::single_run(const Model& model, const AttackBatch& sub, const torch::T
     return attack_loss(spec, logits, y, target);
   };
 
-  auto gens = example_generators(o.seed, sub.index, stream);
-  torch::Tensor x_adv = apgd_start(threat, x, gens);
+  torch::Tensor x_adv;
+  if (start.defined()) {
+    x_adv = start;
+  } else {
+    auto gens = example_generators(o.seed, sub.index, stream);
+    x_adv = apgd_start(threat, x, gens);
+  }
   LossGradient lg = loss_gradient(model, x_adv, loss_fn, o.eot);
   const auto count_pass = [&] {
     result.forward_calls.index_add_(0, idx, torch::full_like(idx, o.eot));
@@ -143,10 +170,15 @@ void Apgd::single_run(const Model& model, const AttackBatch& sub, const torch::T
   // L1: fraction of coordinates the sparse step moves, and the sparsity of the best point.
   torch::Tensor topk = torch::full({x.size(0)}, 0.2, fopts);
   torch::Tensor sparsity_old = torch::full({x.size(0)}, static_cast<double>(n_features), fopts);
+  if (start.defined()) {  // a given start sets the sparsity to adapt from (as the reference)
+    sparsity_old = (x_adv - x).ne(0).flatten(1).sum(1).to(fopts.dtype());
+    topk = sparsity_old / n_features / 1.5;
+  }
 
   const auto record_success = [&](const torch::Tensor& logits, const torch::Tensor& point) {
     const torch::Tensor pred = logits.argmax(1);
     const torch::Tensor success = is_adversarial_pred(pred, y, success_target);
+    if (!record) return torch::zeros_like(success);  // a larger ball's success counts nothing
     update_rows(result.x_adv, idx, success, point);
     update_rows(result.pred, idx, success, pred);
     result.success.index_copy_(0, idx, result.success.index_select(0, idx) | success);
@@ -154,17 +186,18 @@ void Apgd::single_run(const Model& model, const AttackBatch& sub, const torch::T
   };
   torch::Tensor success = record_success(lg.logits, x_adv);
 
-  const int64_t first = std::max<int64_t>(1, static_cast<int64_t>(0.22 * o.steps));
-  const int64_t decrease = std::max<int64_t>(1, static_cast<int64_t>(0.03 * o.steps));
-  const int64_t minimum = std::max<int64_t>(1, static_cast<int64_t>(0.06 * o.steps));
-  int64_t k = l1 ? std::max<int64_t>(1, static_cast<int64_t>(0.04 * o.steps)) : first;
+  const auto fraction = [&](double f) {
+    return std::max<int64_t>(1, static_cast<int64_t>(f * static_cast<double>(steps)));
+  };
+  const int64_t decrease = fraction(0.03), minimum = fraction(0.06);
+  int64_t k = l1 ? fraction(0.04) : fraction(0.22);
   int64_t since_check = 0;
 
-  for (int64_t i = 0; i < o.steps; ++i) {
+  for (int64_t i = 0; i < steps; ++i) {
     // Broken examples leave the run: APGD keeps the first adversarial point it finds, so robust
     // accuracy is the same as running them to the end.
     const torch::Tensor keep = (~success).nonzero().squeeze(1);
-    if (keep.numel() == 0) return;
+    if (keep.numel() == 0) return x_best;
     if (keep.numel() < idx.numel()) {
       for (torch::Tensor* t :
            {&idx, &y, &x, &x_adv, &x_old, &grad, &step, &x_best, &grad_best, &loss_best, &loss_prev,
@@ -233,6 +266,7 @@ void Apgd::single_run(const Model& model, const AttackBatch& sub, const torch::T
     grad = where_rows(restart_from_best, grad_best, grad);
     increases.zero_();
   }
+  return x_best;
 }
 
 }  // namespace advtk

@@ -28,6 +28,9 @@ struct ApgdOptions {
   int64_t target_classes = 9;
   double rho = 0.75;
   int64_t eot = 1;  // gradient passes averaged per step (randomised models)
+  // L1 only, as AutoAttack's L1 preset: 30% of the iterations at 3ε, 30% at 2ε, the rest at ε,
+  // each stage starting from the previous one's best point projected into its ball.
+  bool large_reps = false;
   uint64_t seed = 0;
 };
 
@@ -40,9 +43,13 @@ class Apgd : public Attack {
   nlohmann::json parameters() const override;
 
  private:
-  // One run from a random start on `sub`; writes successes into `result` at rows `idx`.
-  void single_run(const Model& model, const AttackBatch& sub, const torch::Tensor& idx,
-                  const torch::Tensor& loss_target, uint64_t stream, AttackResult& result) const;
+  // One run of `steps` iterations in the ball of radius `eps` from `start` (undefined: a random
+  // start) on `sub`. With `record`, successes go into `result` at rows `idx` and broken examples
+  // leave the run; without, every example runs to the end. Returns the highest-loss points.
+  torch::Tensor single_run(const Model& model, const AttackBatch& sub, const torch::Tensor& idx,
+                           const torch::Tensor& loss_target, uint64_t stream, double eps,
+                           int64_t steps, const torch::Tensor& start, bool record,
+                           AttackResult& result) const;
 
   ApgdOptions options_;
 };

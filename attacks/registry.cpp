@@ -50,6 +50,7 @@ std::unique_ptr<Attack> make_apgd(const AttackConfig& c, bool targeted) {
   o.targeted = targeted;
   o.target_classes = c.target_classes.value_or(o.target_classes);
   o.eot = c.eot;
+  o.large_reps = c.large_reps;
   o.seed = c.seed;
   return std::make_unique<Apgd>(o);
 }
@@ -202,6 +203,14 @@ std::unique_ptr<Attack> make_attack(const AttackInfo& info, const AttackConfig& 
                 for (Norm n : info.norms) s += (s.empty() ? "" : ", ") + norm_name(n);
                 return s;
               }());
+  // EOT averages loss gradients inside the loss-based loops; elsewhere it would be ignored.
+  static const std::vector<std::string> with_eot = {"fgsm",    "fgm",  "rfgsm", "pgd",
+                                                    "cw-linf", "apgd", "apgd-t"};
+  ADVTK_CHECK(
+      config.eot == 1 || std::find(with_eot.begin(), with_eot.end(), info.name) != with_eot.end(),
+      "--eot: ", info.name,
+      " does not average gradients; use it with fgsm, fgm, rfgsm, pgd, cw-linf, apgd or "
+      "apgd-t");
   return info.make(config);
 }
 
@@ -228,8 +237,14 @@ std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfi
   const auto restarts = [](int64_t k) { return [k](AttackConfig& c) { c.restarts = k; }; };
   if (spec == "autoattack") {
     if (config.norm == Norm::L1) {
-      add("apgd", restarts(5));
-      add("apgd-t", [](AttackConfig& c) { c.target_classes = 5; });
+      add("apgd", [](AttackConfig& c) {
+        c.restarts = 5;
+        c.large_reps = true;
+      });
+      add("apgd-t", [](AttackConfig& c) {
+        c.target_classes = 5;
+        c.large_reps = true;
+      });
       add("fab-t", keep);
     } else {
       add("apgd", keep);

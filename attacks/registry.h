@@ -37,6 +37,7 @@ struct AttackConfig {
   // APGD / FAB / Square / noise
   std::optional<int64_t> target_classes;  // apgd-t, fab-t (default 9)
   int64_t eot = 1;                        // gradient passes averaged per step (apgd, pgd family)
+  bool large_reps = false;                // apgd L1: the 3ε/2ε/ε schedule (autoattack's L1)
   int64_t queries = 5000;                 // square
   double p_init = 0.8;                    // square
   std::string noise = "uniform";          // noise: uniform | gaussian
@@ -63,7 +64,8 @@ std::unique_ptr<Attack> make_attack(const AttackInfo& info, const AttackConfig& 
 // Ensembles: "a,b,c" (each attack on what the earlier ones left robust) or a preset with the
 // reference parameters of AutoAttack (Croce & Hein 2020):
 //   autoattack       APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5,000 queries);
-//                    for L1: APGD-CE (5 restarts), APGD-T (5 targets), FAB-T
+//                    for L1: APGD-CE (5 restarts), APGD-T (5 targets), both with the 3ε/2ε/ε
+//                    schedule, and FAB-T
 //   autoattack-plus  APGD-CE and APGD-DLR (5 restarts each), FAB (5 restarts), Square, APGD-T,
 //   FAB-T autoattack-rand  APGD-CE and APGD-DLR with 20 EOT passes per step (randomised defenses)
 bool is_ensemble(const std::string& spec);

@@ -73,6 +73,34 @@ TEST(Apgd, NeverLeavesTheBallOrTheBox) {
   }
 }
 
+TEST(Apgd, TheL1LargeBudgetScheduleStillReportsOnlyPointsWithinEps) {
+  auto gen = make_generator(4);
+  const torch::Tensor w = torch::randn({5, 16}, gen), b = torch::randn({5}, gen);
+  const torch::Tensor x = torch::rand({16, 1, 4, 4}, gen);
+  const Model model = test::affine_model(w, b);
+  torch::Tensor y;
+  {
+    torch::NoGradGuard no_grad;
+    y = model.logits(x).argmax(1);
+  }
+  ApgdOptions o;
+  o.threat = {Norm::L1, 0.3, 0, 1};
+  o.steps = 30;
+  o.large_reps = true;
+  const AttackResult r = Apgd(o).run(model, {x, y, {}, torch::arange(16)});
+  EXPECT_LE(distance(Norm::L1, r.x_adv, x).max().item<double>(), 0.3 * (1 + 1e-5));
+  EXPECT_GE(r.x_adv.min().item<double>(), 0);
+  EXPECT_LE(r.x_adv.max().item<double>(), 1);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(model.logits(r.x_adv).argmax(1).ne(y), r.success));
+  // A larger budget breaks more: the schedule's success at 3ε must not leak into ε.
+  o.threat.eps = 3;
+  const AttackResult big = Apgd(o).run(model, {x, y, {}, torch::arange(16)});
+  EXPECT_GE(big.success.sum().item<int64_t>(), r.success.sum().item<int64_t>());
+  o.threat.norm = Norm::Linf;
+  EXPECT_THROW(Apgd{o}, Error);
+}
+
 TEST(Apgd, TargetedReachesTheGivenTarget) {
   const auto p = problem(6, 4, 20, 3);
   const Model model = test::affine_model(p.w, p.b, -100, 100);
