@@ -86,43 +86,51 @@ AttackResult Apgd::run(const Model& model, const AttackBatch& batch) {
   if (o.threat.eps <= 0) return result;
   const torch::Tensor all =
       torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  // Unbroken examples report their highest-loss point (as PGD), which a transfer attack tries.
+  torch::Tensor reported_loss =
+      torch::full({n}, -std::numeric_limits<float>::infinity(), batch.x.options());
   // apgd-t: one round per target class (the 2nd, 3rd, ... most likely), each with its restarts.
   const int64_t rounds = o.targeted && !batch.target.defined() ? o.target_classes : 1;
-  for (int64_t round = 0; round < rounds; ++round) {
-    for (int64_t restart = 0; restart < o.restarts; ++restart) {
-      const torch::Tensor idx = all.masked_select(~result.success);
-      if (idx.numel() == 0) return result;
-      const AttackBatch sub = select_examples(batch, idx);
-      torch::Tensor loss_target = sub.target;
-      if (o.targeted && !batch.target.defined()) {
-        torch::NoGradGuard no_grad;
-        const torch::Tensor logits = model.logits(sub.x);
-        result.forward_calls.index_add_(0, idx, torch::ones_like(idx));
-        if (round + 1 >= logits.size(1)) return result;  // no class left to target
-        loss_target = std::get<1>(logits.sort(1, /*descending=*/true)).select(1, round + 1);
-      }
-      const auto stream = static_cast<uint64_t>(round * o.restarts + restart);
-      if (!o.large_reps) {
-        single_run(model, sub, idx, loss_target, stream, o.threat.eps, o.steps, {}, true, result);
-        continue;
-      }
-      const double eps = o.threat.eps;
-      const auto first = static_cast<int64_t>(std::ceil(0.3 * static_cast<double>(o.steps)));
-      const std::vector<std::pair<double, int64_t>> stages = {
-          {3 * eps, first}, {2 * eps, first}, {eps, std::max<int64_t>(o.steps - 2 * first, 1)}};
-      auto gens = example_generators(o.seed, sub.index, stream + (uint64_t{1} << 32));
-      std::vector<torch::Tensor> noise;
-      for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
-      torch::Tensor point = sub.x + torch::stack(noise).to(dev, sub.x.scalar_type());
-      for (size_t k = 0; k < stages.size(); ++k) {
-        ThreatModel ball = o.threat;
-        ball.eps = stages[k].first;
-        point = project(ball, point, sub.x);
-        point = single_run(model, sub, idx, loss_target, stream, stages[k].first, stages[k].second,
-                           point, k + 1 == stages.size(), result);
+  const auto attack_all = [&] {
+    for (int64_t round = 0; round < rounds; ++round) {
+      for (int64_t restart = 0; restart < o.restarts; ++restart) {
+        const torch::Tensor idx = all.masked_select(~result.success);
+        if (idx.numel() == 0) return;
+        const AttackBatch sub = select_examples(batch, idx);
+        torch::Tensor loss_target = sub.target;
+        if (o.targeted && !batch.target.defined()) {
+          torch::NoGradGuard no_grad;
+          const torch::Tensor logits = model.logits(sub.x);
+          result.forward_calls.index_add_(0, idx, torch::ones_like(idx));
+          if (round + 1 >= logits.size(1)) return;  // no class left to target
+          loss_target = std::get<1>(logits.sort(1, /*descending=*/true)).select(1, round + 1);
+        }
+        const auto stream = static_cast<uint64_t>(round * o.restarts + restart);
+        if (!o.large_reps) {
+          single_run(model, sub, idx, loss_target, stream, o.threat.eps, o.steps, {}, true, result,
+                     reported_loss);
+          continue;
+        }
+        const double eps = o.threat.eps;
+        const auto first = static_cast<int64_t>(std::ceil(0.3 * static_cast<double>(o.steps)));
+        const std::vector<std::pair<double, int64_t>> stages = {
+            {3 * eps, first}, {2 * eps, first}, {eps, std::max<int64_t>(o.steps - 2 * first, 1)}};
+        auto gens = example_generators(o.seed, sub.index, stream + (uint64_t{1} << 32));
+        std::vector<torch::Tensor> noise;
+        for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
+        torch::Tensor point = sub.x + torch::stack(noise).to(dev, sub.x.scalar_type());
+        for (size_t k = 0; k < stages.size(); ++k) {
+          ThreatModel ball = o.threat;
+          ball.eps = stages[k].first;
+          point = project(ball, point, sub.x);
+          point =
+              single_run(model, sub, idx, loss_target, stream, stages[k].first, stages[k].second,
+                         point, k + 1 == stages.size(), result, reported_loss);
+        }
       }
     }
-  }
+  };
+  attack_all();
   result.distance = distance(o.threat.norm, result.x_adv, batch.x);
   return result;
 }
@@ -130,8 +138,8 @@ AttackResult Apgd::run(const Model& model, const AttackBatch& batch) {
 torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
                                const torch::Tensor& idx_in, const torch::Tensor& loss_target,
                                uint64_t stream, double eps, int64_t steps,
-                               const torch::Tensor& start, bool record,
-                               AttackResult& result) const {
+                               const torch::Tensor& start, bool record, AttackResult& result,
+                               torch::Tensor& reported_loss) const {
   const auto& o = options_;
   ThreatModel threat = o.threat;
   threat.eps = eps;
@@ -164,6 +172,7 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
   torch::Tensor step = torch::full({x.size(0)}, alpha * eps, fopts);
   torch::Tensor x_old = x_adv;
   torch::Tensor x_best = x_adv, grad_best = grad, loss_best = lg.loss, loss_prev = lg.loss;
+  torch::Tensor pred_best = lg.logits.argmax(1);
   torch::Tensor loss_best_last_check = loss_best;
   torch::Tensor reduced_last_check = torch::ones_like(loss_best, torch::kBool);
   torch::Tensor increases = torch::zeros_like(loss_best);
@@ -199,9 +208,9 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
     const torch::Tensor keep = (~success).nonzero().squeeze(1);
     if (keep.numel() == 0) return x_best;
     if (keep.numel() < idx.numel()) {
-      for (torch::Tensor* t :
-           {&idx, &y, &x, &x_adv, &x_old, &grad, &step, &x_best, &grad_best, &loss_best, &loss_prev,
-            &loss_best_last_check, &reduced_last_check, &increases, &topk, &sparsity_old})
+      for (torch::Tensor* t : {&idx, &y, &x, &x_adv, &x_old, &grad, &step, &x_best, &pred_best,
+                               &grad_best, &loss_best, &loss_prev, &loss_best_last_check,
+                               &reduced_last_check, &increases, &topk, &sparsity_old})
         *t = t->index_select(0, keep);
       if (target.defined()) target = target.index_select(0, keep);
       if (success_target.defined()) success_target = success_target.index_select(0, keep);
@@ -240,6 +249,7 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
     loss_prev = loss;
     const torch::Tensor better = loss.gt(loss_best);
     x_best = where_rows(better, x_adv, x_best);
+    pred_best = torch::where(better, lg.logits.argmax(1), pred_best);
     grad_best = where_rows(better, grad, grad_best);
     loss_best = torch::where(better, loss, loss_best);
 
@@ -265,6 +275,12 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
     x_adv = where_rows(restart_from_best, x_best, x_adv);
     grad = where_rows(restart_from_best, grad_best, grad);
     increases.zero_();
+  }
+  if (record) {
+    const torch::Tensor better = ~success & loss_best.gt(reported_loss.index_select(0, idx));
+    update_rows(result.x_adv, idx, better, x_best);
+    update_rows(result.pred, idx, better, pred_best);
+    update_rows(reported_loss, idx, better, loss_best);
   }
   return x_best;
 }

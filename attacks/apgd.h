@@ -45,11 +45,13 @@ class Apgd : public Attack {
  private:
   // One run of `steps` iterations in the ball of radius `eps` from `start` (undefined: a random
   // start) on `sub`. With `record`, successes go into `result` at rows `idx` and broken examples
-  // leave the run; without, every example runs to the end. Returns the highest-loss points.
+  // leave the run, and the others' highest-loss point replaces their reported point when its
+  // loss beats `reported_loss` [N]; without, every example runs to the end. Returns the
+  // highest-loss points.
   torch::Tensor single_run(const Model& model, const AttackBatch& sub, const torch::Tensor& idx,
                            const torch::Tensor& loss_target, uint64_t stream, double eps,
                            int64_t steps, const torch::Tensor& start, bool record,
-                           AttackResult& result) const;
+                           AttackResult& result, torch::Tensor& reported_loss) const;
 
   ApgdOptions options_;
 };

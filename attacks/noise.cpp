@@ -38,13 +38,15 @@ AttackResult NoiseAttack::run(const Model& model, const AttackBatch& batch) {
         std::vector<torch::Tensor> noise;
         for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
         const torch::Tensor dir = torch::stack(noise).to(sub.x.device(), sub.x.scalar_type());
+        std::vector<int64_t> per_example_shape(dir.dim(), 1);
+        per_example_shape[0] = -1;
         // Linf: N(0, ε²) per pixel, clipped to the ball; L2/L1: scaled onto the sphere of radius ε.
         const torch::Tensor scaled = o.threat.norm == Norm::Linf
                                          ? dir * o.threat.eps
                                          : dir * o.threat.eps /
                                                distance(o.threat.norm, dir, torch::zeros_like(dir))
                                                    .clamp_min(1e-12)
-                                                   .view({-1, 1, 1, 1});
+                                                   .view(per_example_shape);
         x_try = project(o.threat, sub.x + scaled, sub.x);
       }
     }
