@@ -47,9 +47,7 @@ std::vector<int64_t> apgd_checkpoints(int64_t steps) {
 
 Apgd::Apgd(ApgdOptions options) : options_(options) {
   const auto& o = options_;
-  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps),
-              "--eps: expected a budget >= 0, got ", o.threat.eps);
-  ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
+  check_threat(o.threat);
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
   ADVTK_CHECK(o.target_classes >= 1, "--target-classes: expected at least 1");

@@ -13,18 +13,6 @@ using torch::Tensor;
 
 Tensor flat(const Tensor& t) { return t.reshape({t.size(0), -1}); }
 
-Tensor row_norm(Norm norm, const Tensor& d) {
-  switch (norm) {
-    case Norm::Linf:
-      return d.abs().amax(1);
-    case Norm::L2:
-      return d.norm(2, 1);
-    case Norm::L1:
-      return d.abs().sum(1);
-  }
-  TORCH_INTERNAL_ASSERT(false);
-}
-
 // The dual norm over the last dimension: a hyperplane with normal g lies |gap| / ||g||_dual away.
 Tensor dual_norm(Norm norm, const Tensor& g) {
   switch (norm) {
@@ -250,9 +238,7 @@ Tensor hyperplane_box_step(Norm norm, const Tensor& t, const Tensor& w_in, const
 
 Fab::Fab(FabOptions options) : options_(options) {
   const auto& o = options_;
-  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps),
-              "--eps: expected a budget >= 0, got ", o.threat.eps);
-  ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
+  check_threat(o.threat);
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
   ADVTK_CHECK(o.alpha_max >= 0 && o.alpha_max <= 1, "--alpha-max: expected a value in [0, 1], got ",

@@ -11,9 +11,7 @@ namespace advtk {
 IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
     : options_(std::move(options)) {
   const auto& o = options_;
-  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps),
-              "--eps: expected a budget >= 0, got ", o.threat.eps);
-  ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
+  check_threat(o.threat);
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
   ADVTK_CHECK(o.eot >= 1, "--eot: expected at least 1 pass, got ", o.eot);

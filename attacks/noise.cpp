@@ -7,8 +7,7 @@
 namespace advtk {
 
 NoiseAttack::NoiseAttack(NoiseOptions options) : options_(options) {
-  ADVTK_CHECK(options_.threat.eps >= 0 && std::isfinite(options_.threat.eps),
-              "--eps: expected a budget >= 0, got ", options_.threat.eps);
+  check_threat(options_.threat);
   ADVTK_CHECK(options_.draws >= 1, "--draws: expected at least 1, got ", options_.draws);
 }
 

@@ -308,9 +308,7 @@ SquareAttack::SquareAttack(SquareOptions options) : options_(options) {
   const auto& o = options_;
   ADVTK_CHECK(o.threat.norm == Norm::Linf || o.threat.norm == Norm::L2,
               "--norm: square supports linf and l2, got ", norm_name(o.threat.norm));
-  ADVTK_CHECK(o.threat.eps >= 0 && std::isfinite(o.threat.eps),
-              "--eps: expected a budget >= 0, got ", o.threat.eps);
-  ADVTK_CHECK(o.threat.hi > o.threat.lo, "the valid range must have lo < hi");
+  check_threat(o.threat);
   ADVTK_CHECK(o.queries >= 1, "--queries: expected at least 1, got ", o.queries);
   ADVTK_CHECK(o.p_init > 0 && o.p_init <= 1, "--p-init: expected a value in (0, 1], got ",
               o.p_init);

@@ -37,8 +37,17 @@ Norm parse_norm(const std::string& name) {
   throw Error("--norm: expected linf, l2 or l1, got '" + name + "'");
 }
 
+void check_threat(const ThreatModel& threat) {
+  ADVTK_CHECK(threat.eps >= 0 && std::isfinite(threat.eps), "--eps: expected a budget >= 0, got ",
+              threat.eps);
+  ADVTK_CHECK(threat.hi > threat.lo, "the valid range must have lo < hi");
+}
+
 torch::Tensor distance(Norm norm, const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor d = flat(a - b);
+  return row_norm(norm, flat(a - b));
+}
+
+torch::Tensor row_norm(Norm norm, const torch::Tensor& d) {
   switch (norm) {
     case Norm::Linf:
       return d.abs().amax(1);

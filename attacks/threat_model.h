@@ -23,6 +23,12 @@ struct ThreatModel {
   double lo = 0.0, hi = 1.0;
 };
 
+// Rejects a budget that is negative or not finite, or an empty box (advtk::Error naming --eps).
+void check_threat(const ThreatModel& threat);
+
+// The norm of each row of d [N, D].
+torch::Tensor row_norm(Norm norm, const torch::Tensor& d);
+
 // Per-example distance ||a - b|| in `norm`, shape [N].
 torch::Tensor distance(Norm norm, const torch::Tensor& a, const torch::Tensor& b);
 
