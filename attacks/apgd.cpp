@@ -114,9 +114,7 @@ AttackResult Apgd::run(const Model& model, const AttackBatch& batch) {
         const std::vector<std::pair<double, int64_t>> stages = {
             {3 * eps, first}, {2 * eps, first}, {eps, std::max<int64_t>(o.steps - 2 * first, 1)}};
         auto gens = example_generators(o.seed, sub.index, stream + (uint64_t{1} << 32));
-        std::vector<torch::Tensor> noise;
-        for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
-        torch::Tensor point = sub.x + torch::stack(noise).to(dev, sub.x.scalar_type());
+        torch::Tensor point = sub.x + example_gaussian(gens, sub.x);
         for (size_t k = 0; k < stages.size(); ++k) {
           ThreatModel ball = o.threat;
           ball.eps = stages[k].first;

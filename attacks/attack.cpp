@@ -25,6 +25,14 @@ std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Ten
   return out;
 }
 
+torch::Tensor example_gaussian(std::vector<torch::Generator>& generators,
+                               const torch::Tensor& like) {
+  std::vector<torch::Tensor> noise;
+  noise.reserve(generators.size());
+  for (auto& g : generators) noise.push_back(torch::randn(like[0].sizes(), g));
+  return torch::stack(noise).to(like.device(), like.scalar_type());
+}
+
 torch::Tensor where_rows(const torch::Tensor& mask, const torch::Tensor& a,
                          const torch::Tensor& b) {
   std::vector<int64_t> shape(a.dim(), 1);

@@ -50,6 +50,11 @@ torch::Tensor is_adversarial_pred(const torch::Tensor& pred, const torch::Tensor
 std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Tensor& index,
                                                  uint64_t stream);
 
+// Standard normal noise shaped like `like` [N, ...] (its device and dtype), row i drawn from
+// generators[i].
+torch::Tensor example_gaussian(std::vector<torch::Generator>& generators,
+                               const torch::Tensor& like);
+
 // Per-example row selection, shared by every attack's bookkeeping:
 // where_rows picks a's rows where mask [N] holds and b's elsewhere (any trailing shape);
 // update_rows writes `value` into rows `idx` of `dst` where `mask` holds;

@@ -67,9 +67,7 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
       if (o.start == StartKind::UniformBall) {
         x_cur = random_start(o.threat, sub.x, gens);
       } else {
-        std::vector<torch::Tensor> noise;
-        for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
-        const torch::Tensor dir = torch::stack(noise).to(dev, sub.x.scalar_type());
+        const torch::Tensor dir = example_gaussian(gens, sub.x);
         const torch::Tensor radius = torch::tensor(o.start_radius, sub.x.options());
         x_cur = project(o.threat, sub.x + steepest_step(o.threat.norm, dir, radius, o.l1_sparsity),
                         sub.x);

@@ -34,9 +34,7 @@ AttackResult NoiseAttack::run(const Model& model, const AttackBatch& batch) {
       if (o.kind == NoiseKind::Uniform) {
         x_try = random_start(o.threat, sub.x, gens);
       } else {
-        std::vector<torch::Tensor> noise;
-        for (auto& g : gens) noise.push_back(torch::randn(sub.x[0].sizes(), g));
-        const torch::Tensor dir = torch::stack(noise).to(sub.x.device(), sub.x.scalar_type());
+        const torch::Tensor dir = example_gaussian(gens, sub.x);
         std::vector<int64_t> per_example_shape(dir.dim(), 1);
         per_example_shape[0] = -1;
         // Linf: N(0, ε²) per pixel, clipped to the ball; L2/L1: scaled onto the sphere of radius ε.
