@@ -50,6 +50,7 @@ Apgd::Apgd(ApgdOptions options) : options_(options) {
   check_threat(o.threat);
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
+  ADVTK_CHECK(o.loss != LossKind::Kl, "--loss kl: apgd supports ce, margin and dlr");
   ADVTK_CHECK(o.target_classes >= 1, "--target-classes: expected at least 1");
   ADVTK_CHECK(o.rho > 0 && o.rho <= 1, "rho: expected a value in (0, 1]");
   ADVTK_CHECK(o.eot >= 1, "--eot: expected at least 1 pass, got ", o.eot);

@@ -50,6 +50,8 @@ AttackBatch select_examples(const AttackBatch& batch, const torch::Tensor& rows)
   out.x = batch.x.index_select(0, rows);
   out.y = batch.y.index_select(0, rows);
   if (batch.target.defined()) out.target = batch.target.index_select(0, rows);
+  if (batch.reference_logits.defined())
+    out.reference_logits = batch.reference_logits.index_select(0, rows);
   out.index = batch.index.index_select(0, rows.to(torch::kCPU));
   return out;
 }

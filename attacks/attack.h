@@ -16,6 +16,7 @@ struct AttackBatch {
   torch::Tensor y;       // [N] true labels, on the model's device
   torch::Tensor target;  // [N] target classes on the device, or undefined (untargeted)
   torch::Tensor index;   // [N] int64 on the CPU: global example indices, for per-example seeds
+  torch::Tensor reference_logits;  // [N, K] clean logits for the kl loss, or undefined
 };
 
 struct AttackResult {

@@ -18,7 +18,8 @@ IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
   ADVTK_CHECK(o.l1_sparsity > 0 && o.l1_sparsity <= 1, "--l1-sparsity: expected a value in (0, 1]");
   if (options_.step_size <= 0)
     options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
-  if (options_.start_radius <= 0) options_.start_radius = o.threat.eps / 2;
+  if (options_.start_radius <= 0)
+    options_.start_radius = o.start == StartKind::Gaussian ? 1e-3 : o.threat.eps / 2;
 }
 
 nlohmann::json IterativeGradientAttack::parameters() const {
@@ -35,19 +36,32 @@ nlohmann::json IterativeGradientAttack::parameters() const {
                       {"seed", o.seed}};
   j["random_start"] = o.start == StartKind::None          ? "none"
                       : o.start == StartKind::UniformBall ? "uniform"
-                                                          : "random-sign";
-  if (o.start == StartKind::RandomSign) j["start_radius"] = o.start_radius;
+                      : o.start == StartKind::RandomSign  ? "random-sign"
+                                                          : "gaussian";
+  if (o.start == StartKind::RandomSign || o.start == StartKind::Gaussian)
+    j["start_radius"] = o.start_radius;
   if (o.loss.kind == LossKind::Margin && std::isfinite(o.loss.confidence))
     j["confidence"] = o.loss.confidence;
   if (o.threat.norm == Norm::L1) j["l1_sparsity"] = o.l1_sparsity;
   return j;
 }
 
-AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch& batch) {
+AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch& given) {
   const auto& o = options_;
+  AttackBatch batch = given;
+  bool reference_pass = false;
+  if (o.loss.kind == LossKind::Kl) {
+    ADVTK_CHECK(!batch.target.defined(), "--loss kl is untargeted: drop --target");
+    if (!batch.reference_logits.defined()) {
+      torch::NoGradGuard no_grad;
+      batch.reference_logits = model.logits(batch.x);
+      reference_pass = true;
+    }
+  }
   const int64_t n = batch.x.size(0);
   const auto dev = batch.x.device();
   AttackResult best = initial_result(batch);
+  if (reference_pass) best.forward_calls += 1;
   torch::Tensor best_loss =
       torch::full({n}, -std::numeric_limits<float>::infinity(), batch.x.options());
   const torch::Tensor all =
@@ -66,6 +80,8 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
       auto gens = example_generators(o.seed, sub.index, static_cast<uint64_t>(restart));
       if (o.start == StartKind::UniformBall) {
         x_cur = random_start(o.threat, sub.x, gens);
+      } else if (o.start == StartKind::Gaussian) {
+        x_cur = project(o.threat, sub.x + o.start_radius * example_gaussian(gens, sub.x), sub.x);
       } else {
         const torch::Tensor dir = example_gaussian(gens, sub.x);
         const torch::Tensor radius = torch::tensor(o.start_radius, sub.x.options());
@@ -77,7 +93,7 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
       const bool last = t == steps;
       const torch::Tensor xi = x_cur.detach();
       const auto loss_fn = [&](const torch::Tensor& z) {
-        return attack_loss(o.loss, z, sub.y, sub.target);
+        return attack_loss(o.loss, z, sub.y, sub.target, sub.reference_logits);
       };
       LossGradient lg;
       if (last) {

@@ -8,6 +8,9 @@
 //          `restarts` restarts; CE by default.
 //   cw-linf  PGD with the Carlini-Wagner margin loss (Carlini & Wagner 2017, Madry et al. 2018).
 //
+// Adversarial training (defenses/) crafts its examples with this loop too: PGD-AT, RS-FGSM
+// (uniform start, one step of 1.25·ε) and TRADES (kl loss from a small Gaussian start).
+//
 // Example: auto pgd = make_pgd({ThreatModel{Norm::Linf, 8.0 / 255}, 40});
 //          AttackResult r = pgd->run(model, batch);
 #pragma once
@@ -19,14 +22,16 @@
 
 namespace advtk {
 
-enum class StartKind { None, UniformBall, RandomSign };
+// UniformBall: uniform in the ball; RandomSign: a steepest step of start_radius along Gaussian
+// noise (R+FGSM); Gaussian: x + start_radius·N(0, I), projected (TRADES' 0.001).
+enum class StartKind { None, UniformBall, RandomSign, Gaussian };
 
 struct IterativeAttackOptions {
   ThreatModel threat;
   int64_t steps = 10;
   double step_size = -1;  // <= 0: 2.5 · eps / steps (Madry et al.)
   StartKind start = StartKind::UniformBall;
-  double start_radius = -1;  // RandomSign: the size of the random step (<= 0: eps / 2)
+  double start_radius = -1;  // RandomSign: step size (<= 0: eps / 2); Gaussian: σ (<= 0: 0.001)
   int64_t restarts = 1;
   LossSpec loss;
   // On: an example leaves the batch at its first successful iterate (robust accuracy unchanged).

@@ -14,6 +14,8 @@ std::string loss_name(LossKind kind) {
       return "margin";
     case LossKind::Dlr:
       return "dlr";
+    case LossKind::Kl:
+      return "kl";
   }
   return "?";
 }
@@ -22,7 +24,8 @@ LossKind parse_loss(const std::string& name) {
   if (name == "ce") return LossKind::CrossEntropy;
   if (name == "margin" || name == "cw") return LossKind::Margin;
   if (name == "dlr") return LossKind::Dlr;
-  throw Error("--loss: expected ce, margin or dlr, got '" + name + "'");
+  if (name == "kl") return LossKind::Kl;
+  throw Error("--loss: expected ce, margin, dlr or kl, got '" + name + "'");
 }
 
 torch::Tensor best_other_logit(const torch::Tensor& logits, const torch::Tensor& classes) {
@@ -31,7 +34,8 @@ torch::Tensor best_other_logit(const torch::Tensor& logits, const torch::Tensor&
 }
 
 torch::Tensor attack_loss(const LossSpec& spec, const torch::Tensor& logits,
-                          const torch::Tensor& labels, const torch::Tensor& target) {
+                          const torch::Tensor& labels, const torch::Tensor& target,
+                          const torch::Tensor& reference) {
   const bool targeted = target.defined();
   const auto pick = [&](const torch::Tensor& c) {
     return logits.gather(1, c.unsqueeze(1)).squeeze(1);
@@ -59,6 +63,12 @@ torch::Tensor attack_loss(const LossSpec& spec, const torch::Tensor& logits,
       const torch::Tensor scale =
           sorted.select(1, 0) - 0.5 * (sorted.select(1, 2) + sorted.select(1, 3)) + 1e-12;
       return -(pick(labels) - pick(target)) / scale;
+    }
+    case LossKind::Kl: {
+      ADVTK_CHECK(reference.defined() && reference.sizes() == logits.sizes(),
+                  "the KL loss needs the clean logits of the same examples");
+      const torch::Tensor log_r = torch::log_softmax(reference, 1);
+      return (log_r.exp() * (log_r - torch::log_softmax(logits, 1))).sum(1);
     }
   }
   TORCH_INTERNAL_ASSERT(false);

@@ -14,6 +14,8 @@
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "defenses/adversarial_training.h"
+#include "defenses/robust_validation.h"
 #include "models/device.h"
 #include "models/zoo.h"
 #include "training/trainer.h"
@@ -41,6 +43,16 @@ struct TrainCliOptions {
   int64_t num_classes = 0;
   std::string val_data;  // default: the test split of --data, when it has one
   int64_t val_size = -1;
+  // Adversarial training and robust validation.
+  std::string adversarial;  // empty: clean training
+  std::string eps;          // fractions allowed; with clean training: robust validation only
+  std::string norm = "linf";
+  std::optional<int64_t> attack_steps;
+  std::string attack_step_size;
+  double beta = 6.0;
+  double mix = 1.0;
+  double epsilon_warmup = 0.0;
+  std::string keep;  // default: best-robust for adversarial training, last otherwise
   CommonOptions common;
   DataOptions data;
   ModelCliOptions model;
@@ -48,15 +60,29 @@ struct TrainCliOptions {
 
 std::string history_csv(const std::vector<EpochRecord>& history) {
   std::ostringstream out;
-  out << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds\n";
+  out << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,eps,val_robust_accuracy,"
+         "val_fgsm_accuracy,seconds,stop_reason\n";
+  const auto optional = [&](const std::optional<double>& v) {
+    if (v) out << *v;
+    out << ",";
+  };
   for (const auto& r : history) {
     out << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_accuracy << ",";
-    if (r.val_loss) out << *r.val_loss;
-    out << ",";
-    if (r.val_accuracy) out << *r.val_accuracy;
-    out << "," << r.seconds << "\n";
+    optional(r.val_loss);
+    optional(r.val_accuracy);
+    optional(r.eps);
+    optional(r.val_robust_accuracy);
+    optional(r.val_fgsm_accuracy);
+    // The reason is prose with commas: quoted, as RFC 4180 (it has no double quotes).
+    out << r.seconds << "," << (r.stop_reason.empty() ? "" : "\"" + r.stop_reason + "\"") << "\n";
   }
   return out.str();
+}
+
+KeepPolicy parse_keep(const std::string& keep) {
+  if (keep == "best-robust" || keep == "best") return KeepPolicy::Best;
+  if (keep == "last") return KeepPolicy::Last;
+  throw Error("--keep: expected best-robust or last, got '" + keep + "'");
 }
 
 std::optional<Dataset> load_validation(const TrainCliOptions& o) {
@@ -70,7 +96,8 @@ std::optional<Dataset> load_validation(const TrainCliOptions& o) {
     return std::nullopt;
   }
   v.split = "test";
-  v.limit = o.val_size;
+  // Robust validation attacks every example each epoch: 1,000 unless told otherwise.
+  v.limit = o.val_size > 0 ? o.val_size : o.eps.empty() ? -1 : 1000;
   return load_data(v, o.common.seed);
 }
 
@@ -84,6 +111,37 @@ void run_train(const TrainCliOptions& o) {
   const std::vector<int64_t> shape(train_data.images.sizes().begin() + 1,
                                    train_data.images.sizes().end());
   const int64_t num_classes = o.num_classes > 0 ? o.num_classes : train_data.num_classes();
+
+  // Validate every option before the first epoch, so a typo costs nothing.
+  const bool adversarial = !o.adversarial.empty();
+  ADVTK_CHECK(!adversarial || !o.eps.empty(), "--adversarial ", o.adversarial,
+              ": give the budget, e.g. --eps 0.1 or --eps 8/255");
+  AdversarialTrainingOptions adv;
+  if (!o.eps.empty()) {
+    adv.threat.norm = parse_norm(o.norm);
+    adv.threat.eps = parse_number(o.eps, "--eps");
+    adv.threat.lo = model_options.input_lo;
+    adv.threat.hi = model_options.input_hi;
+    ADVTK_CHECK(adv.threat.eps > 0, "--eps: expected a budget > 0, got ", o.eps);
+  }
+  if (adversarial) {
+    adv.method = parse_adversarial_method(o.adversarial);
+    adv.steps = o.attack_steps;
+    if (!o.attack_step_size.empty())
+      adv.step_size = parse_number(o.attack_step_size, "--attack-step-size");
+    adv.beta = o.beta;
+    adv.mix = o.mix;
+    adv.epsilon_warmup = o.epsilon_warmup;
+    adv.seed = o.common.seed;
+    adv = resolve(adv);
+  } else {
+    ADVTK_CHECK(!o.attack_steps && o.attack_step_size.empty() && o.mix == 1 &&
+                    o.epsilon_warmup == 0 && o.beta == 6.0,
+                "--attack-steps, --attack-step-size, --mix, --epsilon-warmup and --beta need "
+                "--adversarial pgd|fgsm-rs|trades");
+  }
+  const KeepPolicy keep =
+      parse_keep(o.keep.empty() ? (adversarial ? "best-robust" : "last") : o.keep);
 
   const std::string checkpoint_dir = (std::filesystem::path(o.out) / "checkpoint").string();
   std::optional<Model> model;
@@ -118,6 +176,7 @@ void run_train(const TrainCliOptions& o) {
   t.seed = o.common.seed;
   t.checkpoint_dir = checkpoint_dir;
   t.resume = o.resume;
+  t.keep = keep;
   t.config = {{"arch", o.arch},
               {"model", o.model_path},
               {"data", o.data.spec},
@@ -126,10 +185,50 @@ void run_train(const TrainCliOptions& o) {
               {"epochs", o.epochs},
               {"batch_size", t.batch_size},
               {"schedule", o.schedule},
-              {"seed", o.common.seed}};
+              {"seed", o.common.seed},
+              {"keep", keep == KeepPolicy::Best ? "best-robust" : "last"}};
+  if (adversarial) {
+    t.config["adversarial"] = {{"method", adversarial_method_name(adv.method)},
+                               {"norm", norm_name(adv.threat.norm)},
+                               {"eps", adv.threat.eps},
+                               {"steps", *adv.steps},
+                               {"step_size", *adv.step_size},
+                               {"beta", adv.beta},
+                               {"mix", adv.mix},
+                               {"epsilon_warmup", adv.epsilon_warmup}};
+  }
+  if (!o.eps.empty()) {
+    ADVTK_CHECK(validation.has_value(),
+                "--eps: robust validation needs validation data; give "
+                "--val-data");
+    RobustValidationOptions rv;
+    rv.threat = adv.threat;
+    rv.seed = o.common.seed;
+    rv.detect_catastrophic_overfitting = adversarial && adv.method == AdversarialMethod::FgsmRs;
+    auto robust_check = make_robust_epoch_check(std::make_shared<const Dataset>(*validation), rv);
+    t.epoch_check = [robust_check, adv, adversarial](const Model& m,
+                                                     const std::vector<EpochRecord>& history,
+                                                     EpochRecord& record) {
+      if (adversarial) record.eps = warmed_up_eps(adv, static_cast<double>(record.epoch));
+      robust_check(m, history, record);
+    };
+    t.config["robust_validation"] = {{"attack", "pgd"},
+                                     {"steps", rv.pgd_steps},
+                                     {"norm", norm_name(rv.threat.norm)},
+                                     {"eps", rv.threat.eps},
+                                     {"examples", validation->size()}};
+  }
   ensure_directory(o.out);
   spdlog::info("training {} on {} ({} examples), {} with lr {}, {} epochs", model->name(),
                train_data.source, train_data.size(), o.optimizer, t.optimizer.lr, o.epochs);
+  if (adversarial) {
+    spdlog::info("adversarial training: {}, {} eps {}, {} step(s) of {}{}",
+                 adversarial_method_name(adv.method), norm_name(adv.threat.norm), adv.threat.eps,
+                 *adv.steps, *adv.step_size,
+                 adv.method == AdversarialMethod::Trades ? fmt::format(", beta {}", adv.beta)
+                 : adv.mix < 1 ? fmt::format(", {:.0f}% of each batch adversarial", 100 * adv.mix)
+                               : std::string());
+  }
 
   ProgressBar bar("epoch 1/" + std::to_string(o.epochs), train_data.size(),
                   show_progress(o.common));
@@ -145,7 +244,13 @@ void run_train(const TrainCliOptions& o) {
     std::snprintf(stats, sizeof stats, "loss %.4f acc %.2f%%", r.train_loss,
                   100 * r.train_accuracy);
     bar.finish(stats);
-    if (r.val_accuracy) {
+    if (r.val_robust_accuracy) {
+      spdlog::info(
+          "epoch {}/{}: train loss {:.4f} acc {:.2f}%, val acc {:.2f}%, PGD-10 {:.2f}%, FGSM "
+          "{:.2f}% ({:.1f} s)",
+          r.epoch, o.epochs, r.train_loss, 100 * r.train_accuracy, 100 * *r.val_accuracy,
+          100 * *r.val_robust_accuracy, 100 * *r.val_fgsm_accuracy, r.seconds);
+    } else if (r.val_accuracy) {
       spdlog::info(
           "epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}% ({:.1f} s)",
           r.epoch, o.epochs, r.train_loss, 100 * r.train_accuracy, *r.val_loss,
@@ -157,9 +262,11 @@ void run_train(const TrainCliOptions& o) {
     bar.reset("epoch " + std::to_string(r.epoch + 1) + "/" + std::to_string(o.epochs),
               train_data.size());
   };
-  CrossEntropyObjective objective;
+  std::unique_ptr<TrainingObjective> objective =
+      adversarial ? make_adversarial_objective(adv) : std::make_unique<CrossEntropyObjective>();
   const TrainResult result =
-      train(*model, train_data, validation ? &*validation : nullptr, objective, t, callbacks);
+      train(*model, train_data, validation ? &*validation : nullptr, *objective, t, callbacks);
+  if (!result.stop_reason.empty()) spdlog::warn("stopped: {}", result.stop_reason);
 
   const std::string model_path = (std::filesystem::path(o.out) / "model.pt").string();
   model->save(model_path);
@@ -170,17 +277,27 @@ void run_train(const TrainCliOptions& o) {
   write_file_atomic((std::filesystem::path(o.out) / "history.csv").string(),
                     history_csv(result.history));
 
-  const EpochRecord& last = result.history.back();
+  // The figures of the epoch whose model was saved.
+  const EpochRecord& kept = result.kept_epoch > 0
+                                ? result.history.at(static_cast<size_t>(result.kept_epoch - 1))
+                                : result.history.back();
   double seconds = 0;
   for (const auto& r : result.history) seconds += r.seconds;
-  std::cout << "model        " << model_path << "\n"
-            << "epochs       " << last.epoch << "\n"
-            << "train        loss " << last.train_loss << ", accuracy " << 100 * last.train_accuracy
+  std::cout << "model        " << model_path << " (epoch " << kept.epoch << " of "
+            << result.history.size()
+            << (keep == KeepPolicy::Best && result.best_epoch > 0 ? ", the best" : "") << ")\n"
+            << "train        loss " << kept.train_loss << ", accuracy " << 100 * kept.train_accuracy
             << "%\n";
-  if (last.val_accuracy) {
-    std::cout << "validation   loss " << *last.val_loss << ", accuracy " << 100 * *last.val_accuracy
+  if (kept.val_accuracy) {
+    std::cout << "validation   loss " << *kept.val_loss << ", accuracy " << 100 * *kept.val_accuracy
               << "% (" << validation->source << ", " << validation->size() << " examples)\n";
   }
+  if (kept.val_robust_accuracy) {
+    std::cout << "robust       PGD-10 " << 100 * *kept.val_robust_accuracy << "%, FGSM "
+              << 100 * *kept.val_fgsm_accuracy << "% (" << norm_name(adv.threat.norm) << " eps "
+              << adv.threat.eps << ")\n";
+  }
+  if (!result.stop_reason.empty()) std::cout << "stopped      " << result.stop_reason << "\n";
   std::cout << "time         " << format_duration(seconds) << "\n";
 }
 
@@ -224,15 +341,37 @@ void setup_train_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--resume", o->resume, "continue from OUT/checkpoint");
   cmd->add_option("--num-classes", o->num_classes, "output classes (default: from the data)");
   cmd->add_option("--val-data", o->val_data, "validation data (default: the test split of --data)");
-  cmd->add_option("--val-size", o->val_size, "validate on at most this many examples")
+  cmd->add_option("--val-size", o->val_size,
+                  "validate on at most this many examples (default: all; 1000 with --eps)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--adversarial", o->adversarial,
+                  "adversarial training: pgd (Madry et al. 2018), fgsm-rs (Wong et al. 2020), "
+                  "trades (Zhang et al. 2019)");
+  cmd->add_option("--eps", o->eps,
+                  "budget (fractions allowed, e.g. 8/255); without --adversarial: only the "
+                  "per-epoch robust validation");
+  cmd->add_option("--norm", o->norm, "linf, l2 or l1")->capture_default_str();
+  cmd->add_option("--attack-steps", o->attack_steps,
+                  "training attack steps (default: pgd 7, fgsm-rs 1, trades 10)");
+  cmd->add_option("--attack-step-size", o->attack_step_size,
+                  "training attack step (default: eps/4; fgsm-rs 1.25*eps)");
+  cmd->add_option("--beta", o->beta, "trades: weight of the KL term")->capture_default_str();
+  cmd->add_option("--mix", o->mix,
+                  "fraction of each batch replaced by adversarial examples, the rest clean "
+                  "(ART's ratio)")
+      ->capture_default_str();
+  cmd->add_option("--epsilon-warmup", o->epsilon_warmup, "epochs over which eps ramps up from 0")
+      ->capture_default_str();
+  cmd->add_option("--keep", o->keep,
+                  "which epoch's model to save: best-robust (default with --adversarial) or last");
   add_common_options(*cmd, o->common, 64);
   add_data_options(*cmd, o->data, "train");
   add_model_options(*cmd, o->model);
   cmd->footer(
       "Example:\n  advtk train --arch cnn --data fashion-mnist --epochs 2 --out runs/cnn\n"
       "  advtk train --model mine.pt --data cifar10:data/cifar --optimizer nesterov --lr 0.05 "
-      "--schedule cosine --warmup 1 --out runs/mine");
+      "--schedule cosine --warmup 1 --out runs/mine\n"
+      "  advtk train --arch cnn --adversarial pgd --eps 0.1 --epochs 4 --out runs/cnn-pgd");
   cmd->callback([o, &exit_code] {
     run_train(*o);
     exit_code = 0;

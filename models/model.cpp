@@ -213,4 +213,19 @@ TrainingScope::~TrainingScope() {
   set_parameters_trainable(model_.module(), false);
 }
 
+AttackerScope::AttackerScope(Model& model)
+    : model_(model), was_training_(model.module().is_training()), was_trainable_(false) {
+  for (const torch::Tensor& p : model_.module().parameters()) {
+    was_trainable_ = p.requires_grad();
+    break;
+  }
+  model_.module().train(false);
+  set_parameters_trainable(model_.module(), false);
+}
+
+AttackerScope::~AttackerScope() {
+  model_.module().train(was_training_);
+  set_parameters_trainable(model_.module(), was_trainable_);
+}
+
 }  // namespace advtk

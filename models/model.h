@@ -89,4 +89,20 @@ class TrainingScope {
   Model& model_;
 };
 
+// The attacker's view inside training: eval mode (no dropout, batch-norm running statistics left
+// alone) and frozen parameters for its lifetime, so crafting an adversarial batch neither changes
+// nor accumulates into the parameters; restores the mode and trainability it found.
+class AttackerScope {
+ public:
+  explicit AttackerScope(Model& model);
+  ~AttackerScope();
+  AttackerScope(const AttackerScope&) = delete;
+  AttackerScope& operator=(const AttackerScope&) = delete;
+
+ private:
+  Model& model_;
+  bool was_training_;
+  bool was_trainable_;
+};
+
 }  // namespace advtk

@@ -14,21 +14,34 @@ std::string path_in(const std::string& dir, const char* name) {
   return (fs::path(dir) / name).string();
 }
 
+ModelState read_state(const std::string& path, torch::Device device) {
+  try {
+    return capture_state(torch::jit::load(path, device));
+  } catch (const std::exception& e) {
+    throw Error(path + ": cannot load the checkpoint (" + short_message(e) + ")");
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& dir, const Model& model, torch::optim::Optimizer& optimizer,
-                     const CheckpointState& state) {
+                     const CheckpointState& state, CheckpointWrite what) {
   ensure_directory(dir);
-  model.save(path_in(dir, "model.pt"));
-  write_atomically(path_in(dir, "optimizer.pt"), [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
-    archive.save_to(tmp);
-  });
+  if (what != CheckpointWrite::StateOnly) {
+    model.save(path_in(dir, "model.pt"));
+    write_atomically(path_in(dir, "optimizer.pt"), [&](const std::string& tmp) {
+      torch::serialize::OutputArchive archive;
+      optimizer.save(archive);
+      archive.save_to(tmp);
+    });
+  }
+  if (what == CheckpointWrite::ModelAndBest) model.save(path_in(dir, "best.pt"));
   nlohmann::json j;
   j["epochs_done"] = state.epochs_done;
   j["history"] = state.history;
   j["config"] = state.config;
+  j["best_epoch"] = state.best_epoch;
+  j["stop_reason"] = state.stop_reason;
   write_file_atomic(path_in(dir, "state.json"), j.dump(2) + "\n");
 }
 
@@ -45,39 +58,24 @@ CheckpointState load_checkpoint(const std::string& dir, Model& model,
     state.epochs_done = j.at("epochs_done").get<int64_t>();
     state.history = j.at("history");
     state.config = j.value("config", nlohmann::json::object());
+    state.best_epoch = j.value("best_epoch", int64_t{0});
+    state.stop_reason = j.value("stop_reason", std::string());
   } catch (const nlohmann::json::exception& e) {
     throw Error(state_path + ": corrupt checkpoint state (" + e.what() + ")");
   }
+  restore_state(model, read_state(path_in(dir, "model.pt"), model.device()), dir);
   try {
-    torch::jit::Module saved = torch::jit::load(path_in(dir, "model.pt"), model.device());
-    torch::NoGradGuard no_grad;
-    auto target_params = model.module().named_parameters();
-    for (const auto& p : saved.named_parameters()) {
-      bool found = false;
-      for (const auto& t : target_params) {
-        if (t.name == p.name) {
-          ADVTK_CHECK(t.value.sizes() == p.value.sizes(), dir, ": parameter ", p.name,
-                      " has shape ", p.value.sizes(), " in the checkpoint but ", t.value.sizes(),
-                      " in the model");
-          t.value.copy_(p.value);
-          found = true;
-        }
-      }
-      ADVTK_CHECK(found, dir, ": checkpoint parameter ", p.name, " is not in the model");
-    }
-    auto target_buffers = model.module().named_buffers();
-    for (const auto& b : saved.named_buffers())
-      for (const auto& t : target_buffers)
-        if (t.name == b.name) t.value.copy_(b.value);
     torch::serialize::InputArchive archive;
     archive.load_from(path_in(dir, "optimizer.pt"), model.device());
     optimizer.load(archive);
-  } catch (const Error&) {
-    throw;
   } catch (const std::exception& e) {
-    throw Error(dir + ": cannot load the checkpoint (" + short_message(e) + ")");
+    throw Error(dir + ": cannot load the optimizer state (" + short_message(e) + ")");
   }
   return state;
+}
+
+ModelState load_best_state(const std::string& dir, torch::Device device) {
+  return read_state(path_in(dir, "best.pt"), device);
 }
 
 }  // namespace advtk

@@ -20,6 +20,18 @@ void validate(const TrainOptions& o) {
   ADVTK_CHECK(!o.resume || !o.checkpoint_dir.empty(), "--resume needs an output directory");
 }
 
+// Whether `a` is a better epoch to keep than `b` (KeepPolicy::Best's rule; b null: none yet).
+// An epoch without any validation figure never qualifies.
+bool better_epoch(const EpochRecord& a, const EpochRecord* b) {
+  if (!a.val_accuracy && !a.val_robust_accuracy) return false;
+  if (b == nullptr) return true;
+  const auto key = [](const EpochRecord& r) {
+    constexpr double none = -1.0;
+    return std::make_pair(r.val_robust_accuracy.value_or(none), r.val_accuracy.value_or(none));
+  };
+  return key(a) > key(*b);
+}
+
 }  // namespace
 
 nlohmann::json to_json(const EpochRecord& r) {
@@ -28,8 +40,15 @@ nlohmann::json to_json(const EpochRecord& r) {
                       {"train_loss", r.train_loss},
                       {"train_accuracy", r.train_accuracy},
                       {"seconds", r.seconds}};
-  j["val_loss"] = r.val_loss ? nlohmann::json(*r.val_loss) : nlohmann::json();
-  j["val_accuracy"] = r.val_accuracy ? nlohmann::json(*r.val_accuracy) : nlohmann::json();
+  const auto optional = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json();
+  };
+  j["val_loss"] = optional(r.val_loss);
+  j["val_accuracy"] = optional(r.val_accuracy);
+  j["eps"] = optional(r.eps);
+  j["val_robust_accuracy"] = optional(r.val_robust_accuracy);
+  j["val_fgsm_accuracy"] = optional(r.val_fgsm_accuracy);
+  j["stop_reason"] = r.stop_reason;
   return j;
 }
 
@@ -40,8 +59,15 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j) {
   r.train_loss = j.at("train_loss").get<double>();
   r.train_accuracy = j.at("train_accuracy").get<double>();
   r.seconds = j.at("seconds").get<double>();
-  if (!j.at("val_loss").is_null()) r.val_loss = j.at("val_loss").get<double>();
-  if (!j.at("val_accuracy").is_null()) r.val_accuracy = j.at("val_accuracy").get<double>();
+  const auto optional = [&](const char* key, std::optional<double>& out) {
+    if (j.contains(key) && !j.at(key).is_null()) out = j.at(key).get<double>();
+  };
+  optional("val_loss", r.val_loss);
+  optional("val_accuracy", r.val_accuracy);
+  optional("eps", r.eps);
+  optional("val_robust_accuracy", r.val_robust_accuracy);
+  optional("val_fgsm_accuracy", r.val_fgsm_accuracy);
+  r.stop_reason = j.value("stop_reason", std::string());
   return r;
 }
 
@@ -58,17 +84,26 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
   TrainResult result;
   CheckpointState state;
   state.config = options.config;
+  ModelState best;  // the best epoch's model, for KeepPolicy::Best
   if (options.resume) {
     state = load_checkpoint(options.checkpoint_dir, model, *optimizer);
+    ADVTK_CHECK(state.stop_reason.empty(), "--resume: the run in ", options.checkpoint_dir,
+                " already ended at epoch ", state.history.size(), " (", state.stop_reason, ")");
     for (const auto& j : state.history) result.history.push_back(epoch_record_from_json(j));
     ADVTK_CHECK(state.epochs_done <= options.epochs, "--resume: the checkpoint has ",
                 state.epochs_done, " epochs done, more than --epochs ", options.epochs);
+    if (state.best_epoch > 0 && options.keep == KeepPolicy::Best)
+      best = load_best_state(options.checkpoint_dir, model.device());
   }
   result.first_epoch = state.epochs_done + 1;
+  result.best_epoch = state.best_epoch;
+  // The model before the epoch in progress: what a stopped run falls back to.
+  ModelState last_good;
 
   const torch::Device device = model.device();
   for (int64_t epoch = state.epochs_done + 1; epoch <= options.epochs; ++epoch) {
     const auto started = std::chrono::steady_clock::now();
+    if (options.epoch_check) last_good = capture_state(model.module());
     // The order depends on (seed, epoch) only, so a resumed run sees the same batches.
     auto gen = make_generator(options.seed, 1000 + static_cast<uint64_t>(epoch));
     const torch::Tensor order = torch::randperm(n, gen, torch::kLong);
@@ -86,13 +121,16 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
         set_learning_rate(*optimizer, lr);
         const int64_t start = b * options.batch_size;
         const int64_t end = std::min(n, start + options.batch_size);
-        const torch::Tensor index = order.slice(0, start, end);
-        const torch::Tensor x =
-            model.from_unit_range(train_data.images.index_select(0, index)).to(device);
-        const torch::Tensor y = train_data.labels.index_select(0, index).to(device);
+        TrainBatch batch;
+        batch.index = order.slice(0, start, end);
+        batch.x = model.from_unit_range(train_data.images.index_select(0, batch.index)).to(device);
+        batch.y = train_data.labels.index_select(0, batch.index).to(device);
+        batch.epoch = epoch;
+        batch.progress = static_cast<double>(epoch - 1) +
+                         static_cast<double>(b + 1) / static_cast<double>(steps_per_epoch);
 
         optimizer->zero_grad();
-        const BatchLoss out = objective.compute(model, x, y);
+        const BatchLoss out = objective.compute(model, batch);
         out.loss.backward();
         if (options.clip_grad_norm > 0) {
           torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_grad_norm);
@@ -101,7 +139,7 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
 
         torch::NoGradGuard no_grad;
         loss_sum += out.loss.detach().to(torch::kDouble) * (end - start);
-        correct += out.logits.detach().argmax(1).eq(y).sum();
+        correct += out.logits.detach().argmax(1).eq(batch.y).sum();
         if ((b + 1) % kReportEvery == 0 || b + 1 == steps_per_epoch) {
           const double mean_loss = loss_sum.item<double>() / end;
           ADVTK_CHECK(std::isfinite(mean_loss), "training diverged in epoch ", epoch,
@@ -123,15 +161,41 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
       record.val_loss = val.mean_loss;
       record.val_accuracy = val.accuracy;
     }
+    if (options.epoch_check) options.epoch_check(model, result.history, record);
     record.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     result.history.push_back(record);
-    state.epochs_done = epoch;
     state.history.push_back(to_json(record));
+    CheckpointWrite write = CheckpointWrite::Model;
+    if (!record.stop_reason.empty()) {
+      state.stop_reason = record.stop_reason;
+      write = CheckpointWrite::StateOnly;
+    } else {
+      state.epochs_done = epoch;
+      const EpochRecord* current_best =
+          state.best_epoch > 0 ? &result.history[state.best_epoch - 1] : nullptr;
+      if (better_epoch(record, current_best)) {
+        state.best_epoch = epoch;
+        write = CheckpointWrite::ModelAndBest;
+        if (options.keep == KeepPolicy::Best) best = capture_state(model.module());
+      }
+    }
     if (!options.checkpoint_dir.empty()) {
-      save_checkpoint(options.checkpoint_dir, model, *optimizer, state);
+      save_checkpoint(options.checkpoint_dir, model, *optimizer, state, write);
     }
     if (callbacks.on_epoch) callbacks.on_epoch(record);
+    if (!record.stop_reason.empty()) break;
+  }
+
+  result.best_epoch = state.best_epoch;
+  result.stop_reason = state.stop_reason;
+  result.kept_epoch = state.epochs_done;
+  if (options.keep == KeepPolicy::Best && state.best_epoch > 0) {
+    if (state.best_epoch != state.epochs_done || !state.stop_reason.empty())
+      restore_state(model, best, "the best epoch's model");
+    result.kept_epoch = state.best_epoch;
+  } else if (!state.stop_reason.empty() && !last_good.empty()) {
+    restore_state(model, last_good, "the last good epoch's model");
   }
   return result;
 }

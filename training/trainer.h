@@ -1,6 +1,7 @@
 // The training loop, written once: seeded shuffling, mini-batches, an objective, an optimizer, a
-// learning-rate schedule, gradient clipping, validation and a checkpoint every epoch, resume.
-// Adversarial training reuses it with its own TrainingObjective.
+// learning-rate schedule, gradient clipping, validation and a checkpoint every epoch, resume,
+// and which epoch's model to keep. Adversarial training (defenses/) reuses it with its own
+// TrainingObjective and an epoch check that measures robustness.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,18 @@
 
 namespace advtk {
 
+struct EpochRecord;
+
+// Which epoch's model the run ends with. Best: the highest validation robust accuracy (ties:
+// clean validation accuracy, then the earlier epoch); without robust figures the highest clean
+// validation accuracy; without validation the last epoch.
+enum class KeepPolicy { Best, Last };
+
+// After each epoch's clean validation: adds figures to the record (robust accuracy) and may set
+// its stop_reason to end the run; the model is in eval mode and must be left unchanged.
+using EpochCheck = std::function<void(const Model& model, const std::vector<EpochRecord>& history,
+                                      EpochRecord& record)>;
+
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batch_size = 64;
@@ -30,6 +43,8 @@ struct TrainOptions {
   std::string checkpoint_dir;  // empty: no checkpoints
   bool resume = false;         // continue from checkpoint_dir
   nlohmann::json config;       // recorded in checkpoints, for the user
+  KeepPolicy keep = KeepPolicy::Last;
+  EpochCheck epoch_check;  // may be empty
 };
 
 struct EpochRecord {
@@ -37,7 +52,12 @@ struct EpochRecord {
   double lr = 0.0;    // at the end of the epoch
   double train_loss = 0.0, train_accuracy = 0.0;
   std::optional<double> val_loss, val_accuracy;
+  // Adversarial training: ε at the end of the epoch (warm-up), robust accuracy on the validation
+  // subset under PGD and FGSM.
+  std::optional<double> eps, val_robust_accuracy, val_fgsm_accuracy;
   double seconds = 0.0;
+  // Non-empty: the run stops after this epoch and this epoch's model is not kept.
+  std::string stop_reason;
 };
 
 struct TrainProgress {
@@ -54,13 +74,17 @@ struct TrainCallbacks {
 struct TrainResult {
   std::vector<EpochRecord> history;  // all epochs, including those before a resume
   int64_t first_epoch = 1;           // where this call started (after a resume, > 1)
+  int64_t kept_epoch = 0;            // whose model `model` holds at the end
+  int64_t best_epoch = 0;            // by KeepPolicy::Best's rule; 0 when no epoch qualified
+  std::string stop_reason;           // why the run ended early, if it did
 };
 
 nlohmann::json to_json(const EpochRecord& record);
 EpochRecord epoch_record_from_json(const nlohmann::json& j);
 
-// Trains `model` in place. `validation` may be null. Throws advtk::Error on bad options, on a
-// checkpoint that does not fit, and when the loss becomes NaN/Inf (divergence).
+// Trains `model` in place and leaves it holding the kept epoch's parameters. `validation` may be
+// null. Throws advtk::Error on bad options, on a checkpoint that does not fit, and when the loss
+// becomes NaN/Inf (divergence).
 TrainResult train(Model& model, const Dataset& train_data, const Dataset* validation,
                   TrainingObjective& objective, const TrainOptions& options,
                   const TrainCallbacks& callbacks = {});

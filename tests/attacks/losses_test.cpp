@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+
 namespace advtk {
 namespace {
 
@@ -32,6 +34,22 @@ TEST(Losses, DlrIsInvariantToShiftAndScale) {
   const torch::Tensor a = attack_loss({LossKind::Dlr}, z, y, {});
   const torch::Tensor b = attack_loss({LossKind::Dlr}, z * 7 + 3, y, {});
   EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5));
+}
+
+// TRADES' KL(softmax(r) ‖ softmax(z)): r = (0, 0) gives p = (1/2, 1/2), z = (0, ln 3) gives
+// q = (1/4, 3/4), so KL = ½ ln(½ / ¼) + ½ ln(½ / ¾) = ½ ln(4/3); zero (and flat) at z = r.
+TEST(Losses, KlAgainstTheCleanOutputMatchesItsClosedForm) {
+  const torch::Tensor r = torch::tensor({{0.0f, 0.0f}, {1.0f, -2.0f}});
+  const torch::Tensor z = torch::tensor({{0.0f, static_cast<float>(std::log(3.0))}, {1.0f, -2.0f}})
+                              .requires_grad_(true);
+  const torch::Tensor y = torch::tensor({0, 0}, torch::kLong);
+  const torch::Tensor kl = attack_loss({LossKind::Kl}, z, y, {}, r);
+  EXPECT_NEAR(kl[0].item<double>(), 0.5 * std::log(4.0 / 3.0), 1e-6);
+  EXPECT_NEAR(kl[1].item<double>(), 0.0, 1e-7);
+  const torch::Tensor g = torch::autograd::grad({kl.sum()}, {z})[0];
+  EXPECT_NEAR(g[1].abs().sum().item<double>(), 0.0, 1e-6);
+  EXPECT_THROW(attack_loss({LossKind::Kl}, z, y, {}), Error);  // no reference
+  EXPECT_EQ(parse_loss("kl"), LossKind::Kl);
 }
 
 }  // namespace

@@ -216,5 +216,50 @@ TEST(Cli, AttackWritesAnExampleSetThatEvaluatesToItsRobustAccuracy) {
   }
 }
 
+TEST(Cli, AdversarialTrainingWritesRobustHistoryAndKeepsTheBestEpoch) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  TempDir dir;
+  const std::string run = dir.file("run");
+  const auto r = run_advtk(
+      "train --arch mlp --epochs 2 --limit 500 --adversarial fgsm-rs --eps 0.1 --val-size 100 "
+      "--epsilon-warmup 1 --out '" +
+      run + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("robust       PGD-10 "), std::string::npos) << r.out;
+  const auto history = nlohmann::json::parse(test::read_bytes(run + "/history.json"));
+  ASSERT_EQ(history.size(), 2u);
+  double best = -1;
+  for (const auto& e : history) {
+    const double acc = e.at("val_robust_accuracy").get<double>();
+    EXPECT_GE(acc, 0.0);
+    EXPECT_LE(acc, e.at("val_accuracy").get<double>());  // robust ≤ clean on the same examples
+    EXPECT_DOUBLE_EQ(e.at("eps").get<double>(), 0.1);    // warm-up done by each epoch's end
+    best = std::max(best, acc);
+  }
+  EXPECT_TRUE(std::filesystem::exists(run + "/checkpoint/best.pt"));
+  const auto csv = test::read_bytes(run + "/history.csv");
+  EXPECT_NE(std::string(csv.begin(), csv.end()).find(",val_robust_accuracy,val_fgsm_accuracy,"),
+            std::string::npos);
+  // The saved model is the most robust epoch's: its PGD-10 accuracy on the same 100 examples.
+  const auto atk = run_advtk("attack '" + run + "/model.pt' --limit 100 --attack pgd --steps 10 " +
+                             "--eps 0.1 --out '" + dir.file("atk") + "'");
+  ASSERT_EQ(atk.exit_code, 0) << atk.err;
+  const auto summary = nlohmann::json::parse(test::read_bytes(dir.file("atk") + "/summary.json"));
+  EXPECT_NEAR(summary.at("robust_accuracy").get<double>(), best, 1e-9);
+
+  for (const std::string& bad : std::vector<std::string>{
+           "--adversarial pgd", "--adversarial pgd --eps 0", "--adversarial pgd --eps -0.1",
+           "--adversarial pgd --eps 0.1 --attack-steps 0", "--adversarial free --eps 0.1",
+           "--adversarial fgsm-rs --eps 0.1 --attack-steps 5",
+           "--adversarial pgd --eps 0.1 --mix 1.5", "--adversarial trades --eps 0.1 --mix 0.5",
+           "--adversarial pgd --eps 0.1 --keep worst", "--mix 0.5",
+           "--adversarial pgd --eps 0.1 --attack-step-size 0"}) {
+    const auto e = run_advtk("train --arch mlp --limit 10 --out '" + dir.file("bad") + "' " + bad);
+    EXPECT_EQ(e.exit_code, 2) << bad;
+    EXPECT_EQ(std::count(e.err.begin(), e.err.end(), '\n'), 1) << bad << ": " << e.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bad") + "/checkpoint"));
+}
+
 }  // namespace
 }  // namespace advtk

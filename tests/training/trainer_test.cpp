@@ -6,6 +6,7 @@
 #include "data/data_source.h"
 #include "models/zoo.h"
 #include "test_util.h"
+#include "training/model_state.h"
 
 namespace advtk {
 namespace {
@@ -101,9 +102,9 @@ TEST(Trainer, ResumeWithoutCheckpointIsAnError) {
 
 TEST(Trainer, DivergenceIsReportedNotHidden) {
   struct NanObjective : TrainingObjective {
-    BatchLoss compute(Model& model, const torch::Tensor& x, const torch::Tensor& y) override {
-      torch::Tensor logits = model.logits(x);
-      return {torch::nn::functional::cross_entropy(logits, y) * std::nan(""), logits};
+    BatchLoss compute(Model& model, const TrainBatch& batch) override {
+      torch::Tensor logits = model.logits(batch.x);
+      return {torch::nn::functional::cross_entropy(logits, batch.y) * std::nan(""), logits};
     }
     std::string name() const override { return "nan"; }
   } objective;
@@ -133,6 +134,99 @@ TEST(Trainer, GradientClippingBoundsTheUpdate) {
     moved += (after[i] - before[i]).pow(2).sum().item<double>();
   // float32 rounding of ~70k parameters blurs the norm by well under 1%.
   EXPECT_NEAR(std::sqrt(moved), 1e-2, 1e-4);
+}
+
+// An epoch check that reports the given robust accuracies (epoch 1 first) and stops at `stop_at`.
+EpochCheck scripted_check(std::vector<double> robust, int64_t stop_at = 0) {
+  return [robust, stop_at](const Model&, const std::vector<EpochRecord>&, EpochRecord& r) {
+    r.val_robust_accuracy = robust.at(static_cast<size_t>(r.epoch - 1));
+    if (r.epoch == stop_at) r.stop_reason = "collapsed";
+  };
+}
+
+bool same_parameters(const Model& model, const ModelState& state) {
+  const ModelState now = capture_state(model.module());
+  for (size_t i = 0; i < now.tensors.size(); ++i)
+    if (!torch::equal(now.tensors[i], state.tensors[i])) return false;
+  return true;
+}
+
+TEST(Trainer, KeepBestEndsWithTheMostRobustEpochsModel) {
+  Model model = zoo_model(Architecture::Mlp, {1, 4, 4}, 4, 0);
+  std::vector<ModelState> after_epoch;
+  TrainCallbacks keep_states;
+  keep_states.on_epoch = [&](const EpochRecord&) {
+    after_epoch.push_back(capture_state(model.module()));
+  };
+  TrainOptions o;
+  o.epochs = 3;
+  o.batch_size = 32;
+  o.keep = KeepPolicy::Best;
+  o.epoch_check = scripted_check({0.5, 0.9, 0.3});
+  CrossEntropyObjective objective;
+  const TrainResult r = train(model, toy(200, 0), nullptr, objective, o, keep_states);
+  EXPECT_EQ(r.best_epoch, 2);
+  EXPECT_EQ(r.kept_epoch, 2);
+  ASSERT_EQ(after_epoch.size(), 3u);
+  EXPECT_TRUE(same_parameters(model, after_epoch[1]));
+  EXPECT_FALSE(same_parameters(model, after_epoch[2]));
+}
+
+TEST(Trainer, AStoppedRunKeepsTheLastGoodEpochAndCannotBeResumed) {
+  TempDir dir;
+  Model model = zoo_model(Architecture::Mlp, {1, 4, 4}, 4, 0);
+  std::vector<ModelState> after_epoch;
+  TrainCallbacks keep_states;
+  keep_states.on_epoch = [&](const EpochRecord&) {
+    after_epoch.push_back(capture_state(model.module()));
+  };
+  TrainOptions o;
+  o.epochs = 5;
+  o.batch_size = 32;
+  o.keep = KeepPolicy::Last;
+  o.checkpoint_dir = dir.path().string();
+  o.epoch_check = scripted_check({0.5, 0.6, 0.1, 0.7, 0.7}, 3);
+  CrossEntropyObjective objective;
+  const Dataset data = toy(200, 0);
+  const TrainResult r = train(model, data, nullptr, objective, o, keep_states);
+  EXPECT_EQ(r.history.size(), 3u);
+  EXPECT_EQ(r.stop_reason, "collapsed");
+  EXPECT_EQ(r.kept_epoch, 2);
+  EXPECT_TRUE(same_parameters(model, after_epoch[1]));
+  // The checkpoint's model is the last good one too.
+  Model reloaded = Model::load(dir.file("model.pt"), {});
+  EXPECT_TRUE(same_parameters(reloaded, after_epoch[1]));
+  o.resume = true;
+  EXPECT_NE(test::error_of([&] {
+              train(model, data, nullptr, objective, o);
+            }).find("already ended at epoch 3 (collapsed)"),
+            std::string::npos);
+}
+
+TEST(Trainer, ResumeRestoresTheBestEpochFromItsCheckpoint) {
+  TempDir dir;
+  const Dataset data = toy(200, 0);
+  TrainOptions o;
+  o.epochs = 3;
+  o.batch_size = 32;
+  o.keep = KeepPolicy::Best;
+  o.checkpoint_dir = dir.path().string();
+  o.epoch_check = scripted_check({0.9, 0.5, 0.3});
+  CrossEntropyObjective objective;
+  Model first = zoo_model(Architecture::Mlp, {1, 4, 4}, 4, 0);
+  ModelState epoch_one;
+  TrainCallbacks stop;
+  stop.on_epoch = [&](const EpochRecord& r) {
+    epoch_one = capture_state(first.module());
+    if (r.epoch == 1) throw std::runtime_error("interrupted");
+  };
+  EXPECT_THROW(train(first, data, nullptr, objective, o, stop), std::runtime_error);
+  Model resumed = zoo_model(Architecture::Mlp, {1, 4, 4}, 4, 7);
+  o.resume = true;
+  const TrainResult r = train(resumed, data, nullptr, objective, o);
+  EXPECT_EQ(r.first_epoch, 2);
+  EXPECT_EQ(r.kept_epoch, 1);
+  EXPECT_TRUE(same_parameters(resumed, epoch_one));
 }
 
 }  // namespace

@@ -1,0 +1,82 @@
+#include "defenses/robust_validation.h"
+
+#include <cstdio>
+
+#include "attacks/attack_runner.h"
+#include "attacks/iterative_attack.h"
+
+namespace advtk {
+namespace {
+
+double accuracy_under(const Model& model, const Dataset& data, const AttackFactory& factory,
+                      const RobustValidationOptions& o) {
+  AttackRunOptions run;
+  run.batch_size = o.batch_size;
+  run.seed = o.seed;
+  const AttackRun r = run_attack(model, data, factory, {o.threat.eps}, run).front();
+  return 1.0 - r.success.to(torch::kDouble).mean().item<double>();
+}
+
+std::string percent(double v) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.1f%%", 100 * v);
+  return s;
+}
+
+}  // namespace
+
+RobustAccuracy robust_accuracy(const Model& model, const Dataset& data,
+                               const RobustValidationOptions& o) {
+  RobustAccuracy out;
+  out.pgd = accuracy_under(
+      model, data,
+      [&](double eps) {
+        IterativeAttackOptions a;
+        a.threat = o.threat;
+        a.threat.eps = eps;
+        a.steps = o.pgd_steps;
+        a.seed = o.seed;
+        return make_pgd(a);
+      },
+      o);
+  out.fgsm = accuracy_under(
+      model, data,
+      [&](double eps) {
+        ThreatModel t = o.threat;
+        t.eps = eps;
+        return make_fgsm(t);
+      },
+      o);
+  return out;
+}
+
+std::string catastrophic_overfitting(const std::vector<EpochRecord>& history,
+                                     const EpochRecord& now, double collapse) {
+  if (!now.val_robust_accuracy || !now.val_fgsm_accuracy) return "";
+  const EpochRecord* best = nullptr;
+  for (const auto& r : history) {
+    if (!r.stop_reason.empty() || !r.val_robust_accuracy || !r.val_fgsm_accuracy) continue;
+    if (best == nullptr || *r.val_robust_accuracy > *best->val_robust_accuracy) best = &r;
+  }
+  if (best == nullptr) return "";
+  if (*best->val_robust_accuracy - *now.val_robust_accuracy <= collapse) return "";
+  if (*now.val_fgsm_accuracy < *best->val_fgsm_accuracy) return "";
+  return "catastrophic overfitting: PGD accuracy fell from " + percent(*best->val_robust_accuracy) +
+         " (epoch " + std::to_string(best->epoch) + ") to " + percent(*now.val_robust_accuracy) +
+         " while FGSM accuracy went from " + percent(*best->val_fgsm_accuracy) + " to " +
+         percent(*now.val_fgsm_accuracy) + " (Wong et al. 2020)";
+}
+
+EpochCheck make_robust_epoch_check(std::shared_ptr<const Dataset> validation,
+                                   RobustValidationOptions options) {
+  return [validation, options](const Model& model, const std::vector<EpochRecord>& history,
+                               EpochRecord& record) {
+    const RobustAccuracy acc = robust_accuracy(model, *validation, options);
+    record.val_robust_accuracy = acc.pgd;
+    record.val_fgsm_accuracy = acc.fgsm;
+    if (options.detect_catastrophic_overfitting)
+      record.stop_reason = catastrophic_overfitting(history, record, options.collapse);
+  };
+}
+
+}  // namespace advtk
