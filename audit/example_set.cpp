@@ -5,6 +5,7 @@
 
 #include "attacks/threat_model.h"
 #include "audit/image_grid.h"
+#include "core/blas.h"
 #include "core/file_io.h"
 #include "data/image_folder.h"
 #include "data/npy.h"
@@ -78,7 +79,7 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
       attacks[k]["robust_accuracy_after"] = left.to(torch::kDouble).mean().item<double>();
     }
   }
-  j["versions"] = {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}};
+  j["versions"] = {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"blas", blas_library()}};
   return j;
 }
 

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/values.h"
+#include "core/blas.h"
 #include "core/error.h"
 
 namespace advtk::cli {
@@ -95,16 +96,14 @@ void run_bench(const BenchOptions& o) {
     floors.push_back(floor_seconds(model, x, data.labels, batch));
   const double floor = median(floors);
 
-  nlohmann::json report = {{"model", o.model_path},
-                           {"data", data.source},
-                           {"examples", data.size()},
-                           {"batch_size", batch},
-                           {"device", model.device().str()},
-                           {"floor_seconds", floor},
-                           {"attacks", nlohmann::json::array()}};
+  nlohmann::json report = {{"model", o.model_path},          {"data", data.source},
+                           {"examples", data.size()},        {"batch_size", batch},
+                           {"device", model.device().str()}, {"blas", blas_library()},
+                           {"floor_seconds", floor},         {"attacks", nlohmann::json::array()}};
   std::cout << "floor (forward + input backward over " << data.size() << " examples, batch "
-            << batch << ", " << model.device().str() << "): " << std::fixed << std::setprecision(3)
-            << floor << " s (median of " << o.repeats << ")\n";
+            << batch << ", " << model.device().str() << ", BLAS " << blas_library()
+            << "): " << std::fixed << std::setprecision(3) << floor << " s (median of " << o.repeats
+            << ")\n";
   std::cout << std::left << std::setw(16) << "attack" << std::setw(12) << "early-stop" << std::right
             << std::setw(10) << "seconds" << std::setw(8) << "steps" << std::setw(9) << "ratio"
             << std::setw(10) << "robust%"
