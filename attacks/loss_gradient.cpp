@@ -13,8 +13,13 @@ LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const Los
     torch::AutoGradMode grad_mode(true);
     const torch::Tensor logits = model.logits(xi);
     const torch::Tensor l = loss(logits);
-    const torch::Tensor g = torch::autograd::grad({l.sum()}, {xi})[0];
-    out.grad = pass == 0 ? g : out.grad + g;
+    // No path from the input to the output (a comparison or a cast cut it): the function is
+    // locally constant, its gradient zero — what an attacker's autograd sees.
+    const torch::Tensor g = l.requires_grad()
+                                ? torch::autograd::grad({l.sum()}, {xi}, {}, false, false, true)[0]
+                                : torch::Tensor();
+    const torch::Tensor gi = g.defined() ? g : torch::zeros_like(xi);
+    out.grad = pass == 0 ? gi : out.grad + gi;
     out.loss = pass == 0 ? l.detach() : out.loss + l.detach();
     out.logits = logits.detach();
   }

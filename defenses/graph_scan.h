@@ -1,0 +1,33 @@
+// A scan of a TorchScript model's forward graph (submodules inlined) for the operations behind
+// gradient masking (Athalye, Carlini & Wagner 2018): zero-derivative steps (round, floor, ceil,
+// sign, comparisons, integer casts), cut gradient paths (detach, argmax/sort/topk indices) and
+// randomness (rand, dropout, bernoulli, ...).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/torch.h"
+
+namespace advtk {
+
+enum class OpRisk {
+  ZeroDerivative,  // piecewise constant: its gradient is zero almost everywhere
+  GraphCut,        // no gradient flows through it
+  Random,          // a fresh draw every pass
+};
+
+std::string op_risk_name(OpRisk risk);  // "zero-derivative", "graph-cut", "random"
+
+struct RiskyOp {
+  std::string op;  // e.g. "aten::round"
+  OpRisk risk;
+  int64_t count = 0;
+};
+
+// The risky operations of `module`'s forward, in order of first appearance. Throws
+// advtk::Error when the module has no scriptable forward graph.
+std::vector<RiskyOp> scan_forward_graph(const torch::jit::Module& module);
+
+}  // namespace advtk

@@ -1,0 +1,91 @@
+// Gradient-masking detection: does a defense resist attacks, or only starve gradient attacks of a
+// useful gradient? Twelve indicators (Athalye, Carlini & Wagner 2018; Carlini et al. 2019;
+// Pintor et al. 2022; AutoAttack's checks), an adaptive retry ladder on the points plain PGD
+// leaves robust, and a verdict with the evidence behind it.
+//
+// Accuracies here are fractions of the clean-correct points that stay robust.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "attacks/threat_model.h"
+#include "data/dataset.h"
+#include "models/model.h"
+
+namespace advtk {
+
+struct MaskingOptions {
+  ThreatModel threat;
+  int64_t points = 500;            // clean-correct points for the cheap checks and the ladder
+  int64_t expensive_points = 100;  // the first of them, for the costly checks
+  int64_t batch_size = 250;
+  int64_t pgd_steps = 50;       // the plain PGD baseline: step 2.5·ε/steps, random start, CE
+  int64_t square_queries = 5000;
+  int64_t noise_draws = 10000;  // indicator 11, per point
+  int64_t vote_passes = 9;      // randomised models: a point is broken when most passes say so
+  int64_t eot_samples = 0;      // R2: 0 picks it from indicator 4's measurement
+  const Model* surrogate = nullptr;  // transfer source for indicator 8 and R6
+  const Model* bpda_model = nullptr;  // the same defense with its preprocessing under BPDA (R3)
+  uint64_t seed = 0;
+};
+
+struct Indicator {
+  int number = 0;
+  std::string id;      // e.g. "zero-gradients"
+  std::string title;   // one line
+  std::string source;  // where the check and its threshold come from
+  double value = 0.0;
+  double threshold = 0.0;
+  bool fired = false;
+  std::string detail;
+  std::vector<int64_t> examples;  // dataset indices that show it (at most 50 listed)
+  nlohmann::json extra;           // per-check figures
+};
+
+struct Retry {
+  std::string step;    // "R1", ...
+  std::string attack;  // what ran, e.g. "pgd --loss margin"
+  double accuracy_before = 0.0, accuracy_after = 0.0;
+  int64_t broken = 0;  // points it broke that were still robust
+  double seconds = 0.0;
+};
+
+enum class Verdict { Masked, Suspect, NoEvidence };
+std::string verdict_name(Verdict v);  // "masked", "suspect", "no-evidence"
+
+struct MaskingReport {
+  Verdict verdict = Verdict::NoEvidence;
+  std::string message;
+  int64_t examples_seen = 0;     // data examples looked at to find the points
+  int64_t points = 0;            // clean-correct points
+  double clean_accuracy = 0.0;   // over examples_seen
+  bool randomised = false;
+  double pgd_accuracy = 0.0;       // plain PGD
+  double adaptive_accuracy = 0.0;  // after every retry (per-point worst case)
+  std::string lowered_most_by;     // the retry that broke the most points
+  std::vector<Indicator> indicators;
+  std::vector<Retry> retries;
+  // The adversarial examples the retries found on points plain PGD left robust (CPU).
+  torch::Tensor found_index, found_x, found_y, found_pred;
+  double seconds = 0.0;
+};
+
+// What is running, for progress output.
+using MaskingProgress = std::function<void(const std::string& stage)>;
+
+MaskingReport detect_masking(const Model& model, const Dataset& data, const MaskingOptions& options,
+                             const MaskingProgress& progress = {});
+
+nlohmann::json to_json(const MaskingReport& report);
+
+// Whether `diff` examples of `points` is a real difference between attacks: more than 0.2% of
+// the points and at least 2 examples.
+bool counts_as_difference(int64_t diff, int64_t points);
+
+}  // namespace advtk

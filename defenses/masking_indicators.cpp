@@ -1,0 +1,461 @@
+#include "defenses/masking_indicators.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "attacks/attack.h"
+#include "attacks/iterative_attack.h"
+#include "attacks/noise.h"
+#include "core/error.h"
+#include "core/seeding.h"
+#include "defenses/graph_scan.h"
+
+namespace advtk {
+namespace {
+
+std::string fmt(const char* format, double a, double b = 0, double c = 0) {
+  char s[256];
+  std::snprintf(s, sizeof s, format, a, b, c);
+  return s;
+}
+
+double median_of(const torch::Tensor& v) {
+  if (v.numel() == 0) return std::nan("");
+  return v.to(torch::kDouble).flatten().median().item<double>();
+}
+
+double fraction(const torch::Tensor& mask) {
+  return mask.numel() == 0 ? 0.0 : mask.to(torch::kDouble).mean().item<double>();
+}
+
+int64_t count(const torch::Tensor& mask) { return mask.to(torch::kLong).sum().item<int64_t>(); }
+
+// Uniform noise in the Linf box of radius r (per coordinate), or on the L2/L1 sphere of radius r,
+// kept in the valid range. Drawn per example from (seed, id, stream).
+torch::Tensor nearby(const MaskingContext& c, const torch::Tensor& x, const torch::Tensor& ids,
+                     double r, uint64_t stream) {
+  auto gens = example_generators(c.options.seed, ids, stream);
+  torch::Tensor d = example_gaussian(gens, x);
+  if (c.options.threat.norm == Norm::Linf) {
+    d = (torch::special_ndtr(d) * 2 - 1) * r;  // uniform in [-r, r] from the Gaussian draw
+  } else {
+    d = d / row_norm(c.options.threat.norm, d.flatten(1)).clamp_min(1e-12).view({-1, 1, 1, 1}) * r;
+  }
+  return (x + d).clamp(c.options.threat.lo, c.options.threat.hi);
+}
+
+Indicator make(int number, const std::string& id, const std::string& title,
+               const std::string& source) {
+  Indicator i;
+  i.number = number;
+  i.id = id;
+  i.title = title;
+  i.source = source;
+  return i;
+}
+
+torch::Tensor logits_of(const MaskingContext& c, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (int64_t s = 0; s < x.size(0); s += c.options.batch_size) {
+    const int64_t e = std::min(x.size(0), s + c.options.batch_size);
+    out.push_back(c.model->logits(x.slice(0, s, e)).cpu());
+  }
+  return torch::cat(out);
+}
+
+std::unique_ptr<Attack> pgd_at(const MaskingContext& c, double eps, int64_t steps,
+                               int64_t restarts = 1) {
+  IterativeAttackOptions a;
+  a.threat = c.options.threat;
+  a.threat.eps = eps;
+  a.steps = steps;
+  a.restarts = restarts;
+  a.seed = c.options.seed;
+  return make_pgd(a);
+}
+
+}  // namespace
+
+std::vector<int64_t> example_ids_where(const Dataset& points, const torch::Tensor& mask) {
+  const torch::Tensor ids = points.example_ids().index_select(0, mask.nonzero().squeeze(1));
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < std::min<int64_t>(ids.numel(), 50); ++i)
+    out.push_back(ids[i].item<int64_t>());
+  return out;
+}
+
+Indicator check_broken_graph(const MaskingContext& c) {
+  Indicator ind = make(1, "broken-graph",
+                       "the output has a gradient path to the input and the graph has no "
+                       "zero-derivative or graph-cutting operations",
+                       "Athalye, Carlini & Wagner 2018 (shattered gradients, BPDA); a scan of the "
+                       "TorchScript graph");
+  std::vector<std::string> problems;
+  // Runtime: one batch through the model, backward to the input.
+  const int64_t n = std::min<int64_t>(c.x.size(0), c.options.batch_size);
+  const torch::Tensor xi = c.x.slice(0, 0, n).to(c.model->device()).requires_grad_(true);
+  try {
+    torch::AutoGradMode grad_mode(true);
+    const torch::Tensor z = c.model->logits(xi);
+    if (!z.requires_grad()) {
+      problems.push_back("the output does not depend differentiably on the input");
+    } else {
+      const torch::Tensor g = torch::autograd::grad({z.sum()}, {xi}, {}, false, false, true)[0];
+      if (!g.defined()) {
+        problems.push_back("the input gets no gradient");
+      } else if (!torch::isfinite(g).all().item<bool>()) {
+        ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)),
+                                         (~torch::isfinite(g.flatten(1))).any(1).cpu());
+        problems.push_back("the input gradient has NaN or Inf");
+      }
+    }
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("backward throws: ") + short_message(e));
+  }
+  // Static: the forward graphs of the preprocessing and the model.
+  nlohmann::json ops = nlohmann::json::array();
+  const auto scan = [&](const torch::jit::Module& m, const std::string& where) {
+    try {
+      for (const RiskyOp& op : scan_forward_graph(m)) {
+        ops.push_back({{"op", op.op}, {"risk", op_risk_name(op.risk)}, {"count", op.count},
+                       {"in", where}});
+        if (op.risk != OpRisk::Random)
+          problems.push_back(op.op + " (" + op_risk_name(op.risk) + ", " + where + ")");
+      }
+    } catch (const std::exception& e) {
+      ops.push_back({{"error", short_message(e)}, {"in", where}});
+    }
+  };
+  if (c.model->options().preprocess) scan(*c.model->options().preprocess, "preprocessing");
+  scan(c.model->module(), "model");
+  ind.extra["graph_ops"] = ops;
+  ind.value = static_cast<double>(problems.size());
+  ind.threshold = 0;
+  ind.fired = !problems.empty();
+  for (const auto& p : problems) ind.detail += (ind.detail.empty() ? "" : "; ") + p;
+  if (ind.detail.empty()) ind.detail = "gradient path intact; no risky operation in the graph";
+  return ind;
+}
+
+Indicator check_zero_gradients(const MaskingContext& c) {
+  Indicator ind = make(2, "zero-gradients",
+                       "input gradients are non-zero for the CE, margin and DLR losses",
+                       "Athalye et al. 2018, Carlini et al. 2019; CE vanishing where the margin "
+                       "does not means a saturated softmax (large logit scale)");
+  const auto ce = input_gradients(*c.model, c.x, c.y, LossKind::CrossEntropy, c.options.batch_size);
+  const auto margin = input_gradients(*c.model, c.x, c.y, LossKind::Margin, c.options.batch_size);
+  const bool dlr_ok = c.model->logits(c.x.slice(0, 0, 1)).size(1) >= 3;
+  const auto dlr = dlr_ok ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size)
+                          : margin;
+  // "Zero": below float32 resolution of an O(1) gradient; vanishing CE: 1e-6 of the margin's.
+  const auto zero = [](const torch::Tensor& g) { return g.abs().amax(1).le(1e-12); };
+  const torch::Tensor ce_zero = zero(ce.grad), margin_zero = zero(margin.grad),
+                      dlr_zero = zero(dlr.grad);
+  const torch::Tensor all_zero = ce_zero & margin_zero & dlr_zero;
+  const torch::Tensor ce_vanishing =
+      ce.grad.abs().sum(1).lt(1e-6 * margin.grad.abs().sum(1)) & ~margin_zero;
+  const int64_t n = c.x.size(0);
+  ind.extra = {{"zero_fraction", {{"ce", fraction(ce_zero)},
+                                  {"margin", fraction(margin_zero)},
+                                  {"dlr", fraction(dlr_zero)}}},
+               {"ce_vanishing_fraction", fraction(ce_vanishing)},
+               {"median_l1_norm", {{"ce", median_of(ce.grad.abs().sum(1))},
+                                   {"margin", median_of(margin.grad.abs().sum(1))}}}};
+  const bool zero_fired = counts_as_difference(count(all_zero), n);
+  // A plainly trained model has confident points whose CE gradient is tiny; a tenth of the
+  // points is far above what the calibration models showed (README).
+  const bool saturated = fraction(ce_vanishing) > 0.10;
+  ind.value = std::max(fraction(all_zero), fraction(ce_vanishing));
+  ind.threshold = 0.10;
+  ind.fired = zero_fired || saturated;
+  ind.examples = example_ids_where(c.points, zero_fired ? all_zero : ce_vanishing);
+  ind.detail = fmt("all three losses have zero gradient at %.1f%% of the points; CE vanishes "
+                   "where the margin does not at %.1f%%",
+                   100 * fraction(all_zero), 100 * fraction(ce_vanishing));
+  if (zero_fired) ind.detail += " (a zero-derivative operation?)";
+  if (saturated) ind.detail += " (saturated softmax: try the margin or DLR loss)";
+  return ind;
+}
+
+Indicator check_probability_output(const MaskingContext& c) {
+  Indicator ind = make(3, "probability-output",
+                       "the model outputs logits, not probabilities",
+                       "Carlini & Wagner 2017; Carlini et al. 2019: CE on probabilities is weak");
+  const torch::Tensor z = logits_of(c, c.x.slice(0, 0, std::min<int64_t>(c.x.size(0), 500)));
+  const torch::Tensor in_range = z.ge(-1e-6).all(1) & z.le(1 + 1e-6).all(1);
+  const torch::Tensor sums_to_one = (z.sum(1) - 1).abs().le(1e-3);
+  const torch::Tensor prob = in_range & sums_to_one;
+  ind.value = fraction(prob);
+  ind.threshold = 0.99;
+  ind.fired = ind.value >= ind.threshold;
+  ind.detail = fmt("%.1f%% of the output rows are probability vectors", 100 * ind.value);
+  return ind;
+}
+
+Indicator check_randomness(MaskingContext& c, int64_t& eot_samples) {
+  Indicator ind = make(4, "randomness", "the model is deterministic",
+                       "Athalye, Engstrom, Ilyas & Kwok 2018 (EOT)");
+  const int64_t n = std::min<int64_t>(c.x.size(0), 100);
+  const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
+  std::vector<torch::Tensor> preds;
+  torch::Tensor first = logits_of(c, x);
+  double max_diff = 0;
+  preds.push_back(first.argmax(1));
+  for (int p = 1; p < 5; ++p) {
+    const torch::Tensor z = logits_of(c, x);
+    max_diff = std::max(max_diff, (z - first).abs().max().item<double>());
+    preds.push_back(z.argmax(1));
+  }
+  const torch::Tensor stacked = torch::stack(preds);
+  const torch::Tensor flips = stacked.ne(stacked[0]).any(0);
+  const double scale = 1 + first.abs().max().item<double>();
+  const bool random = max_diff > 1e-5 * scale;
+  ind.extra = {{"max_output_difference", max_diff}, {"prediction_flip_fraction", fraction(flips)}};
+  eot_samples = 1;
+  if (random) {
+    // The gradient's agreement between independent draws, and the EOT samples that make two
+    // independent K-sample means agree (cosine ≥ 0.9) on the median point.
+    const int64_t m = std::min<int64_t>(n, 20);
+    const auto mean_grad = [&](int64_t k) {
+      torch::Tensor sum;
+      for (int64_t i = 0; i < k; ++i) {
+        const auto g = input_gradients(*c.model, x.slice(0, 0, m), y.slice(0, 0, m),
+                                       LossKind::CrossEntropy, c.options.batch_size);
+        sum = i == 0 ? g.grad : sum + g.grad;
+      }
+      return sum;
+    };
+    const double single = median_of(row_cosine(mean_grad(1), mean_grad(1)));
+    ind.extra["gradient_cosine_between_draws"] = single;
+    int64_t k = 1;
+    double cos = single;
+    while (cos < 0.9 && k < 128) {
+      k *= 2;
+      cos = median_of(row_cosine(mean_grad(k), mean_grad(k)));
+    }
+    eot_samples = k;
+    ind.extra["eot_samples_for_cosine_0.9"] = k;
+    ind.extra["cosine_at_that_k"] = cos;
+    c.passes = c.options.vote_passes;
+  }
+  ind.value = max_diff / scale;
+  ind.threshold = 1e-5;
+  ind.fired = random;
+  ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), flips);
+  ind.detail = random ? fmt("outputs change between passes (predictions flip at %.1f%% of the "
+                            "points); EOT needs about %.0f samples",
+                            100 * fraction(flips), static_cast<double>(eot_samples))
+                      : "repeated passes give identical outputs";
+  return ind;
+}
+
+Indicator check_shattered_gradients(const MaskingContext& c) {
+  Indicator ind = make(5, "shattered-gradients",
+                       "the gradient at x points the same way as at nearby points",
+                       "Athalye, Carlini & Wagner 2018 (shattered gradients)");
+  const int64_t n = std::min<int64_t>(c.x.size(0), 200);
+  const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
+  const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
+  const auto g0 = input_gradients(*c.model, x, y, LossKind::Margin, c.options.batch_size).grad;
+  double cos_small = 0, cos_eps = 0;
+  torch::Tensor low;
+  for (const double frac : {1.0 / 16, 1.0}) {
+    const torch::Tensor xd = nearby(c, x, ids, frac * c.options.threat.eps, frac < 1 ? 11 : 12);
+    const auto g1 = input_gradients(*c.model, xd, y, LossKind::Margin, c.options.batch_size).grad;
+    const torch::Tensor cos = row_cosine(g0, g1);
+    (frac < 1 ? cos_small : cos_eps) = median_of(cos);
+    if (frac < 1) low = cos.lt(0.5);
+  }
+  ind.extra = {{"median_cosine_eps_over_16", cos_small}, {"median_cosine_eps", cos_eps}};
+  ind.value = cos_small;
+  ind.threshold = 0.5;
+  ind.fired = cos_small < ind.threshold;
+  ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), low);
+  ind.detail = fmt("median cosine between the gradients at x and at x + noise: %.3f at eps/16, "
+                   "%.3f at eps",
+                   cos_small, cos_eps);
+  return ind;
+}
+
+Indicator check_unstable_predictions(const MaskingContext& c) {
+  Indicator ind = make(6, "unstable-predictions",
+                       "the output barely changes under tiny random noise",
+                       "Pintor et al. 2022, Indicators of Attack Failure (unstable predictions)");
+  const int64_t n = std::min<int64_t>(c.x.size(0), 200);
+  const torch::Tensor x = c.x.slice(0, 0, n);
+  const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
+  const torch::Tensor z0 = logits_of(c, x);
+  torch::Tensor change = torch::zeros({n}, torch::kDouble);
+  constexpr int kDraws = 8;
+  for (int d = 0; d < kDraws; ++d) {
+    const torch::Tensor z = logits_of(c, nearby(c, x, ids, c.options.threat.eps / 100, 20 + d));
+    change += ((z - z0).norm(2, 1) / z0.norm(2, 1).clamp_min(1e-12)).to(torch::kDouble);
+  }
+  change /= kDraws;
+  ind.value = median_of(change);
+  ind.threshold = 0.05;
+  ind.fired = ind.value > ind.threshold;
+  ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), change.gt(ind.threshold));
+  ind.detail = fmt("median relative change of the logits under noise of eps/100: %.4f",
+                   ind.value);
+  return ind;
+}
+
+Indicator check_one_step_beats_iterative(const MaskingContext& c, const torch::Tensor& fgsm,
+                                         const torch::Tensor& iterative) {
+  Indicator ind = make(7, "one-step-beats-iterative", "FGSM breaks no point that PGD does not",
+                       "Athalye et al. 2018; Carlini et al. 2019");
+  const torch::Tensor only = fgsm & ~iterative;
+  ind.value = static_cast<double>(count(only));
+  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(fgsm.numel()));
+  ind.fired = counts_as_difference(count(only), fgsm.numel());
+  ind.examples = example_ids_where(c.points, only);
+  ind.detail = fmt("FGSM breaks %.0f points PGD leaves robust (FGSM %.1f%%, PGD %.1f%% broken)",
+                   ind.value, 100 * fraction(fgsm), 100 * fraction(iterative));
+  return ind;
+}
+
+Indicator check_black_box_beats_white_box(const MaskingContext& c, const torch::Tensor& black_box,
+                                          const torch::Tensor& white_box,
+                                          const std::string& black_box_name) {
+  Indicator ind =
+      make(8, "black-box-beats-white-box",
+           "gradient-free and transfer attacks break no point the gradient attacks do not",
+           "Athalye et al. 2018; Carlini et al. 2019; AutoAttack's Square check");
+  const torch::Tensor only = black_box & ~white_box;
+  ind.value = static_cast<double>(count(only));
+  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(black_box.numel()));
+  ind.fired = counts_as_difference(count(only), black_box.numel());
+  ind.examples = example_ids_where(c.expensive, only);
+  ind.detail = black_box_name + fmt(" breaks %.0f of %.0f points that PGD and APGD leave robust",
+                                    ind.value, static_cast<double>(black_box.numel()));
+  return ind;
+}
+
+Indicator check_unbounded_attack(const MaskingContext& c) {
+  Indicator ind = make(9, "unbounded-attack-fails",
+                       "with the whole input range as budget, PGD flips every prediction",
+                       "Carlini et al. 2019 (an unbounded attack must reach 100%)");
+  const ThreatModel& t = c.options.threat;
+  const double range = t.hi - t.lo;
+  const double d = static_cast<double>(c.expensive.images[0].numel());
+  const double eps = t.norm == Norm::Linf ? range : t.norm == Norm::L2 ? range * std::sqrt(d)
+                                                                       : range * d;
+  const Outcome o = attack_points(*c.model, c.expensive, [&](double e) { return pgd_at(c, e, 100); },
+                                  eps, c.passes, c.options.batch_size, c.options.seed);
+  const torch::Tensor robust = ~o.broken;
+  ind.value = fraction(o.broken);
+  ind.threshold = 1.0;
+  ind.fired = counts_as_difference(count(robust), robust.numel());
+  ind.examples = example_ids_where(c.expensive, robust);
+  ind.detail = fmt("PGD-100 with eps = %.4g breaks %.1f%% of the points", eps, 100 * ind.value);
+  return ind;
+}
+
+Indicator check_budget_growth(const MaskingContext& c) {
+  Indicator ind = make(10, "budget-growth", "success grows with the budget towards 100%",
+                       "Athalye et al. 2018; Carlini et al. 2019 (accuracy vs budget curve)");
+  std::vector<torch::Tensor> broken;
+  std::vector<double> acc;
+  for (const double k : {1.0, 2.0, 4.0}) {
+    const double eps = k * c.options.threat.eps;
+    broken.push_back(attack_points(*c.model, c.expensive,
+                                   [&](double e) { return pgd_at(c, e, c.options.pgd_steps); }, eps,
+                                   c.passes, c.options.batch_size, c.options.seed)
+                         .broken);
+    acc.push_back(1 - fraction(broken.back()));
+  }
+  const torch::Tensor lost = (broken[0] & ~broken[1]) | (broken[1] & ~broken[2]);
+  const int64_t classes = c.model->logits(c.x.slice(0, 0, 1)).size(1);
+  const double chance = 1.0 / static_cast<double>(classes);
+  const bool plateau = acc[2] >= 0.9 * acc[0] && acc[2] > chance + 0.1;
+  const bool non_monotone = counts_as_difference(count(lost), lost.numel());
+  ind.extra = {{"robust_accuracy", {{"eps", acc[0]}, {"2eps", acc[1]}, {"4eps", acc[2]}}}};
+  ind.value = acc[2];
+  ind.threshold = chance + 0.1;
+  ind.fired = plateau || non_monotone;
+  ind.examples = example_ids_where(c.expensive, lost);
+  ind.detail = fmt("PGD robust accuracy %.1f%% at eps, %.1f%% at 2eps, %.1f%% at 4eps", 100 * acc[0],
+                   100 * acc[1], 100 * acc[2]);
+  if (non_monotone) ind.detail += "; points broken at a smaller budget survive a larger one";
+  if (plateau) ind.detail += "; it plateaus far above chance";
+  return ind;
+}
+
+Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor& all_attacks) {
+  Indicator ind = make(11, "noise-beats-attacks", "random noise breaks no point the attacks did not",
+                       "Carlini et al. 2019; Pintor et al. 2022");
+  const torch::Tensor left = (~all_attacks).nonzero().squeeze(1);
+  torch::Tensor only = torch::zeros_like(all_attacks);
+  if (left.numel() > 0) {
+    const Dataset rest = rows_of(c.expensive, left);
+    NoiseOptions n;
+    n.threat = c.options.threat;
+    n.draws = c.options.noise_draws;
+    n.seed = c.options.seed;
+    const Outcome o = attack_points(*c.model, rest,
+                                    [&](double e) {
+                                      NoiseOptions m = n;
+                                      m.threat.eps = e;
+                                      return std::make_unique<NoiseAttack>(m);
+                                    },
+                                    c.options.threat.eps, c.passes, c.options.batch_size,
+                                    c.options.seed);
+    only.index_put_({left}, o.broken);
+  }
+  ind.value = static_cast<double>(count(only));
+  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(only.numel()));
+  ind.fired = counts_as_difference(count(only), only.numel());
+  ind.examples = example_ids_where(c.expensive, only);
+  ind.detail = fmt("%.0f uniform draws per point break %.0f of the %.0f points every attack left "
+                   "robust",
+                   static_cast<double>(c.options.noise_draws), ind.value,
+                   static_cast<double>(left.numel()));
+  return ind;
+}
+
+Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor& pgd) {
+  Indicator ind = make(12, "optimisation-health",
+                       "PGD raises the loss and has converged (more steps or restarts break "
+                       "nothing more)",
+                       "Carlini et al. 2019; Pintor et al. 2022 (non-converging attack)");
+  const int64_t n = c.expensive.size();
+  const torch::Tensor pgd_here = pgd.slice(0, 0, n);
+  const Outcome base = attack_points(*c.model, c.expensive,
+                                     [&](double e) { return pgd_at(c, e, c.options.pgd_steps); },
+                                     c.options.threat.eps, c.passes, c.options.batch_size,
+                                     c.options.seed);
+  // The loss at the returned point of the points left robust, against the loss at x.
+  const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
+  const auto loss_at = [&](const torch::Tensor& pts) {
+    return input_gradients(*c.model, pts, y, LossKind::CrossEntropy, c.options.batch_size).loss;
+  };
+  const torch::Tensor robust = ~base.broken;
+  const torch::Tensor flat = loss_at(base.x_adv).le(loss_at(x) + 1e-6) & robust;
+  const double flat_fraction =
+      count(robust) > 0 ? static_cast<double>(count(flat)) / static_cast<double>(count(robust))
+                        : 0.0;
+  const Outcome longer = attack_points(
+      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, 4 * c.options.pgd_steps, 1); },
+      c.options.threat.eps, c.passes, c.options.batch_size, mix_seed(c.options.seed, 1));
+  const Outcome restarted = attack_points(
+      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, c.options.pgd_steps, 5); },
+      c.options.threat.eps, c.passes, c.options.batch_size, mix_seed(c.options.seed, 2));
+  const torch::Tensor more = (longer.broken | restarted.broken) & ~(base.broken | pgd_here);
+  const bool not_converged = counts_as_difference(count(more), n);
+  const bool no_ascent = flat_fraction > 0.5 && count(robust) >= 2;
+  ind.extra = {{"loss_not_raised_fraction", flat_fraction},
+               {"broken_by_4x_steps_or_5_restarts_only", count(more)}};
+  ind.value = static_cast<double>(count(more));
+  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(n));
+  ind.fired = not_converged || no_ascent;
+  ind.examples = example_ids_where(c.expensive, not_converged ? more : flat);
+  ind.detail = fmt("PGD leaves the loss no higher than at x on %.1f%% of its robust points; 4x "
+                   "steps or 5 restarts break %.0f more",
+                   100 * flat_fraction, static_cast<double>(count(more)));
+  return ind;
+}
+
+}  // namespace advtk

@@ -1,0 +1,117 @@
+#include "defenses/masking_support.h"
+
+#include <chrono>
+
+#include "attacks/attack_runner.h"
+#include "attacks/loss_gradient.h"
+#include "core/error.h"
+
+namespace advtk {
+
+Dataset rows_of(const Dataset& data, const torch::Tensor& rows) {
+  Dataset out = data;
+  out.images = data.images.index_select(0, rows);
+  out.labels = data.labels.index_select(0, rows);
+  out.ids = data.example_ids().index_select(0, rows);
+  return out;
+}
+
+torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
+                                     const torch::Tensor& y, int64_t passes, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (int64_t start = 0; start < x.size(0); start += batch_size) {
+    const int64_t end = std::min(x.size(0), start + batch_size);
+    const torch::Tensor xb = x.slice(0, start, end).to(model.device());
+    const torch::Tensor yb = y.slice(0, start, end).to(model.device());
+    torch::Tensor wrong = torch::zeros({end - start}, yb.options());
+    for (int64_t p = 0; p < passes; ++p) wrong += model.logits(xb).argmax(1).ne(yb).to(torch::kLong);
+    out.push_back((wrong * 2 > passes).cpu());
+  }
+  return out.empty() ? torch::zeros({0}, torch::kBool) : torch::cat(out);
+}
+
+Points clean_correct_points(const Model& model, const Dataset& data, int64_t want, int64_t passes,
+                            int64_t batch_size) {
+  Points p;
+  std::vector<torch::Tensor> keep;
+  int64_t found = 0, correct = 0;
+  for (int64_t start = 0; start < data.size() && found < want; start += batch_size) {
+    const int64_t end = std::min(data.size(), start + batch_size);
+    const torch::Tensor x = model.from_unit_range(data.images.slice(0, start, end));
+    const torch::Tensor ok =
+        ~majority_misclassified(model, x, data.labels.slice(0, start, end), passes, batch_size);
+    torch::Tensor rows = ok.nonzero().squeeze(1) + start;
+    correct += rows.size(0);
+    if (found + rows.size(0) > want) {
+      rows = rows.slice(0, 0, want - found);
+      // The examples seen stop at the last point taken.
+      p.seen = rows[-1].item<int64_t>() + 1;
+    } else {
+      p.seen = end;
+    }
+    found += rows.size(0);
+    keep.push_back(rows);
+  }
+  ADVTK_CHECK(found > 0, data.source, ": the model classifies none of the ", p.seen,
+              " examples correctly; there is no robustness to check");
+  const torch::Tensor rows = torch::cat(keep);
+  p.data = rows_of(data, rows);
+  // Accuracy over the examples seen (those after the last point taken are not counted).
+  p.clean_accuracy = static_cast<double>(rows.size(0)) / static_cast<double>(p.seen);
+  (void)correct;
+  return p;
+}
+
+Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make,
+                      double eps, int64_t passes, int64_t batch_size, uint64_t seed) {
+  const auto started = std::chrono::steady_clock::now();
+  AttackRunOptions run;
+  run.batch_size = batch_size;
+  run.seed = seed;
+  // Every point is attacked: on a randomised model a clean pass may misclassify by chance.
+  run.skip_misclassified = false;
+  const AttackRun r = run_attack(model, points, make, {eps}, run).front();
+  Outcome out;
+  out.x_adv = r.x_adv;
+  out.broken = passes > 1 ? majority_misclassified(model, r.x_adv, points.labels, passes,
+                                                   batch_size)
+                          : r.success.to(torch::kBool);
+  out.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+Gradients input_gradients(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                          LossKind loss, int64_t batch_size) {
+  std::vector<torch::Tensor> grads, losses;
+  for (int64_t start = 0; start < x.size(0); start += batch_size) {
+    const int64_t end = std::min(x.size(0), start + batch_size);
+    const torch::Tensor yb = y.slice(0, start, end).to(model.device());
+    const LossGradient lg = loss_gradient(
+        model, x.slice(0, start, end).to(model.device()),
+        [&](const torch::Tensor& z) { return attack_loss({loss}, z, yb, {}); });
+    grads.push_back(lg.grad.flatten(1).cpu());
+    losses.push_back(lg.loss.cpu());
+  }
+  return {torch::cat(grads), torch::cat(losses)};
+}
+
+torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (int64_t start = 0; start < x.size(0); start += batch_size) {
+    const int64_t end = std::min(x.size(0), start + batch_size);
+    out.push_back(model.logits(x.slice(0, start, end)).argmax(1).cpu());
+  }
+  return out.empty() ? torch::zeros({0}, torch::kLong) : torch::cat(out);
+}
+
+torch::Tensor row_cosine(const torch::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor na = a.norm(2, 1), nb = b.norm(2, 1);
+  const torch::Tensor dot = (a * b).sum(1);
+  return torch::where((na > 0) & (nb > 0), dot / (na * nb).clamp_min(1e-30),
+                      torch::zeros_like(dot));
+}
+
+}  // namespace advtk

@@ -1,0 +1,59 @@
+// The measuring tools of the masking detector: the clean-correct points, majority-vote
+// evaluation for randomised models, attacks run on the points, input gradients per loss.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "attacks/attack.h"
+#include "attacks/losses.h"
+#include "data/dataset.h"
+#include "models/model.h"
+
+namespace advtk {
+
+// The examples at `rows` (CPU int64) of `data`, keeping their ids.
+Dataset rows_of(const Dataset& data, const torch::Tensor& rows);
+
+struct Points {
+  Dataset data;             // the clean-correct points, ids = dataset positions
+  int64_t seen = 0;         // examples looked at to find them
+  double clean_accuracy = 0;
+};
+
+// The first `want` examples the model classifies correctly (by majority over `passes`).
+Points clean_correct_points(const Model& model, const Dataset& data, int64_t want, int64_t passes,
+                            int64_t batch_size);
+
+// [N] bool (CPU): misclassified in more than half of `passes` forward passes.
+torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
+                                     const torch::Tensor& y, int64_t passes, int64_t batch_size);
+
+struct Outcome {
+  torch::Tensor broken;  // [N] bool, CPU: the returned point is misclassified (majority vote)
+  torch::Tensor x_adv;   // [N, ...] CPU
+  double seconds = 0;
+};
+
+using MakeAttack = std::function<std::unique_ptr<Attack>(double eps)>;
+
+// Runs the attack at budget `eps` on every point and re-checks its points by majority vote,
+// so a lucky random pass of a randomised model is not counted as a break.
+Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make,
+                      double eps, int64_t passes, int64_t batch_size, uint64_t seed);
+
+// Input gradients [N, D] (CPU) of the per-example loss at x (one pass), and the loss values.
+struct Gradients {
+  torch::Tensor grad;  // [N, D]
+  torch::Tensor loss;  // [N]
+};
+Gradients input_gradients(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                          LossKind loss, int64_t batch_size);
+
+// One pass's predictions [N] (CPU int64).
+torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size);
+
+// Row-wise cosine similarity of [N, D] tensors; 0 where either row is zero.
+torch::Tensor row_cosine(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace advtk

@@ -1,0 +1,128 @@
+#include "defenses/masking.h"
+
+#include <gtest/gtest.h>
+
+#include "defenses/adversarial_training.h"
+#include "masking_fixtures.h"
+#include "models/zoo.h"
+#include "test_util.h"
+#include "training/trainer.h"
+
+namespace advtk {
+namespace {
+
+// A zoo CNN trained plainly on 3,000 Fashion-MNIST images (or adversarially), the data the
+// checks run on, and options sized for a test (the CLI's defaults are larger).
+class Masking : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+    test_ = test::fashion(Split::Test, 300);
+  }
+
+  static torch::jit::Module trained_cnn(bool adversarial) {
+    ZooOptions z;
+    Model model = Model::wrap(build_zoo_model(Architecture::Cnn, z), {}, "cnn");
+    TrainOptions t;
+    t.epochs = 2;
+    t.batch_size = 64;
+    AdversarialTrainingOptions a;
+    a.threat = {Norm::Linf, 0.1};
+    std::unique_ptr<TrainingObjective> objective =
+        adversarial ? make_adversarial_objective(a) : std::make_unique<CrossEntropyObjective>();
+    train(model, test::fashion(Split::Train, 3000), nullptr, *objective, t);
+    return model.module();
+  }
+
+  static MaskingOptions quick() {
+    MaskingOptions o;
+    o.threat = {Norm::Linf, 0.1};
+    o.points = 100;
+    o.expensive_points = 40;
+    o.pgd_steps = 20;
+    o.square_queries = 1000;
+    o.noise_draws = 200;
+    o.vote_passes = 5;
+    o.batch_size = 100;
+    return o;
+  }
+
+  MaskingReport check(const torch::jit::Module& module,
+                      std::optional<torch::jit::Module> front_end = std::nullopt,
+                      MaskingOptions o = quick()) {
+    ModelOptions m;
+    m.preprocess = front_end;
+    const Model model = Model::wrap(module, m, "defended");
+    std::optional<Model> bpda;
+    if (front_end) {
+      m.bpda = true;
+      bpda = Model::wrap(module, m, "defended-bpda");
+      o.bpda_model = &*bpda;
+    }
+    return detect_masking(model, test_, o);
+  }
+
+  static bool fired(const MaskingReport& r, const std::string& id) {
+    for (const auto& i : r.indicators)
+      if (i.id == id) return i.fired;
+    ADD_FAILURE() << "no indicator " << id;
+    return false;
+  }
+
+  static std::string summary(const MaskingReport& r) {
+    return to_json(r).dump(1);
+  }
+
+  Dataset test_;
+};
+
+TEST_F(Masking, PlainCnnShowsNoEvidence) {
+  const MaskingReport r = check(trained_cnn(false));
+  EXPECT_EQ(r.verdict, Verdict::NoEvidence) << summary(r);
+  EXPECT_LE(r.adaptive_accuracy, r.pgd_accuracy);
+}
+
+TEST_F(Masking, QuantisedInputIsMaskedAndBpdaBreaksIt) {
+  const MaskingReport r = check(trained_cnn(false), test::quantise_front_end());
+  EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+  EXPECT_TRUE(fired(r, "broken-graph"));
+  EXPECT_TRUE(fired(r, "zero-gradients"));
+  EXPECT_GE(r.pgd_accuracy - r.adaptive_accuracy, 0.3) << summary(r);
+}
+
+TEST_F(Masking, LogitTemperatureIsMaskedAndTheMarginLossBreaksIt) {
+  const MaskingReport r = check(test::temperature_wrapper(trained_cnn(false)));
+  EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+  EXPECT_TRUE(fired(r, "zero-gradients"));
+  ASSERT_FALSE(r.retries.empty());
+  EXPECT_EQ(r.retries.front().attack, "pgd --loss margin");
+  EXPECT_GE(r.retries.front().broken, 10) << summary(r);
+}
+
+TEST_F(Masking, ThermometerEncodingIsMasked) {
+  const MaskingReport r = check(trained_cnn(false), test::thermometer_front_end());
+  EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+  EXPECT_TRUE(fired(r, "broken-graph"));
+}
+
+TEST_F(Masking, ShatteredGradientsAreMasked) {
+  const MaskingReport r = check(trained_cnn(false), test::shattering_front_end());
+  EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+  EXPECT_TRUE(fired(r, "shattered-gradients"));
+}
+
+TEST_F(Masking, RandomisedFrontEndIsMaskedAndEotBreaksIt) {
+  const MaskingReport r = check(trained_cnn(false), test::noise_front_end(0.15));
+  EXPECT_TRUE(r.randomised);
+  EXPECT_TRUE(fired(r, "randomness"));
+  EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+}
+
+TEST_F(Masking, AdversariallyTrainedCnnShowsNoEvidence) {
+  const MaskingReport r = check(trained_cnn(true));
+  EXPECT_EQ(r.verdict, Verdict::NoEvidence) << summary(r);
+  EXPECT_GT(r.adaptive_accuracy, 0.3);
+}
+
+}  // namespace
+}  // namespace advtk
