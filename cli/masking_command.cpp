@@ -26,6 +26,7 @@ struct MaskingCliOptions {
   int64_t points = 500;
   int64_t expensive_points = 100;
   int64_t pgd_steps = 50;
+  int64_t apgd_steps = 100;
   int64_t queries = 5000;
   int64_t noise_draws = 10000;
   int64_t vote_passes = 9;
@@ -49,8 +50,7 @@ void print_report(const MaskingReport& r) {
               "after", "broken");
   for (const Retry& t : r.retries) {
     std::printf("%-4s %-38s %8.2f%% %8.2f%% %7lld\n", t.step.c_str(), t.attack.c_str(),
-                100 * t.accuracy_before, 100 * t.accuracy_after,
-                static_cast<long long>(t.broken));
+                100 * t.accuracy_before, 100 * t.accuracy_after, static_cast<long long>(t.broken));
   }
   std::printf("\nrobust accuracy  plain PGD %.2f%%, after the adaptive ladder %.2f%%\n",
               100 * r.pgd_accuracy, 100 * r.adaptive_accuracy);
@@ -62,8 +62,9 @@ int run_masking(const MaskingCliOptions& o) {
   ADVTK_CHECK(!o.eps.empty(), "--eps: give the budget to check, e.g. --eps 0.1 or --eps 8/255");
   const Dataset data = load_data(o.data, o.common.seed);
   const ModelOptions model_options = to_model_options(o.model, o.common.device);
-  ADVTK_CHECK(!model_options.bpda, "--bpda: the masking check runs BPDA itself as a retry; give "
-                                   "only --preprocess");
+  ADVTK_CHECK(!model_options.bpda,
+              "--bpda: the masking check runs BPDA itself as a retry; give "
+              "only --preprocess");
   const Model model = load_model_for(o.model_path, model_options, data);
   MaskingOptions m;
   m.threat.norm = parse_norm(o.norm);
@@ -75,13 +76,12 @@ int run_masking(const MaskingCliOptions& o) {
   m.expensive_points = o.expensive_points;
   m.batch_size = o.common.batch_size;
   m.pgd_steps = o.pgd_steps;
+  m.apgd_steps = o.apgd_steps;
   m.square_queries = o.queries;
   m.noise_draws = o.noise_draws;
   m.vote_passes = o.vote_passes;
   m.eot_samples = o.eot;
   m.seed = o.common.seed;
-  ADVTK_CHECK(o.pgd_steps >= 1 && o.queries >= 1 && o.noise_draws >= 1,
-              "--pgd-steps, --queries and --noise-draws: expected at least 1");
   std::optional<Model> surrogate, bpda;
   if (!o.surrogate.empty()) {
     ModelOptions s = model_options;
@@ -112,11 +112,10 @@ int run_masking(const MaskingCliOptions& o) {
   namespace fs = std::filesystem;
   write_file_atomic((fs::path(o.out) / "masking.json").string(), j.dump(2) + "\n");
   if (report.found_index.defined() && report.found_index.numel() > 0) {
-    save_tensor_dict((fs::path(o.out) / "found.pt").string(),
-                     {{"index", report.found_index},
-                      {"x_adv", report.found_x},
-                      {"y", report.found_y},
-                      {"pred_adv", report.found_pred}});
+    save_tensor_dict((fs::path(o.out) / "found.pt").string(), {{"index", report.found_index},
+                                                               {"x_adv", report.found_x},
+                                                               {"y", report.found_y},
+                                                               {"pred_adv", report.found_pred}});
   }
   print_report(report);
   return report.verdict == Verdict::NoEvidence ? 0 : 3;
@@ -140,6 +139,8 @@ void setup_masking_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--pgd-steps", o->pgd_steps, "steps of the plain PGD baseline")
       ->capture_default_str();
+  cmd->add_option("--apgd-steps", o->apgd_steps, "iterations of the APGD retries")
+      ->capture_default_str();
   cmd->add_option("--queries", o->queries, "Square's query budget")->capture_default_str();
   cmd->add_option("--noise-draws", o->noise_draws, "random draws per point (indicator 11)")
       ->capture_default_str();
@@ -147,7 +148,8 @@ void setup_masking_command(CLI::App& app, int& exit_code) {
                   "randomised models: passes of the majority vote (odd)")
       ->capture_default_str();
   cmd->add_option("--eot", o->eot, "EOT samples for R2 (default: measured, at least 20)");
-  cmd->add_option("--surrogate", o->surrogate, "a model to transfer attacks from (indicator 8, R6)");
+  cmd->add_option("--surrogate", o->surrogate,
+                  "a model to transfer attacks from (indicator 8, R6)");
   add_common_options(*cmd, o->common, 250);
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);

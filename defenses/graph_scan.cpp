@@ -19,23 +19,40 @@ bool is_integer_dtype(int64_t code) {
 
 std::optional<OpRisk> risk_of(const torch::jit::Node* node) {
   static const std::map<std::string, OpRisk> kOps = {
-      {"aten::round", OpRisk::ZeroDerivative},      {"aten::floor", OpRisk::ZeroDerivative},
-      {"aten::ceil", OpRisk::ZeroDerivative},       {"aten::trunc", OpRisk::ZeroDerivative},
-      {"aten::sign", OpRisk::ZeroDerivative},       {"aten::sgn", OpRisk::ZeroDerivative},
-      {"aten::floor_divide", OpRisk::ZeroDerivative}, {"aten::bucketize", OpRisk::ZeroDerivative},
-      {"aten::searchsorted", OpRisk::ZeroDerivative}, {"aten::gt", OpRisk::ZeroDerivative},
-      {"aten::lt", OpRisk::ZeroDerivative},         {"aten::ge", OpRisk::ZeroDerivative},
-      {"aten::le", OpRisk::ZeroDerivative},         {"aten::eq", OpRisk::ZeroDerivative},
-      {"aten::ne", OpRisk::ZeroDerivative},         {"aten::detach", OpRisk::GraphCut},
-      {"aten::detach_", OpRisk::GraphCut},          {"aten::argmax", OpRisk::GraphCut},
-      {"aten::argmin", OpRisk::GraphCut},           {"aten::argsort", OpRisk::GraphCut},
-      {"aten::sort", OpRisk::GraphCut},             {"aten::topk", OpRisk::GraphCut},
-      {"aten::rand", OpRisk::Random},               {"aten::randn", OpRisk::Random},
-      {"aten::rand_like", OpRisk::Random},          {"aten::randn_like", OpRisk::Random},
-      {"aten::randint", OpRisk::Random},            {"aten::randint_like", OpRisk::Random},
-      {"aten::randperm", OpRisk::Random},           {"aten::bernoulli", OpRisk::Random},
-      {"aten::bernoulli_", OpRisk::Random},         {"aten::normal", OpRisk::Random},
-      {"aten::normal_", OpRisk::Random},            {"aten::uniform_", OpRisk::Random},
+      {"aten::round", OpRisk::ZeroDerivative},
+      {"aten::floor", OpRisk::ZeroDerivative},
+      {"aten::ceil", OpRisk::ZeroDerivative},
+      {"aten::trunc", OpRisk::ZeroDerivative},
+      {"aten::sign", OpRisk::ZeroDerivative},
+      {"aten::sgn", OpRisk::ZeroDerivative},
+      {"aten::floor_divide", OpRisk::ZeroDerivative},
+      {"aten::bucketize", OpRisk::ZeroDerivative},
+      {"aten::searchsorted", OpRisk::ZeroDerivative},
+      {"aten::gt", OpRisk::ZeroDerivative},
+      {"aten::lt", OpRisk::ZeroDerivative},
+      {"aten::ge", OpRisk::ZeroDerivative},
+      {"aten::le", OpRisk::ZeroDerivative},
+      {"aten::eq", OpRisk::ZeroDerivative},
+      {"aten::ne", OpRisk::ZeroDerivative},
+      {"aten::detach", OpRisk::GraphCut},
+      {"aten::detach_", OpRisk::GraphCut},
+      {"aten::argmax", OpRisk::GraphCut},
+      {"aten::argmin", OpRisk::GraphCut},
+      {"aten::argsort", OpRisk::GraphCut},
+      {"aten::sort", OpRisk::GraphCut},
+      {"aten::topk", OpRisk::GraphCut},
+      {"aten::rand", OpRisk::Random},
+      {"aten::randn", OpRisk::Random},
+      {"aten::rand_like", OpRisk::Random},
+      {"aten::randn_like", OpRisk::Random},
+      {"aten::randint", OpRisk::Random},
+      {"aten::randint_like", OpRisk::Random},
+      {"aten::randperm", OpRisk::Random},
+      {"aten::bernoulli", OpRisk::Random},
+      {"aten::bernoulli_", OpRisk::Random},
+      {"aten::normal", OpRisk::Random},
+      {"aten::normal_", OpRisk::Random},
+      {"aten::uniform_", OpRisk::Random},
       {"aten::multinomial", OpRisk::Random},
       // Dropout is left out: in eval mode it is the identity, which the graph does not show;
       // the randomness indicator sees it at run time when it is not.
@@ -67,8 +84,8 @@ void scan_block(const torch::jit::Block* block, std::vector<RiskyOp>& found) {
   for (const torch::jit::Node* node : block->nodes()) {
     if (const auto risk = risk_of(node)) {
       const std::string op = node->kind().toQualString();
-      auto it = std::find_if(found.begin(), found.end(),
-                             [&](const RiskyOp& r) { return r.op == op; });
+      auto it =
+          std::find_if(found.begin(), found.end(), [&](const RiskyOp& r) { return r.op == op; });
       if (it == found.end()) {
         found.push_back({op, *risk, 1});
       } else {

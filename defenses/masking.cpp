@@ -40,8 +40,8 @@ class Ladder {
       // Crafted on `attacked` (e.g. the BPDA view), judged on the model itself.
       Outcome o = attack_points(attacked, rest, make, c_.options.threat.eps, 1,
                                 c_.options.batch_size, c_.options.seed);
-      o.broken = majority_misclassified(*c_.model, o.x_adv, rest.labels, c_.passes,
-                                        c_.options.batch_size);
+      o.broken =
+          majority_misclassified(*c_.model, o.x_adv, rest.labels, c_.passes, c_.options.batch_size);
       r.seconds = o.seconds;
       const torch::Tensor newly = left.index_select(0, o.broken.nonzero().squeeze(1));
       r.broken = newly.numel();
@@ -87,6 +87,7 @@ std::unique_ptr<Attack> apgd(const MaskingContext& c, double eps, LossKind loss,
   a.threat.eps = eps;
   a.loss = loss;
   a.targeted = targeted;
+  a.steps = c.options.apgd_steps;
   a.eot = eot;
   a.seed = c.options.seed;
   return std::make_unique<Apgd>(a);
@@ -116,12 +117,22 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   check_threat(o.threat);
   ADVTK_CHECK(o.threat.eps > 0, "--eps: the masking check needs a budget > 0");
   ADVTK_CHECK(o.points >= 1 && o.expensive_points >= 1, "--points: expected at least 1");
+  ADVTK_CHECK(o.pgd_steps >= 1 && o.apgd_steps >= 1 && o.square_queries >= 1 && o.noise_draws >= 1,
+              "--pgd-steps, --apgd-steps, --queries and --noise-draws: expected at least 1");
   ADVTK_CHECK(o.vote_passes >= 1 && o.vote_passes % 2 == 1,
               "--vote-passes: expected an odd number >= 1, got ", o.vote_passes);
-  const auto say = [&](const std::string& s) {
-    if (progress) progress(s);
-  };
   MaskingReport report;
+  std::string stage;
+  auto stage_started = started;
+  const auto say = [&](const std::string& s) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!stage.empty())
+      report.stage_seconds.emplace_back(stage,
+                                        std::chrono::duration<double>(now - stage_started).count());
+    stage = s;
+    stage_started = now;
+    if (progress && !s.empty()) progress(s);
+  };
   MaskingContext c;
   c.model = &model;
   c.options = o;
@@ -159,9 +170,8 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     return attack_points(model, on, make, eps, c.passes, o.batch_size, mix_seed(o.seed, seed));
   };
   say("plain PGD");
-  const Outcome plain = run(c.points, [&](double e) {
-    return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
-  });
+  const Outcome plain =
+      run(c.points, [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); });
   report.pgd_accuracy = 1.0 - plain.broken.to(torch::kDouble).mean().item<double>();
   say("FGSM");
   const Outcome fgsm = run(c.points, [&](double e) {
@@ -190,15 +200,12 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   std::string black_box_name = "Square";
   if (o.surrogate != nullptr) {
     say("transfer from the surrogate");
-    const Outcome from = attack_points(*o.surrogate, c.expensive,
-                                       [&](double e) {
-                                         return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1,
-                                                    1);
-                                       },
-                                       eps, 1, o.batch_size, o.seed);
-    black_box = black_box |
-                majority_misclassified(model, from.x_adv, c.expensive.labels, c.passes,
-                                       o.batch_size);
+    const Outcome from = attack_points(
+        *o.surrogate, c.expensive,
+        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); }, eps, 1,
+        o.batch_size, o.seed);
+    black_box = black_box | majority_misclassified(model, from.x_adv, c.expensive.labels, c.passes,
+                                                   o.batch_size);
     black_box_name = "Square or transfer";
   }
   report.indicators.push_back(
@@ -220,11 +227,11 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   ladder.start_found();
   const auto step = [&](const std::string& name, const std::string& what, const MakeAttack& make,
                         const Model* on = nullptr) {
-    ladder.retry(name, what, on != nullptr ? *on : model, make, progress);
+    say(name + " " + what);
+    ladder.retry(name, what, on != nullptr ? *on : model, make, {});
   };
-  step("R1", "pgd --loss margin", [&](double e) {
-    return pgd(c, e, LossKind::Margin, o.pgd_steps, 1, 1);
-  });
+  step("R1", "pgd --loss margin",
+       [&](double e) { return pgd(c, e, LossKind::Margin, o.pgd_steps, 1, 1); });
   step("R1", "apgd --loss dlr", [&](double e) { return apgd(c, e, LossKind::Dlr, false, 1); });
   if (c.y.numel() > 0 && model.logits(c.x.slice(0, 0, 1)).size(1) >= 4)
     step("R1", "apgd-t", [&](double e) { return apgd(c, e, LossKind::Dlr, true, 1); });
@@ -236,16 +243,19 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
          [&](double e) { return pgd(c, e, LossKind::Margin, o.pgd_steps, 1, k); });
   }
   if (o.bpda_model != nullptr) {
-    step("R3", "bpda pgd", [&](double e) {
-      return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, report.randomised ? 20 : 1);
-    }, o.bpda_model);
-    step("R3", "bpda apgd --loss dlr", [&](double e) {
-      return apgd(c, e, LossKind::Dlr, false, report.randomised ? 20 : 1);
-    }, o.bpda_model);
+    step(
+        "R3", "bpda pgd",
+        [&](double e) {
+          return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, report.randomised ? 20 : 1);
+        },
+        o.bpda_model);
+    step(
+        "R3", "bpda apgd --loss dlr",
+        [&](double e) { return apgd(c, e, LossKind::Dlr, false, report.randomised ? 20 : 1); },
+        o.bpda_model);
   }
-  step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5", [&](double e) {
-    return pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1);
-  });
+  step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
+       [&](double e) { return pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
   step("R6", "square --queries " + std::to_string(2 * o.square_queries),
        [&](double e) -> std::unique_ptr<Attack> {
          SquareOptions s;
@@ -257,10 +267,12 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
          return std::make_unique<SquareAttack>(s);
        });
   if (o.surrogate != nullptr) {
-    step("R6", "transfer pgd from the surrogate", [&](double e) {
-      return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
-    }, o.surrogate);
+    step(
+        "R6", "transfer pgd from the surrogate",
+        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); },
+        o.surrogate);
   }
+  say("");
   report.retries = ladder.retries();
   report.adaptive_accuracy = ladder.accuracy();
   int64_t most = 0;
@@ -288,8 +300,9 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
                      report.lowered_most_by + " broke the most)";
   } else if (fired) {
     report.verdict = Verdict::Suspect;
-    report.message = "an indicator fired but no retry broke the defense: the robustness claim is "
-                     "unreliable; a manual adaptive attack is required";
+    report.message =
+        "an indicator fired but no retry broke the defense: the robustness claim is "
+        "unreliable; a manual adaptive attack is required";
   } else {
     report.verdict = Verdict::NoEvidence;
     report.message = "no evidence of gradient masking; robust accuracy " +
@@ -314,16 +327,17 @@ nlohmann::json to_json(const MaskingReport& r) {
   j["lowered_most_by"] = r.lowered_most_by;
   j["indicators"] = nlohmann::json::array();
   for (const Indicator& i : r.indicators) {
-    j["indicators"].push_back({{"number", i.number},
-                               {"id", i.id},
-                               {"check", i.title},
-                               {"source", i.source},
-                               {"value", i.value},
-                               {"threshold", i.threshold},
-                               {"fired", i.fired},
-                               {"detail", i.detail},
-                               {"examples", i.examples},
-                               {"figures", i.extra.is_null() ? nlohmann::json::object() : i.extra}});
+    j["indicators"].push_back(
+        {{"number", i.number},
+         {"id", i.id},
+         {"check", i.title},
+         {"source", i.source},
+         {"value", i.value},
+         {"threshold", i.threshold},
+         {"fired", i.fired},
+         {"detail", i.detail},
+         {"examples", i.examples},
+         {"figures", i.extra.is_null() ? nlohmann::json::object() : i.extra}});
   }
   j["retries"] = nlohmann::json::array();
   for (const Retry& t : r.retries) {
@@ -334,6 +348,8 @@ nlohmann::json to_json(const MaskingReport& r) {
                             {"broken", t.broken},
                             {"seconds", t.seconds}});
   }
+  j["stage_seconds"] = nlohmann::json::object();
+  for (const auto& [name, secs] : r.stage_seconds) j["stage_seconds"][name] = secs;
   j["seconds"] = r.seconds;
   return j;
 }

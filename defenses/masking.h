@@ -25,11 +25,12 @@ struct MaskingOptions {
   int64_t points = 500;            // clean-correct points for the cheap checks and the ladder
   int64_t expensive_points = 100;  // the first of them, for the costly checks
   int64_t batch_size = 250;
-  int64_t pgd_steps = 50;       // the plain PGD baseline: step 2.5·ε/steps, random start, CE
+  int64_t pgd_steps = 50;    // the plain PGD baseline: step 2.5·ε/steps, random start, CE
+  int64_t apgd_steps = 100;  // APGD-CE, APGD-DLR and APGD-T (AutoAttack's 100)
   int64_t square_queries = 5000;
-  int64_t noise_draws = 10000;  // indicator 11, per point
-  int64_t vote_passes = 9;      // randomised models: a point is broken when most passes say so
-  int64_t eot_samples = 0;      // R2: 0 picks it from indicator 4's measurement
+  int64_t noise_draws = 10000;       // indicator 11, per point
+  int64_t vote_passes = 9;           // randomised models: a point is broken when most passes say so
+  int64_t eot_samples = 0;           // R2: 0 picks it from indicator 4's measurement
   const Model* surrogate = nullptr;  // transfer source for indicator 8 and R6
   const Model* bpda_model = nullptr;  // the same defense with its preprocessing under BPDA (R3)
   uint64_t seed = 0;
@@ -62,9 +63,9 @@ std::string verdict_name(Verdict v);  // "masked", "suspect", "no-evidence"
 struct MaskingReport {
   Verdict verdict = Verdict::NoEvidence;
   std::string message;
-  int64_t examples_seen = 0;     // data examples looked at to find the points
-  int64_t points = 0;            // clean-correct points
-  double clean_accuracy = 0.0;   // over examples_seen
+  int64_t examples_seen = 0;    // data examples looked at to find the points
+  int64_t points = 0;           // clean-correct points
+  double clean_accuracy = 0.0;  // over examples_seen
   bool randomised = false;
   double pgd_accuracy = 0.0;       // plain PGD
   double adaptive_accuracy = 0.0;  // after every retry (per-point worst case)
@@ -73,6 +74,7 @@ struct MaskingReport {
   std::vector<Retry> retries;
   // The adversarial examples the retries found on points plain PGD left robust (CPU).
   torch::Tensor found_index, found_x, found_y, found_pred;
+  std::vector<std::pair<std::string, double>> stage_seconds;  // where the time went
   double seconds = 0.0;
 };
 

@@ -119,8 +119,8 @@ Indicator check_broken_graph(const MaskingContext& c) {
   const auto scan = [&](const torch::jit::Module& m, const std::string& where) {
     try {
       for (const RiskyOp& op : scan_forward_graph(m)) {
-        ops.push_back({{"op", op.op}, {"risk", op_risk_name(op.risk)}, {"count", op.count},
-                       {"in", where}});
+        ops.push_back(
+            {{"op", op.op}, {"risk", op_risk_name(op.risk)}, {"count", op.count}, {"in", where}});
         if (op.risk != OpRisk::Random)
           problems.push_back(op.op + " (" + op_risk_name(op.risk) + ", " + where + ")");
       }
@@ -140,15 +140,15 @@ Indicator check_broken_graph(const MaskingContext& c) {
 }
 
 Indicator check_zero_gradients(const MaskingContext& c) {
-  Indicator ind = make(2, "zero-gradients",
-                       "input gradients are non-zero for the CE, margin and DLR losses",
-                       "Athalye et al. 2018, Carlini et al. 2019; CE vanishing where the margin "
-                       "does not means a saturated softmax (large logit scale)");
+  Indicator ind =
+      make(2, "zero-gradients", "input gradients are non-zero for the CE, margin and DLR losses",
+           "Athalye et al. 2018, Carlini et al. 2019; CE vanishing where the margin "
+           "does not means a saturated softmax (large logit scale)");
   const auto ce = input_gradients(*c.model, c.x, c.y, LossKind::CrossEntropy, c.options.batch_size);
   const auto margin = input_gradients(*c.model, c.x, c.y, LossKind::Margin, c.options.batch_size);
   const bool dlr_ok = c.model->logits(c.x.slice(0, 0, 1)).size(1) >= 3;
-  const auto dlr = dlr_ok ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size)
-                          : margin;
+  const auto dlr =
+      dlr_ok ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size) : margin;
   // "Zero": below float32 resolution of an O(1) gradient; vanishing CE: 1e-6 of the margin's.
   const auto zero = [](const torch::Tensor& g) { return g.abs().amax(1).le(1e-12); };
   const torch::Tensor ce_zero = zero(ce.grad), margin_zero = zero(margin.grad),
@@ -157,12 +157,12 @@ Indicator check_zero_gradients(const MaskingContext& c) {
   const torch::Tensor ce_vanishing =
       ce.grad.abs().sum(1).lt(1e-6 * margin.grad.abs().sum(1)) & ~margin_zero;
   const int64_t n = c.x.size(0);
-  ind.extra = {{"zero_fraction", {{"ce", fraction(ce_zero)},
-                                  {"margin", fraction(margin_zero)},
-                                  {"dlr", fraction(dlr_zero)}}},
-               {"ce_vanishing_fraction", fraction(ce_vanishing)},
-               {"median_l1_norm", {{"ce", median_of(ce.grad.abs().sum(1))},
-                                   {"margin", median_of(margin.grad.abs().sum(1))}}}};
+  ind.extra = {
+      {"zero_fraction",
+       {{"ce", fraction(ce_zero)}, {"margin", fraction(margin_zero)}, {"dlr", fraction(dlr_zero)}}},
+      {"ce_vanishing_fraction", fraction(ce_vanishing)},
+      {"median_l1_norm",
+       {{"ce", median_of(ce.grad.abs().sum(1))}, {"margin", median_of(margin.grad.abs().sum(1))}}}};
   const bool zero_fired = counts_as_difference(count(all_zero), n);
   // A plainly trained model has confident points whose CE gradient is tiny; a tenth of the
   // points is far above what the calibration models showed (README).
@@ -171,17 +171,17 @@ Indicator check_zero_gradients(const MaskingContext& c) {
   ind.threshold = 0.10;
   ind.fired = zero_fired || saturated;
   ind.examples = example_ids_where(c.points, zero_fired ? all_zero : ce_vanishing);
-  ind.detail = fmt("all three losses have zero gradient at %.1f%% of the points; CE vanishes "
-                   "where the margin does not at %.1f%%",
-                   100 * fraction(all_zero), 100 * fraction(ce_vanishing));
+  ind.detail =
+      fmt("all three losses have zero gradient at %.1f%% of the points; CE vanishes "
+          "where the margin does not at %.1f%%",
+          100 * fraction(all_zero), 100 * fraction(ce_vanishing));
   if (zero_fired) ind.detail += " (a zero-derivative operation?)";
   if (saturated) ind.detail += " (saturated softmax: try the margin or DLR loss)";
   return ind;
 }
 
 Indicator check_probability_output(const MaskingContext& c) {
-  Indicator ind = make(3, "probability-output",
-                       "the model outputs logits, not probabilities",
+  Indicator ind = make(3, "probability-output", "the model outputs logits, not probabilities",
                        "Carlini & Wagner 2017; Carlini et al. 2019: CE on probabilities is weak");
   const torch::Tensor z = logits_of(c, c.x.slice(0, 0, std::min<int64_t>(c.x.size(0), 500)));
   const torch::Tensor in_range = z.ge(-1e-6).all(1) & z.le(1 + 1e-6).all(1);
@@ -252,9 +252,9 @@ Indicator check_randomness(MaskingContext& c, int64_t& eot_samples) {
 }
 
 Indicator check_shattered_gradients(const MaskingContext& c) {
-  Indicator ind = make(5, "shattered-gradients",
-                       "the gradient at x points the same way as at nearby points",
-                       "Athalye, Carlini & Wagner 2018 (shattered gradients)");
+  Indicator ind =
+      make(5, "shattered-gradients", "the gradient at x points the same way as at nearby points",
+           "Athalye, Carlini & Wagner 2018 (shattered gradients)");
   const int64_t n = std::min<int64_t>(c.x.size(0), 200);
   const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
   const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
@@ -273,16 +273,17 @@ Indicator check_shattered_gradients(const MaskingContext& c) {
   ind.threshold = 0.5;
   ind.fired = cos_small < ind.threshold;
   ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), low);
-  ind.detail = fmt("median cosine between the gradients at x and at x + noise: %.3f at eps/16, "
-                   "%.3f at eps",
-                   cos_small, cos_eps);
+  ind.detail =
+      fmt("median cosine between the gradients at x and at x + noise: %.3f at eps/16, "
+          "%.3f at eps",
+          cos_small, cos_eps);
   return ind;
 }
 
 Indicator check_unstable_predictions(const MaskingContext& c) {
-  Indicator ind = make(6, "unstable-predictions",
-                       "the output barely changes under tiny random noise",
-                       "Pintor et al. 2022, Indicators of Attack Failure (unstable predictions)");
+  Indicator ind =
+      make(6, "unstable-predictions", "the output barely changes under tiny random noise",
+           "Pintor et al. 2022, Indicators of Attack Failure (unstable predictions)");
   const int64_t n = std::min<int64_t>(c.x.size(0), 200);
   const torch::Tensor x = c.x.slice(0, 0, n);
   const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
@@ -298,8 +299,7 @@ Indicator check_unstable_predictions(const MaskingContext& c) {
   ind.threshold = 0.05;
   ind.fired = ind.value > ind.threshold;
   ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), change.gt(ind.threshold));
-  ind.detail = fmt("median relative change of the logits under noise of eps/100: %.4f",
-                   ind.value);
+  ind.detail = fmt("median relative change of the logits under noise of eps/100: %.4f", ind.value);
   return ind;
 }
 
@@ -341,10 +341,12 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
   const ThreatModel& t = c.options.threat;
   const double range = t.hi - t.lo;
   const double d = static_cast<double>(c.expensive.images[0].numel());
-  const double eps = t.norm == Norm::Linf ? range : t.norm == Norm::L2 ? range * std::sqrt(d)
-                                                                       : range * d;
-  const Outcome o = attack_points(*c.model, c.expensive, [&](double e) { return pgd_at(c, e, 100); },
-                                  eps, c.passes, c.options.batch_size, c.options.seed);
+  const double eps = t.norm == Norm::Linf ? range
+                     : t.norm == Norm::L2 ? range * std::sqrt(d)
+                                          : range * d;
+  const Outcome o = attack_points(
+      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, 100); }, eps, c.passes,
+      c.options.batch_size, c.options.seed);
   const torch::Tensor robust = ~o.broken;
   ind.value = fraction(o.broken);
   ind.threshold = 1.0;
@@ -361,9 +363,10 @@ Indicator check_budget_growth(const MaskingContext& c) {
   std::vector<double> acc;
   for (const double k : {1.0, 2.0, 4.0}) {
     const double eps = k * c.options.threat.eps;
-    broken.push_back(attack_points(*c.model, c.expensive,
-                                   [&](double e) { return pgd_at(c, e, c.options.pgd_steps); }, eps,
-                                   c.passes, c.options.batch_size, c.options.seed)
+    broken.push_back(attack_points(
+                         *c.model, c.expensive,
+                         [&](double e) { return pgd_at(c, e, c.options.pgd_steps); }, eps, c.passes,
+                         c.options.batch_size, c.options.seed)
                          .broken);
     acc.push_back(1 - fraction(broken.back()));
   }
@@ -377,16 +380,17 @@ Indicator check_budget_growth(const MaskingContext& c) {
   ind.threshold = chance + 0.1;
   ind.fired = plateau || non_monotone;
   ind.examples = example_ids_where(c.expensive, lost);
-  ind.detail = fmt("PGD robust accuracy %.1f%% at eps, %.1f%% at 2eps, %.1f%% at 4eps", 100 * acc[0],
-                   100 * acc[1], 100 * acc[2]);
+  ind.detail = fmt("PGD robust accuracy %.1f%% at eps, %.1f%% at 2eps, %.1f%% at 4eps",
+                   100 * acc[0], 100 * acc[1], 100 * acc[2]);
   if (non_monotone) ind.detail += "; points broken at a smaller budget survive a larger one";
   if (plateau) ind.detail += "; it plateaus far above chance";
   return ind;
 }
 
 Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor& all_attacks) {
-  Indicator ind = make(11, "noise-beats-attacks", "random noise breaks no point the attacks did not",
-                       "Carlini et al. 2019; Pintor et al. 2022");
+  Indicator ind =
+      make(11, "noise-beats-attacks", "random noise breaks no point the attacks did not",
+           "Carlini et al. 2019; Pintor et al. 2022");
   const torch::Tensor left = (~all_attacks).nonzero().squeeze(1);
   torch::Tensor only = torch::zeros_like(all_attacks);
   if (left.numel() > 0) {
@@ -395,24 +399,24 @@ Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor
     n.threat = c.options.threat;
     n.draws = c.options.noise_draws;
     n.seed = c.options.seed;
-    const Outcome o = attack_points(*c.model, rest,
-                                    [&](double e) {
-                                      NoiseOptions m = n;
-                                      m.threat.eps = e;
-                                      return std::make_unique<NoiseAttack>(m);
-                                    },
-                                    c.options.threat.eps, c.passes, c.options.batch_size,
-                                    c.options.seed);
+    const Outcome o = attack_points(
+        *c.model, rest,
+        [&](double e) {
+          NoiseOptions m = n;
+          m.threat.eps = e;
+          return std::make_unique<NoiseAttack>(m);
+        },
+        c.options.threat.eps, c.passes, c.options.batch_size, c.options.seed);
     only.index_put_({left}, o.broken);
   }
   ind.value = static_cast<double>(count(only));
   ind.threshold = std::max(2.0, 0.002 * static_cast<double>(only.numel()));
   ind.fired = counts_as_difference(count(only), only.numel());
   ind.examples = example_ids_where(c.expensive, only);
-  ind.detail = fmt("%.0f uniform draws per point break %.0f of the %.0f points every attack left "
-                   "robust",
-                   static_cast<double>(c.options.noise_draws), ind.value,
-                   static_cast<double>(left.numel()));
+  ind.detail =
+      fmt("%.0f uniform draws per point break %.0f of the %.0f points every attack left "
+          "robust",
+          static_cast<double>(c.options.noise_draws), ind.value, static_cast<double>(left.numel()));
   return ind;
 }
 
@@ -423,10 +427,9 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
                        "Carlini et al. 2019; Pintor et al. 2022 (non-converging attack)");
   const int64_t n = c.expensive.size();
   const torch::Tensor pgd_here = pgd.slice(0, 0, n);
-  const Outcome base = attack_points(*c.model, c.expensive,
-                                     [&](double e) { return pgd_at(c, e, c.options.pgd_steps); },
-                                     c.options.threat.eps, c.passes, c.options.batch_size,
-                                     c.options.seed);
+  const Outcome base = attack_points(
+      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, c.options.pgd_steps); },
+      c.options.threat.eps, c.passes, c.options.batch_size, c.options.seed);
   // The loss at the returned point of the points left robust, against the loss at x.
   const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
   const auto loss_at = [&](const torch::Tensor& pts) {
@@ -452,9 +455,10 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
   ind.threshold = std::max(2.0, 0.002 * static_cast<double>(n));
   ind.fired = not_converged || no_ascent;
   ind.examples = example_ids_where(c.expensive, not_converged ? more : flat);
-  ind.detail = fmt("PGD leaves the loss no higher than at x on %.1f%% of its robust points; 4x "
-                   "steps or 5 restarts break %.0f more",
-                   100 * flat_fraction, static_cast<double>(count(more)));
+  ind.detail =
+      fmt("PGD leaves the loss no higher than at x on %.1f%% of its robust points; 4x "
+          "steps or 5 restarts break %.0f more",
+          100 * flat_fraction, static_cast<double>(count(more)));
   return ind;
 }
 

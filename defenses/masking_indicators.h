@@ -14,8 +14,8 @@ namespace advtk {
 struct MaskingContext {
   const Model* model = nullptr;
   MaskingOptions options;
-  Dataset points;     // clean-correct
-  Dataset expensive;  // the first options.expensive_points of them
+  Dataset points;      // clean-correct
+  Dataset expensive;   // the first options.expensive_points of them
   int64_t passes = 1;  // majority-vote passes (1 on deterministic models)
   torch::Tensor x, y;  // points in the model's input range / labels (CPU)
 };

@@ -25,7 +25,8 @@ torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
     const torch::Tensor xb = x.slice(0, start, end).to(model.device());
     const torch::Tensor yb = y.slice(0, start, end).to(model.device());
     torch::Tensor wrong = torch::zeros({end - start}, yb.options());
-    for (int64_t p = 0; p < passes; ++p) wrong += model.logits(xb).argmax(1).ne(yb).to(torch::kLong);
+    for (int64_t p = 0; p < passes; ++p)
+      wrong += model.logits(xb).argmax(1).ne(yb).to(torch::kLong);
     out.push_back((wrong * 2 > passes).cpu());
   }
   return out.empty() ? torch::zeros({0}, torch::kBool) : torch::cat(out);
@@ -63,8 +64,8 @@ Points clean_correct_points(const Model& model, const Dataset& data, int64_t wan
   return p;
 }
 
-Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make,
-                      double eps, int64_t passes, int64_t batch_size, uint64_t seed) {
+Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make, double eps,
+                      int64_t passes, int64_t batch_size, uint64_t seed) {
   const auto started = std::chrono::steady_clock::now();
   AttackRunOptions run;
   run.batch_size = batch_size;
@@ -74,11 +75,10 @@ Outcome attack_points(const Model& model, const Dataset& points, const MakeAttac
   const AttackRun r = run_attack(model, points, make, {eps}, run).front();
   Outcome out;
   out.x_adv = r.x_adv;
-  out.broken = passes > 1 ? majority_misclassified(model, r.x_adv, points.labels, passes,
-                                                   batch_size)
-                          : r.success.to(torch::kBool);
-  out.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  out.broken = passes > 1
+                   ? majority_misclassified(model, r.x_adv, points.labels, passes, batch_size)
+                   : r.success.to(torch::kBool);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return out;
 }
 
@@ -88,9 +88,9 @@ Gradients input_gradients(const Model& model, const torch::Tensor& x, const torc
   for (int64_t start = 0; start < x.size(0); start += batch_size) {
     const int64_t end = std::min(x.size(0), start + batch_size);
     const torch::Tensor yb = y.slice(0, start, end).to(model.device());
-    const LossGradient lg = loss_gradient(
-        model, x.slice(0, start, end).to(model.device()),
-        [&](const torch::Tensor& z) { return attack_loss({loss}, z, yb, {}); });
+    const LossGradient lg =
+        loss_gradient(model, x.slice(0, start, end).to(model.device()),
+                      [&](const torch::Tensor& z) { return attack_loss({loss}, z, yb, {}); });
     grads.push_back(lg.grad.flatten(1).cpu());
     losses.push_back(lg.loss.cpu());
   }

@@ -16,8 +16,8 @@ namespace advtk {
 Dataset rows_of(const Dataset& data, const torch::Tensor& rows);
 
 struct Points {
-  Dataset data;             // the clean-correct points, ids = dataset positions
-  int64_t seen = 0;         // examples looked at to find them
+  Dataset data;      // the clean-correct points, ids = dataset positions
+  int64_t seen = 0;  // examples looked at to find them
   double clean_accuracy = 0;
 };
 
@@ -39,8 +39,8 @@ using MakeAttack = std::function<std::unique_ptr<Attack>(double eps)>;
 
 // Runs the attack at budget `eps` on every point and re-checks its points by majority vote,
 // so a lucky random pass of a randomised model is not counted as a break.
-Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make,
-                      double eps, int64_t passes, int64_t batch_size, uint64_t seed);
+Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make, double eps,
+                      int64_t passes, int64_t batch_size, uint64_t seed);
 
 // Input gradients [N, D] (CPU) of the per-example loss at x (one pass), and the loss values.
 struct Gradients {

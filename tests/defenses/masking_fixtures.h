@@ -47,7 +47,7 @@ inline torch::jit::Module noise_front_end(double sigma) {
 inline torch::jit::Module temperature_wrapper(const torch::jit::Module& inner) {
   torch::jit::Module m("Temperature");
   m.register_module("inner", inner);
-  m.define("def forward(self, x):\n  return self.inner(x) * 1000.0\n");
+  m.define("def forward(self, x):\n  return self.inner.forward(x) * 1000.0\n");
   m.eval();
   return m;
 }
