@@ -3,12 +3,15 @@
 #include <chrono>
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
+
 #include "attacks/apgd.h"
 #include "attacks/iterative_attack.h"
 #include "attacks/square.h"
 #include "core/error.h"
 #include "core/seeding.h"
 #include "defenses/masking_indicators.h"
+#include "defenses/straight_through.h"
 
 namespace advtk {
 namespace {
@@ -242,17 +245,40 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     step("R2", "pgd --loss margin --eot " + std::to_string(k),
          [&](double e) { return pgd(c, e, LossKind::Margin, o.pgd_steps, 1, k); });
   }
-  if (o.bpda_model != nullptr) {
+  // R3: BPDA through the given preprocessing, or through a copy of the model (and its
+  // preprocessing) whose zero-derivative operations pass the gradient straight through.
+  std::optional<Model> rewritten;
+  std::string bpda_name = "bpda";
+  if (o.bpda_model == nullptr) {
+    try {
+      StraightThrough st = straight_through_copy(model.module());
+      int64_t ops = st.rewritten;
+      ModelOptions options = model.options();
+      if (options.preprocess) {
+        StraightThrough front = straight_through_copy(*options.preprocess);
+        ops += front.rewritten;
+        options.preprocess = front.module;
+      }
+      if (ops > 0) {
+        rewritten = Model::wrap(st.module, options, model.name() + " (straight-through)");
+        bpda_name = "bpda (straight-through rewrite of " + std::to_string(ops) + " ops)";
+      }
+    } catch (const Error& e) {
+      // A graph that cannot be rewritten: R3 needs --preprocess then.
+      spdlog::warn("R3 skipped: {}", e.what());
+    }
+  }
+  const Model* bpda_model = o.bpda_model != nullptr ? o.bpda_model
+                            : rewritten             ? &*rewritten
+                                                    : nullptr;
+  if (bpda_model != nullptr) {
+    const int64_t k = report.randomised ? 20 : 1;
     step(
-        "R3", "bpda pgd",
-        [&](double e) {
-          return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, report.randomised ? 20 : 1);
-        },
-        o.bpda_model);
+        "R3", bpda_name + " pgd",
+        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, k); }, bpda_model);
     step(
-        "R3", "bpda apgd --loss dlr",
-        [&](double e) { return apgd(c, e, LossKind::Dlr, false, report.randomised ? 20 : 1); },
-        o.bpda_model);
+        "R3", bpda_name + " apgd --loss dlr",
+        [&](double e) { return apgd(c, e, LossKind::Dlr, false, k); }, bpda_model);
   }
   step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });

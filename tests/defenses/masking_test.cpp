@@ -103,6 +103,19 @@ TEST_F(Masking, QuantisedInputIsMaskedAndBpdaBreaksIt) {
   EXPECT_GE(r.pgd_accuracy - r.adaptive_accuracy, 0.3) << summary(r);
 }
 
+// The same quantiser inside the model, where no --preprocess can split it off: the detector
+// rewrites round() with a straight-through gradient itself.
+TEST_F(Masking, QuantisationInsideTheModelIsBrokenByTheAutomaticRewrite) {
+  torch::jit::Module defended("Defended");
+  defended.register_module("net", trained_cnn(false));
+  defended.define(
+      "def forward(self, x):\n  return self.net.forward(torch.round(x * 15.0) / 15.0)\n");
+  const MaskingReport r = check(defended);
+  EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+  EXPECT_NE(r.lowered_most_by.find("straight-through rewrite of 1 ops"), std::string::npos)
+      << to_json(r)["retries"].dump(1);
+}
+
 TEST_F(Masking, LogitTemperatureIsMaskedAndTheMarginLossBreaksIt) {
   const MaskingReport r = check(test::temperature_wrapper(trained_cnn(false)));
   EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
