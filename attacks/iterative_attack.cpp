@@ -15,6 +15,8 @@ IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
   ADVTK_CHECK(o.steps >= 1, "--steps: expected at least 1, got ", o.steps);
   ADVTK_CHECK(o.restarts >= 1, "--restarts: expected at least 1, got ", o.restarts);
   ADVTK_CHECK(o.eot >= 1, "--eot: expected at least 1 pass, got ", o.eot);
+  ADVTK_CHECK(o.smoothing_samples >= 0, "smoothing samples: expected >= 0");
+  ADVTK_CHECK(o.smoothing_samples == 0 || o.eot == 1, "--eot and smoothed gradients: pick one");
   ADVTK_CHECK(o.l1_sparsity > 0 && o.l1_sparsity <= 1, "--l1-sparsity: expected a value in (0, 1]");
   if (options_.step_size <= 0)
     options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
@@ -33,6 +35,7 @@ nlohmann::json IterativeGradientAttack::parameters() const {
                       {"loss", loss_name(o.loss.kind)},
                       {"early_stop", o.early_stop},
                       {"eot", o.eot},
+                      {"smoothing_samples", o.smoothing_samples},
                       {"seed", o.seed}};
   j["random_start"] = o.start == StartKind::None          ? "none"
                       : o.start == StartKind::UniformBall ? "uniform"
@@ -100,10 +103,17 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
         torch::NoGradGuard no_grad;
         lg.logits = model.logits(xi);
         lg.loss = loss_fn(lg.logits);
+      } else if (o.smoothing_samples > 0) {
+        const double sigma = o.smoothing_sigma > 0 ? o.smoothing_sigma : o.threat.eps / 4;
+        auto gens = example_generators(o.seed, sub.index,
+                                       1000000 + static_cast<uint64_t>(restart * (steps + 1) + t));
+        lg = smoothed_loss_gradient(model, xi, loss_fn, o.smoothing_samples, sigma, gens);
       } else {
         lg = loss_gradient(model, xi, loss_fn, o.eot);
       }
-      const int64_t passes = last ? 1 : o.eot;
+      const int64_t passes = last                      ? 1
+                             : o.smoothing_samples > 0 ? 2 * o.smoothing_samples + 1
+                                                       : o.eot;
       best.forward_calls.index_add_(0, idx, torch::full_like(idx, passes));
       const torch::Tensor pred = lg.logits.argmax(1);
       const torch::Tensor success = is_adversarial_pred(pred, sub.y, sub.target);
@@ -127,7 +137,8 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
             (xi.le(o.threat.lo) & grad.lt(0)) | (xi.ge(o.threat.hi) & grad.gt(0));
         grad = grad.masked_fill(blocked, 0);
       }
-      best.backward_calls.index_add_(0, idx, torch::full_like(idx, o.eot));
+      if (o.smoothing_samples == 0)
+        best.backward_calls.index_add_(0, idx, torch::full_like(idx, o.eot));
       x_cur =
           project(o.threat, xi + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);
       if (o.early_stop) {

@@ -38,7 +38,11 @@ struct IterativeAttackOptions {
   // Off: every example runs every step; the highest-loss successful iterate is kept (or the
   // highest-loss iterate when none succeeded).
   bool early_stop = true;
-  int64_t eot = 1;            // gradient passes averaged per step (EOT, for randomised models)
+  int64_t eot = 1;  // gradient passes averaged per step (EOT, for randomised models)
+  // > 0: estimate each step's gradient from 2·samples loss values instead of autograd
+  // (smoothed_loss_gradient, Gaussian scale smoothing_sigma; <= 0: ε/4).
+  int64_t smoothing_samples = 0;
+  double smoothing_sigma = 0;
   double l1_sparsity = 0.01;  // L1 steps touch the top 1% coordinates (SLIDE's 99th percentile)
   uint64_t seed = 0;
   std::string name = "pgd";

@@ -1,5 +1,6 @@
 #include "attacks/loss_gradient.h"
 
+#include "attacks/attack.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -27,6 +28,27 @@ LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const Los
     out.grad = out.grad / static_cast<double>(eot);
     out.loss = out.loss / static_cast<double>(eot);
   }
+  return out;
+}
+
+LossGradient smoothed_loss_gradient(const Model& model, const torch::Tensor& x,
+                                    const LossOfLogits& loss, int64_t samples, double sigma,
+                                    std::vector<torch::Generator>& generators) {
+  ADVTK_CHECK(samples >= 1 && sigma > 0, "smoothed gradients: expected samples >= 1, sigma > 0");
+  torch::NoGradGuard no_grad;
+  LossGradient out;
+  out.logits = model.logits(x);
+  out.loss = loss(out.logits);
+  torch::Tensor sum = torch::zeros_like(x);
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = -1;
+  for (int64_t i = 0; i < samples; ++i) {
+    const torch::Tensor u = example_gaussian(generators, x);
+    const torch::Tensor diff =
+        loss(model.logits(x + sigma * u)) - loss(model.logits(x - sigma * u));
+    sum += diff.view(shape) * u;
+  }
+  out.grad = sum / (2 * sigma * static_cast<double>(samples));
   return out;
 }
 

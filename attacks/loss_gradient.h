@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include "core/torch.h"
 #include "models/model.h"
@@ -21,5 +22,14 @@ using LossOfLogits = std::function<torch::Tensor(const torch::Tensor& logits)>;
 
 LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const LossOfLogits& loss,
                            int64_t eot = 1);
+
+// A gradient estimate from loss values only, by antithetic Gaussian finite differences (the NES
+// estimator of Ilyas, Engstrom, Athalye & Lin 2018): g = Σ_i [L(x + σu_i) − L(x − σu_i)] u_i /
+// (2σ·samples), u_i ~ N(0, I) drawn per example from `generators`. It estimates the gradient of
+// the Gaussian-smoothed loss, so it goes around zero-derivative steps and shattered gradients
+// that autograd cannot see past. Costs 2·samples + 1 forward passes, no backward pass.
+LossGradient smoothed_loss_gradient(const Model& model, const torch::Tensor& x,
+                                    const LossOfLogits& loss, int64_t samples, double sigma,
+                                    std::vector<torch::Generator>& generators);
 
 }  // namespace advtk

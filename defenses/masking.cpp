@@ -280,6 +280,26 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
         "R3", bpda_name + " apgd --loss dlr",
         [&](double e) { return apgd(c, e, LossKind::Dlr, false, k); }, bpda_model);
   }
+  // R4: where autograd's gradient is broken, the gradient of the Gaussian-smoothed loss,
+  // estimated from loss values alone.
+  bool gradient_trouble = false;
+  for (const Indicator& i : report.indicators)
+    gradient_trouble =
+        gradient_trouble || (i.fired && (i.id == "broken-graph" || i.id == "zero-gradients" ||
+                                         i.id == "shattered-gradients"));
+  if (gradient_trouble) {
+    step("R4", "pgd --loss margin, smoothed gradients (20 antithetic pairs, sigma eps/4)",
+         [&](double e) {
+           IterativeAttackOptions a;
+           a.threat = o.threat;
+           a.threat.eps = e;
+           a.steps = o.pgd_steps;
+           a.loss.kind = LossKind::Margin;
+           a.smoothing_samples = 20;
+           a.seed = mix_seed(o.seed, 4);
+           return make_pgd(a);
+         });
+  }
   step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
   step("R6", "square --queries " + std::to_string(2 * o.square_queries),
