@@ -59,6 +59,17 @@ inline bool fashion_mnist_available() {
   return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
 }
 
+// Linearly separable 4-class toy data on 1x4x4 images, for fast training-loop tests.
+inline Dataset toy(int64_t n, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  Dataset d;
+  d.labels = torch::randint(0, 4, {n}, gen, torch::kLong);
+  d.images = torch::rand({n, 1, 4, 4}, gen) * 0.5;
+  for (int64_t i = 0; i < n; ++i) d.images[i][0][d.labels[i].item<int64_t>()] += 0.5;
+  d.source = "toy";
+  return d;
+}
+
 // The first `limit` images of a Fashion-MNIST split.
 inline Dataset fashion(Split split, int64_t limit) {
   DataSource source;

@@ -194,20 +194,9 @@ TEST(RobustValidation, CatastrophicOverfittingIsACollapseOfPgdWhileFgsmHolds) {
   EXPECT_EQ(catastrophic_overfitting(flagged, record(2, 0.1, 0.9), 0.2), "");
 }
 
-// Linearly separable 4-class toy data on 1x4x4 images.
-Dataset toy(int64_t n, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  Dataset d;
-  d.labels = torch::randint(0, 4, {n}, gen, torch::kLong);
-  d.images = torch::rand({n, 1, 4, 4}, gen) * 0.5;
-  for (int64_t i = 0; i < n; ++i) d.images[i][0][d.labels[i].item<int64_t>()] += 0.5;
-  d.source = "toy";
-  return d;
-}
-
 TEST(AdversarialTraining, ResumeContinuesExactlyAsAnUninterruptedRun) {
-  const Dataset data = toy(256, 1);
-  const auto validation = std::make_shared<const Dataset>(toy(64, 2));
+  const Dataset data = test::toy(256, 1);
+  const auto validation = std::make_shared<const Dataset>(test::toy(64, 2));
   for (AdversarialMethod method :
        {AdversarialMethod::Pgd, AdversarialMethod::FgsmRs, AdversarialMethod::Trades}) {
     auto adv = linf(method, 0.15);

@@ -14,17 +14,7 @@ namespace {
 using test::TempDir;
 
 using test::fashion;
-
-// Linearly separable 4-class toy data on 1x4x4 images, for fast loop tests.
-Dataset toy(int64_t n, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  Dataset d;
-  d.labels = torch::randint(0, 4, {n}, gen, torch::kLong);
-  d.images = torch::rand({n, 1, 4, 4}, gen) * 0.5;
-  for (int64_t i = 0; i < n; ++i) d.images[i][0][d.labels[i].item<int64_t>()] += 0.5;
-  d.source = "toy";
-  return d;
-}
+using test::toy;
 
 Model zoo_model(Architecture arch, std::vector<int64_t> shape, int64_t classes, uint64_t seed) {
   ZooOptions o;
