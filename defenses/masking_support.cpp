@@ -36,14 +36,13 @@ Points clean_correct_points(const Model& model, const Dataset& data, int64_t wan
                             int64_t batch_size) {
   Points p;
   std::vector<torch::Tensor> keep;
-  int64_t found = 0, correct = 0;
+  int64_t found = 0;
   for (int64_t start = 0; start < data.size() && found < want; start += batch_size) {
     const int64_t end = std::min(data.size(), start + batch_size);
     const torch::Tensor x = model.from_unit_range(data.images.slice(0, start, end));
     const torch::Tensor ok =
         ~majority_misclassified(model, x, data.labels.slice(0, start, end), passes, batch_size);
     torch::Tensor rows = ok.nonzero().squeeze(1) + start;
-    correct += rows.size(0);
     if (found + rows.size(0) > want) {
       rows = rows.slice(0, 0, want - found);
       // The examples seen stop at the last point taken.
@@ -60,7 +59,6 @@ Points clean_correct_points(const Model& model, const Dataset& data, int64_t wan
   p.data = rows_of(data, rows);
   // Accuracy over the examples seen (those after the last point taken are not counted).
   p.clean_accuracy = static_cast<double>(rows.size(0)) / static_cast<double>(p.seen);
-  (void)correct;
   return p;
 }
 
