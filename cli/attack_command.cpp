@@ -125,12 +125,7 @@ void run_attack_command(const AttackCliOptions& o) {
   config.noise = o.noise;
   config.draws = o.draws;
   std::optional<Model> surrogate;
-  if (!o.surrogate.empty()) {
-    ModelOptions s = model_options;  // same device and input range, no defense front end
-    s.preprocess.reset();
-    s.bpda = false;
-    surrogate = load_model_for(o.surrogate, s, data);
-  }
+  if (!o.surrogate.empty()) surrogate = load_surrogate(o.surrogate, model_options, data);
   const auto build = [&]() -> std::unique_ptr<Attack> {
     auto attack = ensemble ? make_ensemble(o.attack, config) : make_attack(info, config);
     if (surrogate) return std::make_unique<TransferAttack>(std::move(attack), *surrogate);

@@ -155,4 +155,11 @@ Model load_model_for(const std::string& path, const ModelOptions& options, const
 
 bool show_progress(const CommonOptions& o) { return !o.quiet && isatty(STDERR_FILENO) != 0; }
 
+Model load_surrogate(const std::string& path, const ModelOptions& target, const Dataset& data) {
+  ModelOptions options = target;
+  options.preprocess.reset();
+  options.bpda = false;
+  return load_model_for(path, options, data);
+}
+
 }  // namespace advtk::cli

@@ -59,6 +59,10 @@ ModelOptions to_model_options(const ModelCliOptions& options, const std::string&
 // Loads a TorchScript model and probes it with the data's example shape and class count.
 Model load_model_for(const std::string& path, const ModelOptions& options, const Dataset& data);
 
+// A surrogate for transfer attacks: the target's device and input range, without its defense
+// front end (no --preprocess, no BPDA).
+Model load_surrogate(const std::string& path, const ModelOptions& target, const Dataset& data);
+
 // Whether progress bars should be drawn (stderr is a terminal and not --quiet).
 bool show_progress(const CommonOptions& options);
 

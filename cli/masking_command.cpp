@@ -84,10 +84,7 @@ int run_masking(const MaskingCliOptions& o) {
   m.seed = o.common.seed;
   std::optional<Model> surrogate, bpda;
   if (!o.surrogate.empty()) {
-    ModelOptions s = model_options;
-    s.preprocess.reset();
-    s.bpda = false;
-    surrogate = load_model_for(o.surrogate, s, data);
+    surrogate = load_surrogate(o.surrogate, model_options, data);
     m.surrogate = &*surrogate;
   }
   if (model_options.preprocess && !model_options.bpda) {

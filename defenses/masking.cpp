@@ -70,19 +70,6 @@ class Ladder {
   std::vector<Retry> retries_;
 };
 
-std::unique_ptr<Attack> pgd(const MaskingContext& c, double eps, LossKind loss, int64_t steps,
-                            int64_t restarts, int64_t eot) {
-  IterativeAttackOptions a;
-  a.threat = c.options.threat;
-  a.threat.eps = eps;
-  a.steps = steps;
-  a.restarts = restarts;
-  a.loss.kind = loss;
-  a.eot = eot;
-  a.seed = c.options.seed;
-  return make_pgd(a);
-}
-
 std::unique_ptr<Attack> apgd(const MaskingContext& c, double eps, LossKind loss, bool targeted,
                              int64_t eot) {
   ApgdOptions a;
@@ -148,6 +135,7 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   c.y = c.points.labels;
   const int64_t n = c.points.size();
   c.expensive = rows_of(c.points, torch::arange(std::min(n, o.expensive_points)));
+  c.classes = batched_logits(model, c.x.slice(0, 0, 1), 1).size(1);
   report.examples_seen = pts.seen;
   report.points = n;
   report.clean_accuracy = pts.clean_accuracy;
@@ -173,8 +161,9 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     return attack_points(model, on, make, eps, c.passes, o.batch_size, mix_seed(o.seed, seed));
   };
   say("plain PGD");
-  const Outcome plain =
-      run(c.points, [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); });
+  const Outcome plain = run(c.points, [&](double e) {
+    return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
+  });
   report.pgd_accuracy = 1.0 - plain.broken.to(torch::kDouble).mean().item<double>();
   say("FGSM");
   const Outcome fgsm = run(c.points, [&](double e) {
@@ -189,27 +178,34 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   const Outcome apgd_ce =
       run(c.expensive, [&](double e) { return apgd(c, e, LossKind::CrossEntropy, false, 1); });
   const torch::Tensor white_box = plain.broken.slice(0, 0, m) | apgd_ce.broken;
-  say("Square");
-  const Outcome square = run(c.expensive, [&](double e) -> std::unique_ptr<Attack> {
-    SquareOptions s;
-    s.threat = o.threat;
-    s.threat.eps = e;
-    s.queries = o.square_queries;
-    s.seed = o.seed;
-    if (o.threat.norm == Norm::L1) return make_fgsm(s.threat);  // Square has no L1 version
-    return std::make_unique<SquareAttack>(s);
-  });
-  torch::Tensor black_box = square.broken;
-  std::string black_box_name = "Square";
+  // Square has Linf and L2 versions only; for L1 only a transfer attack is black-box here.
+  const bool square_norm = o.threat.norm != Norm::L1;
+  const auto square = [&](int64_t queries, uint64_t seed) {
+    return [&o, queries, seed](double e) -> std::unique_ptr<Attack> {
+      SquareOptions s;
+      s.threat = o.threat;
+      s.threat.eps = e;
+      s.queries = queries;
+      s.seed = seed;
+      return std::make_unique<SquareAttack>(s);
+    };
+  };
+  torch::Tensor black_box = torch::zeros({m}, torch::kBool);
+  std::string black_box_name = "no black-box attack (Square has no L1 version)";
+  if (square_norm) {
+    say("Square");
+    black_box = run(c.expensive, square(o.square_queries, o.seed)).broken;
+    black_box_name = "Square";
+  }
   if (o.surrogate != nullptr) {
     say("transfer from the surrogate");
     const Outcome from = attack_points(
         *o.surrogate, c.expensive,
-        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); }, eps, 1,
-        o.batch_size, o.seed);
+        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); }, eps,
+        1, o.batch_size, o.seed);
     black_box = black_box | majority_misclassified(model, from.x_adv, c.expensive.labels, c.passes,
                                                    o.batch_size);
-    black_box_name = "Square or transfer";
+    black_box_name = square_norm ? "Square or transfer" : "transfer";
   }
   report.indicators.push_back(
       check_black_box_beats_white_box(c, black_box, white_box, black_box_name));
@@ -234,16 +230,16 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     ladder.retry(name, what, on != nullptr ? *on : model, make, {});
   };
   step("R1", "pgd --loss margin",
-       [&](double e) { return pgd(c, e, LossKind::Margin, o.pgd_steps, 1, 1); });
+       [&](double e) { return masking_pgd(c, e, LossKind::Margin, o.pgd_steps, 1, 1); });
   step("R1", "apgd --loss dlr", [&](double e) { return apgd(c, e, LossKind::Dlr, false, 1); });
-  if (c.y.numel() > 0 && model.logits(c.x.slice(0, 0, 1)).size(1) >= 4)
+  if (c.classes >= 4)
     step("R1", "apgd-t", [&](double e) { return apgd(c, e, LossKind::Dlr, true, 1); });
   if (report.randomised) {
     const int64_t k = o.eot_samples > 0 ? o.eot_samples : std::max<int64_t>(eot_samples, 20);
     step("R2", "apgd --eot " + std::to_string(k),
          [&](double e) { return apgd(c, e, LossKind::CrossEntropy, false, k); });
     step("R2", "pgd --loss margin --eot " + std::to_string(k),
-         [&](double e) { return pgd(c, e, LossKind::Margin, o.pgd_steps, 1, k); });
+         [&](double e) { return masking_pgd(c, e, LossKind::Margin, o.pgd_steps, 1, k); });
   }
   // R3: BPDA through the given preprocessing, or through a copy of the model (and its
   // preprocessing) whose zero-derivative operations pass the gradient straight through.
@@ -275,7 +271,8 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     const int64_t k = report.randomised ? 20 : 1;
     step(
         "R3", bpda_name + " pgd",
-        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, k); }, bpda_model);
+        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, k); },
+        bpda_model);
     step(
         "R3", bpda_name + " apgd --loss dlr",
         [&](double e) { return apgd(c, e, LossKind::Dlr, false, k); }, bpda_model);
@@ -301,21 +298,15 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
          });
   }
   step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
-       [&](double e) { return pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
-  step("R6", "square --queries " + std::to_string(2 * o.square_queries),
-       [&](double e) -> std::unique_ptr<Attack> {
-         SquareOptions s;
-         s.threat = o.threat;
-         s.threat.eps = e;
-         s.queries = 2 * o.square_queries;
-         s.seed = mix_seed(o.seed, 7);
-         if (o.threat.norm == Norm::L1) return make_fgsm(s.threat);
-         return std::make_unique<SquareAttack>(s);
-       });
+       [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
+  if (square_norm) {
+    step("R6", "square --queries " + std::to_string(2 * o.square_queries),
+         square(2 * o.square_queries, mix_seed(o.seed, 7)));
+  }
   if (o.surrogate != nullptr) {
     step(
         "R6", "transfer pgd from the surrogate",
-        [&](double e) { return pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); },
+        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); },
         o.surrogate);
   }
   say("");

@@ -56,27 +56,23 @@ Indicator make(int number, const std::string& id, const std::string& title,
 }
 
 torch::Tensor logits_of(const MaskingContext& c, const torch::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> out;
-  for (int64_t s = 0; s < x.size(0); s += c.options.batch_size) {
-    const int64_t e = std::min(x.size(0), s + c.options.batch_size);
-    out.push_back(c.model->logits(x.slice(0, s, e)).cpu());
-  }
-  return torch::cat(out);
+  return batched_logits(*c.model, x, c.options.batch_size);
 }
 
-std::unique_ptr<Attack> pgd_at(const MaskingContext& c, double eps, int64_t steps,
-                               int64_t restarts = 1) {
+}  // namespace
+
+std::unique_ptr<Attack> masking_pgd(const MaskingContext& c, double eps, LossKind loss,
+                                    int64_t steps, int64_t restarts, int64_t eot) {
   IterativeAttackOptions a;
   a.threat = c.options.threat;
   a.threat.eps = eps;
   a.steps = steps;
   a.restarts = restarts;
+  a.loss.kind = loss;
+  a.eot = eot;
   a.seed = c.options.seed;
   return make_pgd(a);
 }
-
-}  // namespace
 
 std::vector<int64_t> example_ids_where(const Dataset& points, const torch::Tensor& mask) {
   const torch::Tensor ids = points.example_ids().index_select(0, mask.nonzero().squeeze(1));
@@ -146,7 +142,7 @@ Indicator check_zero_gradients(const MaskingContext& c) {
            "does not means a saturated softmax (large logit scale)");
   const auto ce = input_gradients(*c.model, c.x, c.y, LossKind::CrossEntropy, c.options.batch_size);
   const auto margin = input_gradients(*c.model, c.x, c.y, LossKind::Margin, c.options.batch_size);
-  const bool dlr_ok = c.model->logits(c.x.slice(0, 0, 1)).size(1) >= 3;
+  const bool dlr_ok = c.classes >= 3;
   const auto dlr =
       dlr_ok ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size) : margin;
   // "Zero": below float32 resolution of an O(1) gradient; vanishing CE: 1e-6 of the margin's.
@@ -345,7 +341,8 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
                      : t.norm == Norm::L2 ? range * std::sqrt(d)
                                           : range * d;
   const Outcome o = attack_points(
-      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, 100); }, eps, c.passes,
+      *c.model, c.expensive,
+      [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, 100); }, eps, c.passes,
       c.options.batch_size, c.options.seed);
   const torch::Tensor robust = ~o.broken;
   ind.value = fraction(o.broken);
@@ -365,14 +362,15 @@ Indicator check_budget_growth(const MaskingContext& c) {
     const double eps = k * c.options.threat.eps;
     broken.push_back(attack_points(
                          *c.model, c.expensive,
-                         [&](double e) { return pgd_at(c, e, c.options.pgd_steps); }, eps, c.passes,
-                         c.options.batch_size, c.options.seed)
+                         [&](double e) {
+                           return masking_pgd(c, e, LossKind::CrossEntropy, c.options.pgd_steps);
+                         },
+                         eps, c.passes, c.options.batch_size, c.options.seed)
                          .broken);
     acc.push_back(1 - fraction(broken.back()));
   }
   const torch::Tensor lost = (broken[0] & ~broken[1]) | (broken[1] & ~broken[2]);
-  const int64_t classes = c.model->logits(c.x.slice(0, 0, 1)).size(1);
-  const double chance = 1.0 / static_cast<double>(classes);
+  const double chance = 1.0 / static_cast<double>(c.classes);
   const bool plateau = acc[2] >= 0.9 * acc[0] && acc[2] > chance + 0.1;
   const bool non_monotone = counts_as_difference(count(lost), lost.numel());
   ind.extra = {{"robust_accuracy", {{"eps", acc[0]}, {"2eps", acc[1]}, {"4eps", acc[2]}}}};
@@ -428,7 +426,8 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
   const int64_t n = c.expensive.size();
   const torch::Tensor pgd_here = pgd.slice(0, 0, n);
   const Outcome base = attack_points(
-      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, c.options.pgd_steps); },
+      *c.model, c.expensive,
+      [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, c.options.pgd_steps); },
       c.options.threat.eps, c.passes, c.options.batch_size, c.options.seed);
   // The loss at the returned point of the points left robust, against the loss at x.
   const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
@@ -441,10 +440,14 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
       count(robust) > 0 ? static_cast<double>(count(flat)) / static_cast<double>(count(robust))
                         : 0.0;
   const Outcome longer = attack_points(
-      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, 4 * c.options.pgd_steps, 1); },
+      *c.model, c.expensive,
+      [&](double e) {
+        return masking_pgd(c, e, LossKind::CrossEntropy, 4 * c.options.pgd_steps, 1);
+      },
       c.options.threat.eps, c.passes, c.options.batch_size, mix_seed(c.options.seed, 1));
   const Outcome restarted = attack_points(
-      *c.model, c.expensive, [&](double e) { return pgd_at(c, e, c.options.pgd_steps, 5); },
+      *c.model, c.expensive,
+      [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, c.options.pgd_steps, 5); },
       c.options.threat.eps, c.passes, c.options.batch_size, mix_seed(c.options.seed, 2));
   const torch::Tensor more = (longer.broken | restarted.broken) & ~(base.broken | pgd_here);
   const bool not_converged = counts_as_difference(count(more), n);

@@ -14,10 +14,11 @@ namespace advtk {
 struct MaskingContext {
   const Model* model = nullptr;
   MaskingOptions options;
-  Dataset points;      // clean-correct
-  Dataset expensive;   // the first options.expensive_points of them
-  int64_t passes = 1;  // majority-vote passes (1 on deterministic models)
-  torch::Tensor x, y;  // points in the model's input range / labels (CPU)
+  Dataset points;       // clean-correct
+  Dataset expensive;    // the first options.expensive_points of them
+  int64_t passes = 1;   // majority-vote passes (1 on deterministic models)
+  int64_t classes = 0;  // the model's output width
+  torch::Tensor x, y;   // points in the model's input range / labels (CPU)
 };
 
 Indicator check_broken_graph(const MaskingContext& c);
@@ -37,6 +38,10 @@ Indicator check_unbounded_attack(const MaskingContext& c);
 Indicator check_budget_growth(const MaskingContext& c);
 Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor& all_attacks);
 Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor& pgd);
+
+// The PGD every check and retry runs: the threat model at budget `eps`, the options' seed.
+std::unique_ptr<Attack> masking_pgd(const MaskingContext& c, double eps, LossKind loss,
+                                    int64_t steps, int64_t restarts = 1, int64_t eot = 1);
 
 // Dataset ids of the points where `mask` [N] holds, at most 50.
 std::vector<int64_t> example_ids_where(const Dataset& points, const torch::Tensor& mask);

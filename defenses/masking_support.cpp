@@ -95,14 +95,19 @@ Gradients input_gradients(const Model& model, const torch::Tensor& x, const torc
   return {torch::cat(grads), torch::cat(losses)};
 }
 
-torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size) {
+torch::Tensor batched_logits(const Model& model, const torch::Tensor& x, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   for (int64_t start = 0; start < x.size(0); start += batch_size) {
     const int64_t end = std::min(x.size(0), start + batch_size);
-    out.push_back(model.logits(x.slice(0, start, end)).argmax(1).cpu());
+    out.push_back(model.logits(x.slice(0, start, end)).cpu());
   }
-  return out.empty() ? torch::zeros({0}, torch::kLong) : torch::cat(out);
+  return out.empty() ? torch::zeros({0, 0}) : torch::cat(out);
+}
+
+torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size) {
+  return x.size(0) == 0 ? torch::zeros({0}, torch::kLong)
+                        : batched_logits(model, x, batch_size).argmax(1);
 }
 
 torch::Tensor row_cosine(const torch::Tensor& a, const torch::Tensor& b) {

@@ -50,7 +50,8 @@ struct Gradients {
 Gradients input_gradients(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
                           LossKind loss, int64_t batch_size);
 
-// One pass's predictions [N] (CPU int64).
+// One pass's logits [N, K] (CPU) in batches, without gradients, and their argmax.
+torch::Tensor batched_logits(const Model& model, const torch::Tensor& x, int64_t batch_size);
 torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size);
 
 // Row-wise cosine similarity of [N, D] tensors; 0 where either row is zero.
