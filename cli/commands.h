@@ -8,6 +8,7 @@
 namespace advtk::cli {
 
 void setup_attack_command(CLI::App& app, int& exit_code);
+void setup_audit_command(CLI::App& app, int& exit_code);
 void setup_bench_command(CLI::App& app, int& exit_code);
 void setup_data_command(CLI::App& app, int& exit_code);
 void setup_info_command(CLI::App& app, int& exit_code);

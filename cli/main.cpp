@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 done, 2 bad input or usage, 3 a gate failed, 1 internal error.");
   int exit_code = 0;
   advtk::cli::setup_attack_command(app, exit_code);
+  advtk::cli::setup_audit_command(app, exit_code);
   advtk::cli::setup_bench_command(app, exit_code);
   advtk::cli::setup_data_command(app, exit_code);
   advtk::cli::setup_info_command(app, exit_code);

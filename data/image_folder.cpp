@@ -79,9 +79,9 @@ Dataset load_image_folder(const std::string& dir) {
   return d;
 }
 
-void write_png(const std::string& path, const torch::Tensor& image) {
-  ADVTK_CHECK(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3), path,
-              ": expected a [1|3, H, W] image, got ", image.sizes());
+std::vector<char> encode_png(const torch::Tensor& image) {
+  ADVTK_CHECK(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3),
+              "PNG: expected a [1|3, H, W] image, got ", image.sizes());
   const torch::Tensor hwc = image.detach()
                                 .to(torch::kCPU, torch::kFloat)
                                 .clamp(0, 1)
@@ -98,8 +98,12 @@ void write_png(const std::string& path, const torch::Tensor& image) {
     out->insert(out->end(), static_cast<char*>(data), static_cast<char*>(data) + size);
   };
   ADVTK_CHECK(stbi_write_png_to_func(append, &bytes, w, h, c, hwc.data_ptr<uint8_t>(), w * c) != 0,
-              path, ": PNG encoding failed");
-  write_file_atomic(path, bytes);
+              "PNG encoding failed");
+  return bytes;
+}
+
+void write_png(const std::string& path, const torch::Tensor& image) {
+  write_file_atomic(path, encode_png(image));
 }
 
 }  // namespace advtk

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/torch.h"
 #include "data/dataset.h"
@@ -14,6 +15,9 @@ Dataset load_image_folder(const std::string& dir);
 
 // Decodes one image file into uint8 [H, W, C] with the requested channel count (0: as stored).
 torch::Tensor read_image(const std::string& path, int channels = 0);
+
+// Encodes a float [C,H,W] image in [0,1] (C = 1 or 3) as PNG bytes.
+std::vector<char> encode_png(const torch::Tensor& image);
 
 // Writes a float [C,H,W] image in [0,1] (C = 1 or 3) as PNG, atomically.
 void write_png(const std::string& path, const torch::Tensor& image);

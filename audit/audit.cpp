@@ -1,0 +1,740 @@
+#include "audit/audit.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "attacks/attack_runner.h"
+#include "attacks/registry.h"
+#include "audit/evaluation.h"
+#include "audit/image_grid.h"
+#include "audit/numerical_probe.h"
+#include "audit/sharpness.h"
+#include "audit/stage_store.h"
+#include "core/blas.h"
+#include "core/error.h"
+#include "data/image_folder.h"
+#include "defenses/masking.h"
+#include "defenses/masking_support.h"
+
+namespace advtk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string eps_text(double eps) {
+  std::ostringstream s;
+  s << eps;
+  return s.str();
+}
+
+nlohmann::json null_if_infinite(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+double fraction(const torch::Tensor& mask) {
+  return mask.numel() == 0 ? 0.0 : mask.to(torch::kDouble).mean().item<double>();
+}
+
+// One attack over the audit's examples, per budget, assembled from its saved batches.
+struct BudgetOutcome {
+  torch::Tensor success, pred, l2, linf, distance;  // [N] CPU
+  int64_t forward = 0, backward = 0;
+};
+struct ChunkedRun {
+  std::vector<BudgetOutcome> budgets;
+  torch::Tensor x_adv;  // [N, C, H, W] model range (only when kept)
+  double seconds = 0.0;
+  nlohmann::json parameters;
+};
+
+class Auditor {
+ public:
+  Auditor(const Model& model, const Dataset& data, const AuditOptions& options,
+          const AuditProgress& progress, const AuditSaved& saved, StageStore& store, int stages)
+      : model_(model),
+        data_(data),
+        o_(options),
+        progress_(progress),
+        saved_(saved),
+        store_(store),
+        stage_count_(stages) {}
+
+  void begin(const std::string& label) {
+    ++stage_index_;
+    label_ = label;
+    report(0, 0);
+  }
+  void report(int64_t done, int64_t total) const {
+    if (progress_) progress_(label_, stage_index_, stage_count_, done, total);
+  }
+  void save(const std::string& name, nlohmann::json j, const TensorMap& tensors = {}) {
+    store_.save(name, j, tensors);
+    if (saved_) saved_(name);
+  }
+
+  // Runs (or reads back) the attack made by `make` on the first `n` examples, one batch at a time.
+  ChunkedRun chunked(const std::string& stage, const AttackFactory& make,
+                     const std::vector<double>& budgets, int64_t n, bool keep_x_adv) {
+    ChunkedRun out;
+    out.budgets.resize(budgets.size());
+    std::vector<std::vector<torch::Tensor>> parts(budgets.size() * 5);
+    std::vector<torch::Tensor> x_adv_parts;
+    const int64_t b = o_.batch_size;
+    const int64_t chunks = (n + b - 1) / b;
+    for (int64_t k = 0; k < chunks; ++k) {
+      report(k * b, n);
+      const std::string name = stage + "/batch-" + std::to_string(k);
+      std::optional<TensorMap> t = store_.tensors(name);
+      nlohmann::json j;
+      if (t) {
+        j = *store_.json(name);
+      } else {
+        const int64_t m = std::min(b, n - k * b);
+        const Dataset chunk = rows_of(data_, torch::arange(k * b, k * b + m, torch::kLong));
+        AttackRunOptions run_options;
+        run_options.batch_size = b;
+        run_options.seed = o_.seed;
+        const std::vector<AttackRun> runs = run_attack(model_, chunk, make, budgets, run_options);
+        TensorMap map;
+        nlohmann::json forward = nlohmann::json::array(), backward = nlohmann::json::array();
+        double seconds = 0.0;
+        for (size_t e = 0; e < runs.size(); ++e) {
+          const AttackRun& r = runs[e];
+          const std::string s = std::to_string(e);
+          map["success_" + s] = r.success.to(torch::kUInt8);
+          map["pred_" + s] = r.pred_adv;
+          map["l2_" + s] = distance(Norm::L2, r.x_adv, r.x).to(torch::kFloat);
+          map["linf_" + s] = distance(Norm::Linf, r.x_adv, r.x).to(torch::kFloat);
+          map["distance_" + s] = r.distance.to(torch::kCPU, torch::kFloat);
+          if (keep_x_adv) map["x_adv_" + s] = r.x_adv;
+          // Calls and seconds are cumulative over the sweep: the last budget holds the total.
+          forward.push_back(r.forward_calls.sum().item<int64_t>());
+          backward.push_back(r.backward_calls.sum().item<int64_t>());
+          seconds = r.seconds;
+        }
+        j = {{"seconds", seconds},
+             {"forward_calls", forward},
+             {"backward_calls", backward},
+             {"parameters", runs.back().parameters}};
+        save(name, j, map);
+        t = map;
+      }
+      for (size_t e = 0; e < budgets.size(); ++e) {
+        const std::string s = std::to_string(e);
+        parts[5 * e + 0].push_back(t->at("success_" + s).to(torch::kBool));
+        parts[5 * e + 1].push_back(t->at("pred_" + s));
+        parts[5 * e + 2].push_back(t->at("l2_" + s));
+        parts[5 * e + 3].push_back(t->at("linf_" + s));
+        parts[5 * e + 4].push_back(t->at("distance_" + s));
+        if (keep_x_adv && e == 0) x_adv_parts.push_back(t->at("x_adv_" + s));
+        const int64_t previous_f = e == 0 ? 0 : j["forward_calls"][e - 1].get<int64_t>();
+        const int64_t previous_b = e == 0 ? 0 : j["backward_calls"][e - 1].get<int64_t>();
+        out.budgets[e].forward += j["forward_calls"][e].get<int64_t>() - previous_f;
+        out.budgets[e].backward += j["backward_calls"][e].get<int64_t>() - previous_b;
+      }
+      out.seconds += j["seconds"].get<double>();
+      out.parameters = j["parameters"];
+    }
+    report(n, n);
+    for (size_t e = 0; e < budgets.size(); ++e) {
+      BudgetOutcome& o = out.budgets[e];
+      o.success = torch::cat(parts[5 * e + 0]);
+      o.pred = torch::cat(parts[5 * e + 1]);
+      o.l2 = torch::cat(parts[5 * e + 2]);
+      o.linf = torch::cat(parts[5 * e + 3]);
+      o.distance = torch::cat(parts[5 * e + 4]);
+    }
+    if (keep_x_adv) out.x_adv = torch::cat(x_adv_parts);
+    return out;
+  }
+
+  const Model& model_;
+  const Dataset& data_;
+  const AuditOptions& o_;
+  const AuditProgress& progress_;
+  const AuditSaved& saved_;
+  StageStore& store_;
+  int stage_count_;
+  int stage_index_ = 0;
+  std::string label_;
+};
+
+AttackConfig base_config(const AuditOptions& o, const Model& model) {
+  AttackConfig c;
+  c.norm = o.norm;
+  c.lo = model.options().input_lo;
+  c.hi = model.options().input_hi;
+  c.seed = o.seed;
+  return c;
+}
+
+// Figures for one attack at one budget, over all audit examples.
+nlohmann::json attack_entry(const std::string& name, double eps, const BudgetOutcome& r,
+                            const torch::Tensor& clean_correct, double seconds,
+                            const nlohmann::json& parameters, Norm norm) {
+  const torch::Tensor broken = r.success & clean_correct;
+  const int64_t attacked = clean_correct.sum().item<int64_t>();
+  const auto median = [&](const torch::Tensor& d) {
+    const torch::Tensor v = d.masked_select(broken);
+    return v.numel() == 0 ? nlohmann::json(nullptr)
+                          : nlohmann::json(v.to(torch::kDouble).median().item<double>());
+  };
+  return {{"attack", name},
+          {"norm", norm_name(norm)},
+          {"eps", eps},
+          {"robust_accuracy", fraction(clean_correct & ~r.success)},
+          {"success_rate", attacked == 0 ? nlohmann::json(nullptr)
+                                         : nlohmann::json(broken.sum().item<double>() / attacked)},
+          {"median_l2", median(r.l2)},
+          {"median_linf", median(r.linf)},
+          {"forward_calls", r.forward},
+          {"backward_calls", r.backward},
+          {"seconds", seconds},
+          {"parameters", parameters}};
+}
+
+// Quantiles of per-point minimal perturbations, failures counted as infinitely far.
+nlohmann::json distance_distribution(const torch::Tensor& d_in, int bins) {
+  const torch::Tensor d = std::get<0>(d_in.to(torch::kDouble).sort());
+  const int64_t n = d.numel();
+  const auto quantile = [&](double q) -> nlohmann::json {
+    if (n == 0) return nullptr;
+    // The lower empirical quantile, so that a failure (∞) shows as null rather than a blend.
+    const int64_t i = std::min<int64_t>(n - 1, static_cast<int64_t>(std::ceil(q * n)) - 1);
+    return null_if_infinite(d[std::max<int64_t>(i, 0)].item<double>());
+  };
+  const torch::Tensor finite = d.masked_select(torch::isfinite(d));
+  nlohmann::json hist = {{"edges", nlohmann::json::array()}, {"counts", nlohmann::json::array()}};
+  if (finite.numel() > 0) {
+    const double hi = std::max(finite.max().item<double>(), 1e-12);
+    const torch::Tensor counts = torch::histc(finite, bins, 0.0, hi);
+    for (int i = 0; i <= bins; ++i) hist["edges"].push_back(hi * i / bins);
+    for (int i = 0; i < bins; ++i)
+      hist["counts"].push_back(static_cast<int64_t>(counts[i].item<double>()));
+  }
+  return {{"points", n},
+          {"failed", n - finite.numel()},
+          {"q1", quantile(0.25)},
+          {"median", quantile(0.5)},
+          {"q3", quantile(0.75)},
+          {"min", n ? null_if_infinite(d[0].item<double>()) : nlohmann::json(nullptr)},
+          {"mean_finite",
+           finite.numel() ? nlohmann::json(finite.mean().item<double>()) : nlohmann::json(nullptr)},
+          {"histogram", hist}};
+}
+
+nlohmann::json per_class(const torch::Tensor& ok, const torch::Tensor& y, int64_t classes) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t c = 0; c < classes; ++c) {
+    const torch::Tensor in = y.eq(c);
+    const int64_t count = in.sum().item<int64_t>();
+    out.push_back(count == 0 ? nlohmann::json(nullptr)
+                             : nlohmann::json((ok & in).sum().item<double>() / count));
+  }
+  return out;
+}
+
+}  // namespace
+
+AuditBudget parse_audit_budget(const std::string& name) {
+  if (name == "quick") return AuditBudget::Quick;
+  if (name == "standard") return AuditBudget::Standard;
+  if (name == "thorough") return AuditBudget::Thorough;
+  throw Error("--budget: expected quick, standard or thorough, got '" + name + "'");
+}
+
+std::string audit_budget_name(AuditBudget budget) {
+  switch (budget) {
+    case AuditBudget::Quick:
+      return "quick";
+    case AuditBudget::Standard:
+      return "standard";
+    case AuditBudget::Thorough:
+      return "thorough";
+  }
+  return "?";
+}
+
+AuditPlan audit_plan(AuditBudget budget) {
+  AuditPlan p;  // standard: the papers' reference parameters
+  if (budget == AuditBudget::Quick) {
+    p.default_examples = 200;
+    p.pgd_steps = 20;
+    p.apgd_steps = 50;
+    p.target_classes = 3;
+    p.square_queries = 1000;
+    p.deepfool_examples = 200;
+    p.cw_examples = 50;
+    p.cw_binary_steps = 5;
+    p.cw_steps = 50;
+    p.masking_points = 100;
+    p.masking_expensive_points = 20;
+    p.masking_pgd_steps = 20;
+    p.masking_apgd_steps = 50;
+    p.masking_queries = 1000;
+    p.masking_noise_draws = 1000;
+    p.numerical_examples = 200;
+    p.sharpness_examples = 256;
+    p.sharpness_iterations = 20;
+    p.sharpness_pairs = 5;
+  } else if (budget == AuditBudget::Thorough) {
+    p.default_examples = 10000;
+    p.pgd_steps = 100;
+    p.pgd_restarts = 5;
+    p.apgd_restarts = 5;
+    p.square_queries = 10000;
+    p.deepfool_examples = 10000;
+    p.cw_examples = 1000;
+    p.masking_points = 1000;
+    p.masking_expensive_points = 200;
+    p.numerical_examples = 1000;
+    p.sharpness_examples = 2000;
+    p.sharpness_iterations = 100;
+    p.sharpness_pairs = 20;
+  }
+  return p;
+}
+
+std::vector<double> default_audit_budgets(Norm norm, const std::vector<int64_t>& shape,
+                                          double range) {
+  const bool colour = !shape.empty() && shape[0] >= 3;
+  std::vector<double> b;
+  switch (norm) {
+    case Norm::Linf:
+      b = colour ? std::vector<double>{2 / 255.0, 4 / 255.0, 8 / 255.0, 16 / 255.0}
+                 : std::vector<double>{0.05, 0.1, 0.2};
+      break;
+    case Norm::L2:
+      b = colour ? std::vector<double>{0.25, 0.5, 1.0} : std::vector<double>{0.5, 1.0, 2.0};
+      break;
+    case Norm::L1:
+      b = colour ? std::vector<double>{3.0, 6.0, 12.0} : std::vector<double>{2.5, 5.0, 10.0};
+      break;
+  }
+  for (double& e : b) e *= range;
+  return b;
+}
+
+std::vector<std::string> audit_attacks(Norm norm) {
+  std::vector<std::string> names;
+  for (const std::string n :
+       {norm == Norm::L2 ? "fgm" : "fgsm", "pgd", "apgd", "apgd-t", "square"}) {
+    const AttackInfo& info = find_attack(n);
+    if (std::find(info.norms.begin(), info.norms.end(), norm) != info.norms.end())
+      names.push_back(n);
+  }
+  return names;
+}
+
+double audit_work_estimate(const AuditOptions& o, int64_t examples, int64_t num_classes) {
+  const AuditPlan& p = o.plan;
+  const double forward_only = 0.35;  // a forward pass costs about a third of forward+backward
+  const double budgets = static_cast<double>(std::max<size_t>(o.eps.size(), 1));
+  const double targets = static_cast<double>(std::min(p.target_classes, num_classes - 1));
+  double per_example = 1 + p.pgd_steps * p.pgd_restarts + p.apgd_steps * p.apgd_restarts +
+                       targets * p.apgd_steps + forward_only * p.square_queries;
+  double work = budgets * per_example * examples;
+  if (o.min_norm) {
+    work += 50.0 * std::min(p.deepfool_examples, examples);  // ~5 iterations × 10 candidates
+    work += static_cast<double>(p.cw_binary_steps * p.cw_steps) * std::min(p.cw_examples, examples);
+  }
+  if (o.masking) {
+    work += static_cast<double>(p.masking_points) *
+            (7.0 * p.masking_pgd_steps + (12.0 + targets) * p.masking_apgd_steps);
+    work += static_cast<double>(p.masking_expensive_points) *
+            (forward_only * (2.0 * p.masking_queries + p.masking_noise_draws) +
+             8.0 * p.masking_pgd_steps);
+  }
+  if (o.sharpness) {
+    work += 4.0 * p.sharpness_iterations * p.sharpness_examples;
+    work += forward_only * 4.0 * p.sharpness_pairs * p.sharpness_examples;
+  }
+  work += 3.0 * p.numerical_examples;
+  return work;
+}
+
+AuditResult run_audit(const Model& model, const Dataset& data, const AuditOptions& o_in,
+                      const AuditProgress& progress, const AuditSaved& saved) {
+  const auto start = Clock::now();
+  AuditOptions o = o_in;
+  const int64_t n = data.size();
+  ADVTK_CHECK(n > 0, "audit: the data has no examples");
+  ADVTK_CHECK(o.batch_size > 0, "--batch-size: expected a positive number, got ", o.batch_size);
+  const double lo = model.options().input_lo, hi = model.options().input_hi;
+  const std::vector<int64_t> shape(data.images.sizes().begin() + 1, data.images.sizes().end());
+  if (o.eps.empty()) o.eps = default_audit_budgets(o.norm, shape, hi - lo);
+  std::sort(o.eps.begin(), o.eps.end());
+  o.eps.erase(std::unique(o.eps.begin(), o.eps.end()), o.eps.end());
+  for (double e : o.eps) ADVTK_CHECK(e > 0, "--eps: expected budgets > 0, got ", e);
+  if (o.main_eps <= 0) o.main_eps = o.eps[o.eps.size() / 2];
+  ADVTK_CHECK(std::find(o.eps.begin(), o.eps.end(), o.main_eps) != o.eps.end(),
+              "--main-eps: ", o.main_eps, " is not one of the budgets (--eps)");
+  const int64_t classes = std::max(data.num_classes(), model.probe(shape, 0).num_classes);
+  const std::vector<std::string> attacks = audit_attacks(o.norm);
+  const AuditPlan& p = o.plan;
+
+  nlohmann::json plan = {{"pgd_steps", p.pgd_steps},
+                         {"pgd_restarts", p.pgd_restarts},
+                         {"apgd_steps", p.apgd_steps},
+                         {"apgd_restarts", p.apgd_restarts},
+                         {"target_classes", p.target_classes},
+                         {"square_queries", p.square_queries},
+                         {"deepfool_examples", p.deepfool_examples},
+                         {"cw_examples", p.cw_examples},
+                         {"cw_binary_steps", p.cw_binary_steps},
+                         {"cw_steps", p.cw_steps},
+                         {"masking_points", p.masking_points},
+                         {"masking_expensive_points", p.masking_expensive_points},
+                         {"masking_pgd_steps", p.masking_pgd_steps},
+                         {"masking_apgd_steps", p.masking_apgd_steps},
+                         {"masking_queries", p.masking_queries},
+                         {"masking_noise_draws", p.masking_noise_draws},
+                         {"numerical_examples", p.numerical_examples},
+                         {"sharpness_examples", p.sharpness_examples},
+                         {"sharpness_iterations", p.sharpness_iterations},
+                         {"sharpness_pairs", p.sharpness_pairs}};
+  const torch::Tensor ids = data.example_ids();
+  const nlohmann::json settings = {
+      {"budget", audit_budget_name(o.budget)},
+      {"norm", norm_name(o.norm)},
+      {"eps", o.eps},
+      {"main_eps", o.main_eps},
+      {"seed", o.seed},
+      {"batch_size", o.batch_size},
+      {"sections", {{"min_norm", o.min_norm}, {"masking", o.masking}, {"sharpness", o.sharpness}}},
+      {"plan", plan}};
+  const nlohmann::json data_info = {
+      {"source", data.source},
+      {"examples", n},
+      {"classes", classes},
+      {"class_names", data.class_names},
+      {"first_id", ids[0].item<int64_t>()},
+      {"ids_checksum", (ids * static_cast<int64_t>(2654435761))
+                           .remainder(static_cast<int64_t>(1000000007))
+                           .sum()
+                           .item<int64_t>()},
+      {"labels_checksum", (data.labels * (ids + 1)).sum().item<int64_t>()}};
+  StageStore store(o.out, {{"model", o.model_info}, {"data", data_info}, {"settings", settings}},
+                   o.resume);
+
+  const int stage_count = 1 + static_cast<int>(attacks.size()) + (o.min_norm ? 2 : 0) +
+                          (o.masking ? 1 : 0) + 1 + (o.sharpness ? 1 : 0);
+  Auditor a(model, data, o, progress, saved, store, stage_count);
+  nlohmann::json stage_seconds = nlohmann::json::object();
+
+  // 1. Clean accuracy.
+  a.begin("clean accuracy");
+  if (!store.json("clean")) {
+    const auto t = Clock::now();
+    const EvaluationResult e =
+        evaluate(model, data, o.batch_size, classes,
+                 [&](int64_t done, int64_t total) { a.report(done, total); });
+    nlohmann::json per = nlohmann::json::array();
+    for (double v : e.per_class_accuracy)
+      per.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
+    a.save("clean",
+           {{"accuracy", e.accuracy},
+            {"mean_loss", e.mean_loss},
+            {"per_class_accuracy", per},
+            {"seconds", seconds_since(t)}},
+           {{"predictions", e.predictions}, {"confusion", e.confusion}});
+  }
+  const nlohmann::json clean = *store.json("clean");
+  const TensorMap clean_t = *store.tensors("clean");
+  const torch::Tensor y = data.labels;
+  const torch::Tensor clean_correct = clean_t.at("predictions").eq(y);
+  stage_seconds["clean"] = clean["seconds"];
+
+  // 2. Attacks at every budget.
+  nlohmann::json attack_entries = nlohmann::json::array();
+  std::vector<std::pair<std::string, std::vector<BudgetOutcome>>> outcomes;
+  for (const std::string& name : attacks) {
+    a.begin(name + " at eps " + [&] {
+      std::string s;
+      for (double e : o.eps) s += (s.empty() ? "" : ",") + eps_text(e);
+      return s;
+    }());
+    AttackConfig c = base_config(o, model);
+    if (name == "pgd") {
+      c.steps = p.pgd_steps;
+      c.restarts = p.pgd_restarts;
+    } else if (name == "apgd" || name == "apgd-t") {
+      c.steps = p.apgd_steps;
+      c.restarts = p.apgd_restarts;
+      if (name == "apgd-t") c.target_classes = std::min(p.target_classes, classes - 1);
+    } else if (name == "square") {
+      c.queries = p.square_queries;
+    }
+    const AttackInfo& info = find_attack(name);
+    const ChunkedRun run = a.chunked(
+        "attack-" + name,
+        [&](double eps) {
+          c.eps = eps;
+          return make_attack(info, c);
+        },
+        o.eps, n, false);
+    for (size_t e = 0; e < o.eps.size(); ++e) {
+      attack_entries.push_back(attack_entry(name, o.eps[e], run.budgets[e], clean_correct,
+                                            e + 1 == o.eps.size() ? run.seconds : 0.0,
+                                            run.parameters, o.norm));
+    }
+    // Seconds are for the whole sweep over the budgets; report them once, on the last budget.
+    stage_seconds["attack-" + name] = run.seconds;
+    outcomes.emplace_back(name, run.budgets);
+  }
+
+  // 3. Minimum-norm attacks: DeepFool in the audit's norm (L2 for L1 audits), CW-L2.
+  nlohmann::json min_norm = nlohmann::json::array();
+  torch::Tensor deepfool_success, deepfool_distance, deepfool_x_adv;
+  Norm deepfool_norm = o.norm == Norm::L1 ? Norm::L2 : o.norm;
+  if (o.min_norm) {
+    for (const std::string name : {"deepfool", "cw"}) {
+      const bool deepfool = name == std::string("deepfool");
+      const int64_t m = std::min(n, deepfool ? p.deepfool_examples : p.cw_examples);
+      a.begin(name + " (minimum norm) on " + std::to_string(m) + " examples");
+      AttackConfig c = base_config(o, model);
+      c.norm = deepfool ? deepfool_norm : Norm::L2;
+      if (!deepfool) {
+        c.binary_search_steps = p.cw_binary_steps;
+        c.steps = p.cw_steps;
+      }
+      const AttackInfo& info = find_attack(name);
+      const ChunkedRun run = a.chunked(
+          std::string("min-norm-") + name, [&](double) { return make_attack(info, c); }, {0.0}, m,
+          deepfool);
+      const BudgetOutcome& r = run.budgets[0];
+      const torch::Tensor correct = clean_correct.narrow(0, 0, m);
+      const torch::Tensor d = torch::where(r.success, r.distance.to(torch::kDouble),
+                                           torch::full({m}, INFINITY, torch::kDouble))
+                                  .masked_select(correct);
+      nlohmann::json entry = distance_distribution(d, 20);
+      entry["attack"] = name;
+      entry["norm"] = norm_name(c.norm);
+      entry["examples"] = m;
+      entry["seconds"] = run.seconds;
+      entry["forward_calls"] = r.forward;
+      entry["backward_calls"] = r.backward;
+      entry["parameters"] = run.parameters;
+      if (c.norm == o.norm) {
+        nlohmann::json at = nlohmann::json::array();
+        for (double eps : o.eps) {
+          const torch::Tensor within = r.success & r.distance.le(eps * (1 + 1e-6) + 1e-7);
+          at.push_back({{"eps", eps}, {"robust_accuracy", fraction(correct & ~within)}});
+        }
+        entry["robust_accuracy_at"] = at;
+      }
+      min_norm.push_back(entry);
+      stage_seconds[std::string("min-norm-") + name] = run.seconds;
+      if (deepfool) {
+        deepfool_success = r.success;
+        deepfool_distance = r.distance;
+        deepfool_x_adv = run.x_adv;
+      }
+    }
+  }
+
+  // Worst case per example over every attack at each budget (DeepFool counts where its norm is
+  // the audit's and its perturbation fits the budget).
+  nlohmann::json worst = nlohmann::json::array();
+  double main_robust = 0.0;
+  for (size_t e = 0; e < o.eps.size(); ++e) {
+    torch::Tensor broken = torch::zeros({n}, torch::kBool);
+    std::vector<std::pair<std::string, torch::Tensor>> by;
+    for (const auto& [name, budgets] : outcomes)
+      by.emplace_back(name, budgets[e].success & clean_correct);
+    if (deepfool_success.defined() && deepfool_norm == o.norm) {
+      torch::Tensor d = torch::zeros({n}, torch::kBool);
+      d.narrow(0, 0, deepfool_success.size(0))
+          .copy_(deepfool_success & deepfool_distance.le(o.eps[e] * (1 + 1e-6) + 1e-7));
+      by.emplace_back("deepfool", d & clean_correct);
+    }
+    for (const auto& [name, mask] : by) broken |= mask;
+    nlohmann::json broken_by = nlohmann::json::object(), only_by = nlohmann::json::object();
+    for (const auto& [name, mask] : by) {
+      torch::Tensor others = torch::zeros({n}, torch::kBool);
+      for (const auto& [other, m] : by)
+        if (other != name) others |= m;
+      broken_by[name] = mask.sum().item<int64_t>();
+      only_by[name] = (mask & ~others).sum().item<int64_t>();
+    }
+    const torch::Tensor robust = clean_correct & ~broken;
+    const double acc = fraction(robust);
+    if (o.eps[e] == o.main_eps) main_robust = acc;
+    worst.push_back({{"eps", o.eps[e]},
+                     {"robust_accuracy", acc},
+                     {"robust_examples", robust.sum().item<int64_t>()},
+                     {"per_class_robust_accuracy", per_class(robust, y, classes)},
+                     {"broken_by", broken_by},
+                     {"only_broken_by", only_by}});
+  }
+
+  // The most fragile examples: the smallest DeepFool perturbations.
+  AuditResult result;
+  nlohmann::json fragile = nlohmann::json::array();
+  if (deepfool_success.defined()) {
+    const int64_t m = deepfool_success.size(0);
+    const torch::Tensor ok = deepfool_success & clean_correct.narrow(0, 0, m);
+    const torch::Tensor key = torch::where(ok, deepfool_distance.to(torch::kDouble),
+                                           torch::full({m}, INFINITY, torch::kDouble));
+    const torch::Tensor order = std::get<1>(key.sort());
+    std::vector<GridRow> rows;
+    const auto name_of = [&](int64_t c) { return data.class_name(c); };
+    for (int64_t k = 0; k < std::min<int64_t>(o.fragile_examples, ok.sum().item<int64_t>()); ++k) {
+      const int64_t i = order[k].item<int64_t>();
+      const int64_t pred = predictions(model, deepfool_x_adv.narrow(0, i, 1), 1)[0].item<int64_t>();
+      const double d = deepfool_distance[i].item<double>();
+      fragile.push_back({{"position", i},
+                         {"id", ids[i].item<int64_t>()},
+                         {"label", y[i].item<int64_t>()},
+                         {"prediction", pred},
+                         {"distance", d},
+                         {"norm", norm_name(deepfool_norm)}});
+      std::ostringstream dist;
+      dist << norm_name(deepfool_norm) << " " << std::setprecision(3) << d;
+      rows.push_back(
+          {data.images[i], ((deepfool_x_adv[i] - lo) / (hi - lo)).clamp(0, 1),
+           "#" + std::to_string(ids[i].item<int64_t>()) + " " + name_of(y[i].item<int64_t>()),
+           dist.str(), "-> " + name_of(pred)});
+    }
+    if (!rows.empty()) result.grid_png = encode_png(render_grid(rows));
+  }
+
+  // 4. Robustness verification: the gradient-masking detector.
+  nlohmann::json masking = {{"skipped", true}};
+  if (o.masking) {
+    a.begin("gradient-masking check at eps " + eps_text(o.main_eps));
+    if (!store.json("masking")) {
+      MaskingOptions m;
+      m.threat = {o.norm, o.main_eps, lo, hi};
+      m.points = p.masking_points;
+      m.expensive_points = p.masking_expensive_points;
+      m.batch_size = o.batch_size;
+      m.pgd_steps = p.masking_pgd_steps;
+      m.apgd_steps = p.masking_apgd_steps;
+      m.square_queries = p.masking_queries;
+      m.noise_draws = p.masking_noise_draws;
+      m.surrogate = o.surrogate;
+      m.bpda_model = o.bpda_model;
+      m.seed = o.seed;
+      const MaskingReport r = detect_masking(model, data, m, [&](const std::string& stage) {
+        if (progress) progress("masking: " + stage, a.stage_index_, stage_count, 0, 0);
+      });
+      a.save("masking", to_json(r));
+    }
+    masking = *store.json("masking");
+    masking["eps"] = o.main_eps;
+    stage_seconds["masking"] = masking["seconds"];
+  }
+
+  // 5. Numerical exploitation.
+  a.begin("numerical probes");
+  if (!store.json("numerical")) {
+    NumericalOptions no;
+    no.examples = p.numerical_examples;
+    no.batch_size = o.batch_size;
+    no.seed = o.seed;
+    a.save("numerical", to_json(probe_numerics(model, data, no)));
+  }
+  const nlohmann::json numerical = *store.json("numerical");
+  stage_seconds["numerical"] = numerical["seconds"];
+
+  // 6. Convergence: sharpness of the minimum.
+  nlohmann::json sharpness = {{"skipped", true}};
+  if (o.sharpness) {
+    a.begin("sharpness (Hessian power iteration, weight perturbations)");
+    if (!store.json("sharpness")) {
+      SharpnessOptions so;
+      so.examples = p.sharpness_examples;
+      so.batch_size = o.batch_size;
+      so.power_iterations = p.sharpness_iterations;
+      so.perturbation_pairs = p.sharpness_pairs;
+      so.seed = o.seed;
+      const SharpnessReport r = measure_sharpness(model, data, so);
+      nlohmann::json pert = nlohmann::json::array();
+      for (const auto& f : r.perturbation)
+        pert.push_back({{"rho", f.rho},
+                        {"mean_loss_increase", f.mean_increase},
+                        {"std_loss_increase", f.std_increase},
+                        {"max_loss_increase", f.max_increase},
+                        {"pairs", so.perturbation_pairs}});
+      a.save("sharpness",
+             {{"examples", r.examples},
+              {"loss", r.loss},
+              {"top_hessian_eigenvalue", r.top_eigenvalue},
+              {"power_iterations", r.iterations},
+              {"converged", r.converged},
+              {"tolerance", so.tolerance},
+              {"weight_perturbation", pert},
+              {"seconds", r.seconds},
+              {"how_to_read",
+               "The top Hessian eigenvalue is the loss curvature along the sharpest weight "
+               "direction: larger means a sharper minimum. It changes with the weights' scale "
+               "(Dinh et al. 2017), so compare models of one architecture and loss. The weight "
+               "perturbation figure is scale-free: the mean loss increase when every parameter "
+               "tensor moves by rho times its norm in a random direction; flat minima lose "
+               "little."}});
+    }
+    sharpness = *store.json("sharpness");
+    stage_seconds["sharpness"] = sharpness["seconds"];
+  }
+
+  double total = 0.0;
+  for (const auto& [k, v] : stage_seconds.items()) total += v.get<double>();
+  nlohmann::json model_info = o.model_info;
+  const ProbeResult probe = model.probe(shape, 0);
+  int64_t params = 0;
+  for (const auto& t : model.parameters()) params += t.numel();
+  model_info["parameters"] = params;
+  model_info["input_shape"] = probe.input_shape;
+  model_info["outputs"] = probe.num_classes;
+  model_info["output_looks_like_probabilities"] = probe.looks_like_probabilities;
+  model_info["input_range"] = {lo, hi};
+  model_info["device"] = model.device().str();
+
+  nlohmann::json& rep = result.report;
+  rep["schema"] = "advtk-audit/1";
+  rep["model"] = model_info;
+  rep["data"] = data_info;
+  rep["settings"] = settings;
+  rep["clean_accuracy"] = clean["accuracy"];
+  rep["clean"] = {{"per_class_accuracy", clean["per_class_accuracy"]},
+                  {"mean_loss", clean["mean_loss"]},
+                  {"confusion", [&] {
+                     nlohmann::json rows = nlohmann::json::array();
+                     const torch::Tensor cm = clean_t.at("confusion");
+                     for (int64_t r = 0; r < cm.size(0); ++r) {
+                       std::vector<int64_t> row(cm.size(1));
+                       for (int64_t c = 0; c < cm.size(1); ++c) row[c] = cm[r][c].item<int64_t>();
+                       rows.push_back(row);
+                     }
+                     return rows;
+                   }()}};
+  rep["attacks"] = attack_entries;
+  rep["worst_case"] = worst;
+  rep["main_eps"] = o.main_eps;
+  rep["main_robust_accuracy"] = main_robust;
+  rep["min_norm"] = min_norm;
+  rep["fragile_examples"] = fragile;
+  rep["masking"] = masking;
+  rep["numerical"] = numerical;
+  rep["sharpness"] = sharpness;
+  rep["environment"] = {{"advtk", ADVTK_VERSION},
+                        {"libtorch", TORCH_VERSION},
+                        {"blas", blas_library()},
+                        {"threads", at::get_num_threads()},
+                        {"cuda_available", torch::cuda::is_available()},
+                        {"device", model.device().str()},
+                        {"stage_seconds", stage_seconds},
+                        {"seconds", total},
+                        {"wall_seconds_this_run", seconds_since(start)}};
+  return result;
+}
+
+}  // namespace advtk

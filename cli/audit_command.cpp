@@ -1,0 +1,267 @@
+// advtk audit MODEL --data … --out DIR: a full robustness audit as report.json, report.md and a
+// self-contained report.html.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "attacks/threat_model.h"
+#include "audit/audit.h"
+#include "audit/report.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/progress_bar.h"
+#include "cli/values.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/sha256.h"
+
+namespace advtk::cli {
+namespace {
+
+struct AuditCliOptions {
+  std::string model_path;
+  std::string out = "runs/audit";
+  std::string budget = "standard";
+  std::string norm = "linf";
+  std::string eps;
+  std::string main_eps;
+  std::string skip;
+  std::string fail_under;
+  std::string surrogate;
+  bool resume = false;
+  CommonOptions common;
+  DataOptions data;
+  ModelCliOptions model;
+};
+
+// "0.7" or "70%".
+double parse_accuracy(const std::string& text) {
+  const bool percent = !text.empty() && text.back() == '%';
+  double v = parse_number(percent ? text.substr(0, text.size() - 1) : text, "--fail-under");
+  if (percent) v /= 100;
+  ADVTK_CHECK(v >= 0 && v <= 1, "--fail-under: expected an accuracy in [0, 1] or a percentage, ",
+              "got '", text, "'");
+  return v;
+}
+
+// Seconds for one forward+backward pass per example, measured on one batch (the second of two
+// runs, so the first's warm-up does not count).
+double seconds_per_pass(const Model& model, const Dataset& data, int64_t batch_size) {
+  const int64_t m = std::min(batch_size, data.size());
+  const torch::Tensor x0 = model.from_unit_range(data.images.narrow(0, 0, m)).to(model.device());
+  const torch::Tensor y = data.labels.narrow(0, 0, m).to(model.device());
+  double seconds = 0;
+  for (int run = 0; run < 2; ++run) {
+    const auto start = std::chrono::steady_clock::now();
+    const torch::Tensor x = x0.clone().requires_grad_(true);
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(model.logits(x), y);
+    torch::autograd::grad({loss}, {x}, {}, false, false, true);
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return seconds / static_cast<double>(m);
+}
+
+void print_summary(const nlohmann::json& r) {
+  std::printf("%-12s", "attack");
+  for (const auto& e : r["settings"]["eps"])
+    std::printf(" %10s", ("eps " +
+                          [&] {
+                            char b[32];
+                            std::snprintf(b, sizeof(b), "%g", e.get<double>());
+                            return std::string(b);
+                          }())
+                             .c_str());
+  std::printf("\n%-12s", "clean");
+  for (size_t i = 0; i < r["settings"]["eps"].size(); ++i)
+    std::printf(" %9.2f%%", 100 * r["clean_accuracy"].get<double>());
+  std::string current;
+  for (const auto& a : r["attacks"]) {
+    if (a["attack"] != current) {
+      current = a["attack"].get<std::string>();
+      std::printf("\n%-12s", current.c_str());
+    }
+    std::printf(" %9.2f%%", 100 * a["robust_accuracy"].get<double>());
+  }
+  std::printf("\n%-12s", "worst case");
+  for (const auto& w : r["worst_case"])
+    std::printf(" %9.2f%%", 100 * w["robust_accuracy"].get<double>());
+  std::printf("\n\n");
+  for (const auto& m : r["min_norm"]) {
+    std::printf("min-norm %-9s %-4s median %s over %lld points (%lld not broken)\n",
+                m["attack"].get<std::string>().c_str(), m["norm"].get<std::string>().c_str(),
+                m["median"].is_null() ? "-" : std::to_string(m["median"].get<double>()).c_str(),
+                static_cast<long long>(m["points"].get<int64_t>()),
+                static_cast<long long>(m["failed"].get<int64_t>()));
+  }
+  if (!r["masking"].value("skipped", false))
+    std::printf("masking      %s: %s\n", r["masking"]["verdict"].get<std::string>().c_str(),
+                r["masking"]["message"].get<std::string>().c_str());
+  for (const auto& f : r["numerical"]["flags"])
+    std::printf("numerical    %s\n", f.get<std::string>().c_str());
+  if (!r["sharpness"].value("skipped", false))
+    std::printf("sharpness    top Hessian eigenvalue %.4g; loss increase at rho %g: %.4g\n",
+                r["sharpness"]["top_hessian_eigenvalue"].get<double>(),
+                r["sharpness"]["weight_perturbation"][0]["rho"].get<double>(),
+                r["sharpness"]["weight_perturbation"][0]["mean_loss_increase"].get<double>());
+  std::printf("gate         %s\n", r["gate"]["message"].get<std::string>().c_str());
+}
+
+int run_audit_command(const AuditCliOptions& o) {
+  apply_common(o.common);
+  AuditOptions a;
+  a.budget = parse_audit_budget(o.budget);
+  a.plan = audit_plan(a.budget);
+  a.norm = parse_norm(o.norm);
+  if (!o.eps.empty()) a.eps = parse_number_list(o.eps, "--eps");
+  if (!o.main_eps.empty()) a.main_eps = parse_number(o.main_eps, "--main-eps");
+  for (const std::string& s : split(o.skip, ',')) {
+    if (s.empty()) continue;
+    if (s == "masking") {
+      a.masking = false;
+    } else if (s == "sharpness") {
+      a.sharpness = false;
+    } else if (s == "min-norm") {
+      a.min_norm = false;
+    } else {
+      throw Error("--skip: expected masking, sharpness or min-norm, got '" + s + "'");
+    }
+  }
+  const std::optional<double> fail_under =
+      o.fail_under.empty() ? std::nullopt : std::optional<double>(parse_accuracy(o.fail_under));
+  DataOptions data_options = o.data;
+  if (data_options.limit < 0) data_options.limit = a.plan.default_examples;
+  const Dataset data = load_data(data_options, o.common.seed);
+  const ModelOptions model_options = to_model_options(o.model, o.common.device);
+  ADVTK_CHECK(!model_options.bpda,
+              "--bpda: the audit's masking check runs BPDA itself; give only --preprocess");
+  const Model model = load_model_for(o.model_path, model_options, data);
+  std::optional<Model> surrogate, bpda;
+  if (!o.surrogate.empty()) {
+    surrogate = load_surrogate(o.surrogate, model_options, data);
+    a.surrogate = &*surrogate;
+  }
+  if (model_options.preprocess) {
+    ModelOptions b = model_options;
+    b.bpda = true;
+    bpda = load_model_for(o.model_path, b, data);
+    a.bpda_model = &*bpda;
+  }
+  a.batch_size = o.common.batch_size;
+  a.seed = o.common.seed;
+  a.out = o.out;
+  a.resume = o.resume;
+  a.model_info = {
+      {"path", o.model_path},
+      {"sha256", sha256_file(o.model_path)},
+      {"bytes", std::filesystem::file_size(o.model_path)},
+      {"preprocess", o.model.preprocess},
+      {"preprocess_sha256", o.model.preprocess.empty() ? "" : sha256_file(o.model.preprocess)},
+      {"surrogate", o.surrogate},
+      {"mean", o.model.mean},
+      {"std", o.model.std}};
+  ensure_directory(o.out);
+
+  const double per_pass = seconds_per_pass(model, data, a.batch_size);
+  const double estimate = per_pass * audit_work_estimate(a, data.size(), data.num_classes());
+  if (!o.common.quiet)
+    std::fprintf(stderr,
+                 "audit (%s) of %s on %lld examples: at most about %s (upper bound: every example "
+                 "attacked for every step; early stopping makes it shorter; %s per "
+                 "forward+backward example pass)\n",
+                 o.budget.c_str(), o.model_path.c_str(), static_cast<long long>(data.size()),
+                 format_duration(estimate).c_str(), format_duration(per_pass).c_str());
+
+  ProgressBar bar("", 0, show_progress(o.common));
+  std::string shown;
+  const auto progress = [&](const std::string& stage, int index, int count, int64_t done,
+                            int64_t total) {
+    const std::string label =
+        "[" + std::to_string(index) + "/" + std::to_string(count) + "] " + stage;
+    if (label != shown) {
+      if (!shown.empty()) bar.finish();
+      bar.reset(label, std::max<int64_t>(total, 1));
+      shown = label;
+      if (!show_progress(o.common) && !o.common.quiet) spdlog::info("{}", label);
+    }
+    if (total > 0) bar.update(done);
+  };
+  AuditResult result = run_audit(model, data, a, progress);
+  if (!shown.empty()) bar.finish();
+
+  nlohmann::json& r = result.report;
+  const std::string verdict = r["masking"].value("verdict", "skipped");
+  const bool masked = verdict == "masked" || verdict == "suspect";
+  const bool below = fail_under && r["main_robust_accuracy"].get<double>() < *fail_under;
+  std::string message = below ? "FAILED: robust accuracy " : "robust accuracy ";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.2f%% at eps %g", 100 * r["main_robust_accuracy"].get<double>(),
+                r["main_eps"].get<double>());
+  message += buf;
+  if (fail_under) {
+    std::snprintf(buf, sizeof(buf), " (required: at least %.2f%%)", 100 * *fail_under);
+    message += buf;
+  }
+  if (masked) message += "; FAILED: gradient masking " + verdict;
+  const int exit_code = below || masked ? 3 : 0;
+  r["gate"] = {{"fail_under", fail_under ? nlohmann::json(*fail_under) : nlohmann::json(nullptr)},
+               {"main_robust_accuracy", r["main_robust_accuracy"]},
+               {"masking_verdict", verdict},
+               {"passed", exit_code == 0},
+               {"exit_code", exit_code},
+               {"message", message}};
+
+  namespace fs = std::filesystem;
+  const std::string grid = result.grid_png.empty() ? "" : "fragile.png";
+  if (!grid.empty()) write_file_atomic((fs::path(o.out) / grid).string(), result.grid_png);
+  write_file_atomic((fs::path(o.out) / "report.json").string(), r.dump(2) + "\n");
+  const auto blocks = build_report(r, grid);
+  write_file_atomic((fs::path(o.out) / "report.md").string(), render_markdown(blocks));
+  write_file_atomic((fs::path(o.out) / "report.html").string(),
+                    render_html(blocks, "advtk audit: " + o.model_path, result.grid_png));
+  print_summary(r);
+  std::printf("report       %s/report.html (also report.md, report.json)\n", o.out.c_str());
+  return exit_code;
+}
+
+}  // namespace
+
+void setup_audit_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<AuditCliOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "audit", "Full robustness audit: attacks, min-norm, masking, numerics, sharpness → report");
+  cmd->add_option("model", o->model_path, "TorchScript model file")->required();
+  cmd->add_option("--out", o->out, "output directory (report.json, report.md, report.html)")
+      ->capture_default_str();
+  cmd->add_option("--budget", o->budget,
+                  "quick (200 examples, reduced attacks), standard (1,000 examples, the papers' "
+                  "parameters) or thorough (10,000 examples, restarts, larger budgets)")
+      ->capture_default_str();
+  cmd->add_option("--norm", o->norm, "linf, l2 or l1")->capture_default_str();
+  cmd->add_option("--eps", o->eps,
+                  "budgets, e.g. 0.05,0.1,0.2 or 2/255,8/255 (default: from the input's size and "
+                  "colour: Linf 0.05,0.1,0.2 for grey images, 2-16/255 for colour)");
+  cmd->add_option("--main-eps", o->main_eps, "the budget the gate reads (default: the middle one)");
+  cmd->add_option("--skip", o->skip, "sections to leave out: masking, sharpness, min-norm");
+  cmd->add_option("--fail-under", o->fail_under,
+                  "exit 3 when the worst-case robust accuracy at the main budget is below this "
+                  "(0.7 or 70%)");
+  cmd->add_option("--surrogate", o->surrogate, "a model to transfer attacks from (masking)");
+  cmd->add_flag("--resume", o->resume, "continue an interrupted audit in --out");
+  add_common_options(*cmd, o->common, 250);
+  add_data_options(*cmd, o->data, "test");
+  add_model_options(*cmd, o->model);
+  cmd->footer(
+      "Exit code 3 when --fail-under is not met or gradient masking is found (masked or suspect).\n"
+      "--limit defaults to the budget's example count. Examples:\n"
+      "  advtk audit model.pt --data fashion-mnist --budget quick --out runs/audit\n"
+      "  advtk audit model.pt --data cifar10:DIR --norm linf --eps 8/255 --fail-under 40%\n"
+      "  advtk audit model.pt --out runs/audit --resume");
+  cmd->callback([o, &exit_code] { exit_code = run_audit_command(*o); });
+}
+
+}  // namespace advtk::cli

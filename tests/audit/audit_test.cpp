@@ -1,0 +1,219 @@
+// The audit runner: an interrupted-and-resumed audit ends with exactly the numbers of an
+// uninterrupted one, the report's figures are consistent, and the HTML is well-formed.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "attacks/attack_test_util.h"
+#include "audit/audit.h"
+#include "audit/report.h"
+#include "core/sha256.h"
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+// Softmax regression fitted to Fashion-MNIST for a few hundred full-batch steps (~80% clean).
+Model fitted_affine(const Dataset& train) {
+  torch::Tensor w = torch::zeros({10, 784}, torch::requires_grad());
+  torch::Tensor b = torch::zeros({10}, torch::requires_grad());
+  torch::optim::SGD sgd({w, b}, torch::optim::SGDOptions(0.5));
+  const torch::Tensor x = train.images.flatten(1);
+  for (int step = 0; step < 150; ++step) {
+    sgd.zero_grad();
+    torch::nn::functional::cross_entropy(torch::addmm(b, x, w.t()), train.labels).backward();
+    sgd.step();
+  }
+  return test::affine_model(w.detach().clone(), b.detach().clone());
+}
+
+AuditPlan tiny_plan() {
+  AuditPlan p = audit_plan(AuditBudget::Quick);
+  p.pgd_steps = 5;
+  p.apgd_steps = 10;
+  p.target_classes = 2;
+  p.square_queries = 100;
+  p.deepfool_examples = 64;
+  p.cw_examples = 16;
+  p.cw_binary_steps = 2;
+  p.cw_steps = 10;
+  p.masking_points = 24;
+  p.masking_expensive_points = 8;
+  p.masking_pgd_steps = 5;
+  p.masking_apgd_steps = 10;
+  p.masking_queries = 100;
+  p.masking_noise_draws = 100;
+  p.numerical_examples = 32;
+  p.sharpness_examples = 32;
+  p.sharpness_iterations = 5;
+  p.sharpness_pairs = 2;
+  return p;
+}
+
+// The report without its timings, which differ from run to run.
+nlohmann::json without_timings(nlohmann::json j) {
+  static const std::set<std::string> timing = {"seconds", "stage_seconds", "wall_seconds_this_run"};
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto& [k, v] : j.items())
+      if (!timing.count(k)) out[k] = without_timings(v);
+    return out;
+  }
+  if (j.is_array()) {
+    for (auto& v : j) v = without_timings(v);
+  }
+  return j;
+}
+
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted") {}
+};
+
+class AuditTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::fashion_mnist_available()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  }
+  AuditOptions options(const std::string& out) const {
+    AuditOptions o;
+    o.budget = AuditBudget::Quick;
+    o.plan = tiny_plan();
+    o.batch_size = 16;  // four batches per attack: interruptions land inside stages
+    o.seed = 7;
+    o.out = out;
+    o.model_info = {{"path", "affine"}};
+    return o;
+  }
+};
+
+TEST_F(AuditTest, ResumedAuditEndsWithTheNumbersOfAnUninterruptedOne) {
+  const Model model = fitted_affine(test::fashion(Split::Train, 2000));
+  const Dataset data = test::fashion(Split::Test, 64);
+  test::TempDir dir;
+  const AuditResult whole = run_audit(model, data, options(dir.file("whole")));
+
+  // Killed inside the second attack's batches, then right after the masking stage, then
+  // finished: each run reads back what the earlier ones saved.
+  int saves = 0;
+  std::vector<std::string> names;
+  for (int stop_at : {6, 27}) {
+    AuditOptions o = options(dir.file("resumed"));
+    o.resume = stop_at != 6;
+    EXPECT_THROW(run_audit(model, data, o, {},
+                           [&](const std::string& name) {
+                             names.push_back(name);
+                             if (++saves == stop_at) throw Interrupted();
+                           }),
+                 Interrupted);
+  }
+  AuditOptions o = options(dir.file("resumed"));
+  o.resume = true;
+  int later = 0;
+  const AuditResult resumed = run_audit(model, data, o, {}, [&](const std::string&) { ++later; });
+  EXPECT_GT(later, 0);
+  EXPECT_LT(later, saves);  // the finished work was not redone
+  EXPECT_EQ(without_timings(resumed.report), without_timings(whole.report));
+  EXPECT_EQ(resumed.grid_png, whole.grid_png);
+
+  // A finished audit resumes without any work.
+  int again = 0;
+  run_audit(model, data, o, {}, [&](const std::string&) { ++again; });
+  EXPECT_EQ(again, 0);
+}
+
+TEST_F(AuditTest, RefusesToOverwriteOrToResumeWithOtherSettings) {
+  const Model model = fitted_affine(test::fashion(Split::Train, 500));
+  const Dataset data = test::fashion(Split::Test, 16);
+  test::TempDir dir;
+  AuditOptions o = options(dir.file("a"));
+  o.masking = o.sharpness = o.min_norm = false;
+  run_audit(model, data, o);
+  EXPECT_NE(test::error_of([&] { run_audit(model, data, o); }).find("--resume"), std::string::npos);
+  o.resume = true;
+  o.eps = {0.3};
+  EXPECT_NE(test::error_of([&] { run_audit(model, data, o); }).find("settings"), std::string::npos);
+}
+
+TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
+  const Model model = fitted_affine(test::fashion(Split::Train, 2000));
+  const Dataset data = test::fashion(Split::Test, 64);
+  test::TempDir dir;
+  const AuditResult result = run_audit(model, data, options(dir.file("r")));
+  const nlohmann::json& r = result.report;
+  for (const char* key : {"model", "data", "clean_accuracy", "attacks", "worst_case", "min_norm",
+                          "masking", "numerical", "sharpness", "environment"})
+    EXPECT_TRUE(r.contains(key)) << key;
+  const double clean = r["clean_accuracy"].get<double>();
+  EXPECT_GT(clean, 0.6);
+  EXPECT_EQ(r["settings"]["eps"], nlohmann::json({0.05, 0.1, 0.2}));  // grey 28×28 defaults
+  EXPECT_EQ(r["main_eps"].get<double>(), 0.1);
+  double previous = 1.0;
+  for (const auto& w : r["worst_case"]) {
+    const double worst = w["robust_accuracy"].get<double>();
+    EXPECT_LE(worst, clean);
+    EXPECT_LE(worst, previous);  // never rises with the budget
+    previous = worst;
+    int attacks = 0;
+    for (const auto& a : r["attacks"]) {
+      if (a["eps"] != w["eps"]) continue;
+      ++attacks;
+      EXPECT_LE(worst, a["robust_accuracy"].get<double>()) << a["attack"];
+      EXPECT_LE(a["robust_accuracy"].get<double>(), clean);
+    }
+    EXPECT_EQ(attacks, 5);  // fgsm, pgd, apgd, apgd-t, square
+    for (size_t c = 0; c < w["per_class_robust_accuracy"].size(); ++c) {
+      const auto& rc = w["per_class_robust_accuracy"][c];
+      if (rc.is_number())
+        EXPECT_LE(rc.get<double>(), r["clean"]["per_class_accuracy"][c].get<double>());
+    }
+  }
+  ASSERT_EQ(r["min_norm"].size(), 2u);
+  EXPECT_LE(r["min_norm"][0]["q1"].get<double>(), r["min_norm"][0]["median"].get<double>());
+  EXPECT_EQ(r["masking"]["verdict"], "no-evidence");
+  EXPECT_TRUE(r["numerical"]["flags"].empty());
+  EXPECT_GT(r["sharpness"]["top_hessian_eigenvalue"].get<double>(), 0.0);  // convex: H ⪰ 0
+  EXPECT_FALSE(result.grid_png.empty());
+
+  const std::string html = render_html(build_report(r, "fragile.png"), "t", result.grid_png);
+  // Well-formed: every non-void element closes in order.
+  static const std::set<std::string> kVoid = {"meta", "img", "br"};
+  std::vector<std::string> open;
+  for (size_t i = html.find('<'); i != std::string::npos; i = html.find('<', i + 1)) {
+    if (html.compare(i, 2, "<!") == 0) continue;
+    const size_t end = html.find('>', i);
+    ASSERT_NE(end, std::string::npos);
+    const bool closing = html[i + 1] == '/';
+    const bool self_closing = html[end - 1] == '/';
+    std::string tag = html.substr(i + (closing ? 2 : 1), end - i - (closing ? 2 : 1));
+    tag = tag.substr(0, tag.find_first_of(" />"));
+    if (closing) {
+      ASSERT_FALSE(open.empty()) << "</" << tag << "> closes nothing";
+      ASSERT_EQ(open.back(), tag);
+      open.pop_back();
+    } else if (!self_closing && !kVoid.count(tag)) {
+      open.push_back(tag);
+    }
+  }
+  EXPECT_TRUE(open.empty());
+  size_t charts = 0;
+  for (size_t i = html.find("<svg"); i != std::string::npos; i = html.find("<svg", i + 1)) ++charts;
+  EXPECT_GE(charts, 3u);  // accuracy vs budget, per-class bars, min-norm histograms
+  EXPECT_NE(html.find("data:image/png;base64,iVBORw0KGgo"), std::string::npos);  // PNG magic
+  EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg"));      // nothing external
+  const std::string md = render_markdown(build_report(r, "fragile.png"));
+  EXPECT_NE(md.find("| worst case |"), std::string::npos);
+  EXPECT_NE(md.find("![the most fragile examples](fragile.png)"), std::string::npos);
+}
+
+TEST(Sha256, MatchesTheStandardTestVectors) {
+  const auto hex = [](const std::string& s) {
+    return sha256_hex(std::vector<char>(s.begin(), s.end()));
+  };
+  EXPECT_EQ(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+}  // namespace
+}  // namespace advtk
