@@ -272,8 +272,10 @@ AuditPlan audit_plan(AuditBudget budget) {
     p.square_queries = 1000;
     p.deepfool_examples = 200;
     p.cw_examples = 50;
-    p.cw_binary_steps = 5;
-    p.cw_steps = 50;
+    // Fewer binary-search steps, started at a larger c: on the zoo MLP and CNN this finds the
+    // same median L2 as the 9-step search from 1e-3 (within 1%), which 5 × 50 from 1e-3 did not.
+    p.cw_binary_steps = 6;
+    p.cw_initial_const = 1e-2;
     p.masking_points = 100;
     p.masking_expensive_points = 20;
     p.masking_pgd_steps = 20;
@@ -390,6 +392,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
                          {"cw_examples", p.cw_examples},
                          {"cw_binary_steps", p.cw_binary_steps},
                          {"cw_steps", p.cw_steps},
+                         {"cw_initial_const", p.cw_initial_const},
                          {"masking_points", p.masking_points},
                          {"masking_expensive_points", p.masking_expensive_points},
                          {"masking_pgd_steps", p.masking_pgd_steps},
@@ -504,6 +507,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       if (!deepfool) {
         c.binary_search_steps = p.cw_binary_steps;
         c.steps = p.cw_steps;
+        c.initial_const = p.cw_initial_const;
       }
       const AttackInfo& info = find_attack(name);
       const ChunkedRun run = a.chunked(
@@ -608,7 +612,9 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
 
   // 4. Robustness verification: the gradient-masking detector.
   nlohmann::json masking = {{"skipped", true}};
-  if (o.masking) {
+  if (o.masking && !clean_correct.any().item<bool>()) {
+    masking["reason"] = "no clean-correct examples to check";
+  } else if (o.masking) {
     a.begin("gradient-masking check at eps " + eps_text(o.main_eps));
     if (!store.json("masking")) {
       MaskingOptions m;

@@ -37,6 +37,7 @@ struct AuditPlan {
   int64_t square_queries = 5000;
   int64_t deepfool_examples = 1000;
   int64_t cw_examples = 200, cw_binary_steps = 9, cw_steps = 100;
+  double cw_initial_const = 1e-3;
   int64_t masking_points = 500, masking_expensive_points = 100;
   int64_t masking_pgd_steps = 50, masking_apgd_steps = 100, masking_queries = 5000;
   int64_t masking_noise_draws = 10000;

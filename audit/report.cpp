@@ -230,10 +230,10 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   // 3. Robustness verification.
   b.heading("3. Robustness verification (gradient masking)");
   if (!masking_ran) {
-    b.paragraph("Skipped (--skip masking).");
+    b.paragraph("Skipped: " + r["masking"].value("reason", std::string("--skip masking")) + ".");
   } else {
     const json& k = r["masking"];
-    b.paragraph("Verdict: **" + text(k["verdict"]) + "** — " + text(k["message"]) + " On " +
+    b.paragraph("Verdict: **" + text(k["verdict"]) + "** — " + text(k["message"]) + ". On " +
                 text(k["points"]) + " clean-correct points at eps " + num(k["eps"]) +
                 ": plain PGD leaves " + pct(k["pgd_robust_accuracy"]) +
                 " robust, the adaptive ladder " + pct(k["adaptive_robust_accuracy"]) + ".");

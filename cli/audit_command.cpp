@@ -171,10 +171,10 @@ int run_audit_command(const AuditCliOptions& o) {
   if (!o.common.quiet)
     std::fprintf(stderr,
                  "audit (%s) of %s on %lld examples: at most about %s (upper bound: every example "
-                 "attacked for every step; early stopping makes it shorter; %s per "
+                 "attacked for every step; early stopping makes it shorter; %.3g ms per "
                  "forward+backward example pass)\n",
                  o.budget.c_str(), o.model_path.c_str(), static_cast<long long>(data.size()),
-                 format_duration(estimate).c_str(), format_duration(per_pass).c_str());
+                 format_duration(estimate).c_str(), 1000 * per_pass);
 
   ProgressBar bar("", 0, show_progress(o.common));
   std::string shown;

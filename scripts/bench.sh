@@ -2,7 +2,8 @@
 # Benchmarks quoted in the README. Medians of repeated runs where they are cheap.
 # OMP_WAIT_POLICY=PASSIVE: OpenMP spin-waiting made runs up to 8x slower on shared machines.
 #
-#   scripts/bench.sh [SECTION...]   sections: data engine suite train adversarial (default: all)
+#   scripts/bench.sh [SECTION...]   sections: data engine suite train adversarial audit
+#                                   (default: all)
 #
 # `adversarial` trains the PGD-AT reference model (4 epochs of 60,000 images, about 20 min on
 # 2 cores) and runs PGD-40 and AutoAttack on it.
@@ -13,7 +14,7 @@ export OMP_WAIT_POLICY=PASSIVE
 out="${ADVTK_BENCH_OUT:-runs/bench}"
 mkdir -p "$out"
 
-sections="${*:-data engine suite train adversarial}"
+sections="${*:-data engine suite train adversarial audit}"
 want() { [[ " $sections " == *" $1 "* ]]; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 timed() {
@@ -80,4 +81,10 @@ for a in "pgd --steps 40 --step-size 0.01 --limit 1000" "autoattack --limit 200"
   echo "-- advtk attack --attack $a --eps 0.1 (PGD-trained model)"
   build/advtk attack "$out/cnn-pgd/model.pt" --attack $a --eps 0.1 --out "$out/pgd-model" --quiet
 done
+fi
+
+if want audit; then
+echo "== advtk audit --budget quick (first 200 test images, Linf 0.05/0.1/0.2) =="
+rm -rf "$out/audit"
+timed build/advtk audit "$model" --budget quick --out "$out/audit" --quiet
 fi
