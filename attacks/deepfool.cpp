@@ -1,5 +1,7 @@
 #include "attacks/deepfool.h"
 
+#include "attacks/loss_gradient.h"
+
 #include "core/error.h"
 
 namespace advtk {
@@ -65,7 +67,7 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
     for (int64_t j = 1; j < cand.size(1); ++j) {
       const torch::Tensor cj = cand.select(1, j);
       const torch::Tensor f = z.gather(1, cj.unsqueeze(1)) - z_orig;  // [m, 1]
-      const torch::Tensor g = torch::autograd::grad({f.sum()}, {xi}, {}, /*retain_graph=*/true)[0];
+      const torch::Tensor g = input_gradient(f, xi, /*retain_graph=*/true);
       ws.push_back(g.index_select(0, keep).flatten(1));
       fs.push_back(f.detach().squeeze(1));
     }

@@ -1,5 +1,7 @@
 #include "attacks/fab.h"
 
+#include "attacks/loss_gradient.h"
+
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -52,9 +54,8 @@ std::pair<Tensor, Tensor> linearise(const Model& model, const Tensor& x, Tensor 
   std::vector<Tensor> grads;
   grads.reserve(columns);
   for (int64_t j = 0; j < columns; ++j) {
-    grads.push_back(torch::autograd::grad({gaps.select(1, j).sum()}, {xi}, {},
-                                          /*retain_graph=*/j + 1 < columns)[0]
-                        .flatten(1));
+    grads.push_back(
+        input_gradient(gaps.select(1, j), xi, /*retain_graph=*/j + 1 < columns).flatten(1));
   }
   return {gaps.detach(), torch::stack(grads, 1)};
 }

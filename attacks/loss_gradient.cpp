@@ -5,6 +5,14 @@
 
 namespace advtk {
 
+torch::Tensor input_gradient(const torch::Tensor& value, const torch::Tensor& input,
+                             bool retain_graph) {
+  if (!value.requires_grad()) return torch::zeros_like(input);
+  const torch::Tensor g = torch::autograd::grad({value.sum()}, {input}, {}, retain_graph, false,
+                                                /*allow_unused=*/true)[0];
+  return g.defined() ? g : torch::zeros_like(input);
+}
+
 LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const LossOfLogits& loss,
                            int64_t eot) {
   ADVTK_CHECK(eot >= 1, "--eot: expected at least 1 pass, got ", eot);
@@ -14,12 +22,7 @@ LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const Los
     torch::AutoGradMode grad_mode(true);
     const torch::Tensor logits = model.logits(xi);
     const torch::Tensor l = loss(logits);
-    // No path from the input to the output (a comparison or a cast cut it): the function is
-    // locally constant, its gradient zero — what an attacker's autograd sees.
-    const torch::Tensor g = l.requires_grad()
-                                ? torch::autograd::grad({l.sum()}, {xi}, {}, false, false, true)[0]
-                                : torch::Tensor();
-    const torch::Tensor gi = g.defined() ? g : torch::zeros_like(xi);
+    const torch::Tensor gi = input_gradient(l, xi);
     out.grad = pass == 0 ? gi : out.grad + gi;
     out.loss = pass == 0 ? l.detach() : out.loss + l.detach();
     out.logits = logits.detach();

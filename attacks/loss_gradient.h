@@ -20,6 +20,12 @@ struct LossGradient {
 
 using LossOfLogits = std::function<torch::Tensor(const torch::Tensor& logits)>;
 
+// ∂(sum of `value`)/∂`input`, or zeros when `value` has no gradient path to the input (a
+// comparison or a cast cut the graph): the function is locally constant there, and zero is
+// what an attacker's autograd sees. Every attack takes input gradients through this.
+torch::Tensor input_gradient(const torch::Tensor& value, const torch::Tensor& input,
+                             bool retain_graph = false);
+
 LossGradient loss_gradient(const Model& model, const torch::Tensor& x, const LossOfLogits& loss,
                            int64_t eot = 1);
 

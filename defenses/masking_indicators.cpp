@@ -452,16 +452,21 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
   const torch::Tensor more = (longer.broken | restarted.broken) & ~(base.broken | pgd_here);
   const bool not_converged = counts_as_difference(count(more), n);
   const bool no_ascent = flat_fraction > 0.5 && count(robust) >= 2;
+  // An iterate the attack saw as adversarial, returned as a point that is not.
+  const torch::Tensor lost = base.claimed & ~base.broken;
+  const bool lost_iterate = counts_as_difference(count(lost), n);
   ind.extra = {{"loss_not_raised_fraction", flat_fraction},
-               {"broken_by_4x_steps_or_5_restarts_only", count(more)}};
-  ind.value = static_cast<double>(count(more));
+               {"broken_by_4x_steps_or_5_restarts_only", count(more)},
+               {"adversarial_iterate_not_returned", count(lost)}};
+  ind.value = static_cast<double>(std::max(count(more), count(lost)));
   ind.threshold = std::max(2.0, 0.002 * static_cast<double>(n));
-  ind.fired = not_converged || no_ascent;
-  ind.examples = example_ids_where(c.expensive, not_converged ? more : flat);
+  ind.fired = not_converged || no_ascent || lost_iterate;
+  ind.examples = example_ids_where(c.expensive, not_converged ? more : lost_iterate ? lost : flat);
   ind.detail =
       fmt("PGD leaves the loss no higher than at x on %.1f%% of its robust points; 4x "
-          "steps or 5 restarts break %.0f more",
-          100 * flat_fraction, static_cast<double>(count(more)));
+          "steps or 5 restarts break %.0f more; %.0f points had an adversarial iterate but "
+          "the returned point is not",
+          100 * flat_fraction, static_cast<double>(count(more)), static_cast<double>(count(lost)));
   return ind;
 }
 

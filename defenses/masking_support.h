@@ -32,6 +32,10 @@ torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
 struct Outcome {
   torch::Tensor broken;  // [N] bool, CPU: the returned point is misclassified (majority vote)
   torch::Tensor x_adv;   // [N, ...] CPU
+  // [N] bool, CPU: the attack's own verdict — some iterate was adversarial in the pass that
+  // judged it. On a deterministic model it equals `broken`; where it does not, the point the
+  // attack returned is not the adversarial iterate it saw (randomness, or a lost best iterate).
+  torch::Tensor claimed;
   double seconds = 0;
 };
 

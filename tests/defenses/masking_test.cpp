@@ -80,6 +80,13 @@ class Masking : public ::testing::Test {
     return false;
   }
 
+  static int64_t lost_iterates(const MaskingReport& r) {
+    for (const auto& i : r.indicators)
+      if (i.id == "optimisation-health") return i.extra["adversarial_iterate_not_returned"];
+    ADD_FAILURE() << "no optimisation-health indicator";
+    return -1;
+  }
+
   static std::string summary(const MaskingReport& r) {
     nlohmann::json j = to_json(r);
     for (auto& i : j["indicators"]) i.erase("examples");
@@ -93,6 +100,7 @@ TEST_F(Masking, PlainCnnShowsNoEvidence) {
   const MaskingReport r = check(trained_cnn(false));
   EXPECT_EQ(r.verdict, Verdict::NoEvidence) << summary(r);
   EXPECT_LE(r.adaptive_accuracy, r.pgd_accuracy);
+  EXPECT_EQ(lost_iterates(r), 0);  // deterministic: the attack's verdict is the returned point's
 }
 
 TEST_F(Masking, QuantisedInputIsMaskedAndBpdaBreaksIt) {
@@ -142,6 +150,8 @@ TEST_F(Masking, RandomisedFrontEndIsMasked) {
   EXPECT_TRUE(r.randomised);
   EXPECT_TRUE(fired(r, "randomness"));
   EXPECT_EQ(r.verdict, Verdict::Masked) << summary(r);
+  // Lucky passes: PGD saw adversarial iterates that a majority vote does not confirm.
+  EXPECT_GT(lost_iterates(r), 0) << summary(r);
 }
 
 TEST_F(Masking, AdversariallyTrainedCnnShowsNoEvidence) {
