@@ -298,7 +298,33 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
   }
 
   // With no budget nothing new can succeed.
-  if (tm.eps > 0) {
+  const Tensor pending = (~done).nonzero().squeeze(1);
+  if (tm.eps > 0 && o.batch_targets && o.restarts == 1 && class_sets.size() > 1 &&
+      pending.numel() > 0) {
+    // Every row of fab_run is independent of the others, so the stacked run gives each
+    // (target, example) pair exactly its own sequential run.
+    const int64_t sets = static_cast<int64_t>(class_sets.size()), m = pending.numel();
+    const AttackBatch sub = select_examples(batch, pending);
+    AttackBatch stacked;
+    std::vector<int64_t> reps(sub.x.dim(), 1);
+    reps[0] = sets;
+    stacked.x = sub.x.repeat(reps);
+    stacked.y = sub.y.repeat({sets});
+    stacked.index = sub.index.repeat({sets});
+    std::vector<Tensor> classes;
+    for (const Tensor& c : class_sets) classes.push_back(c.index_select(0, pending));
+    const RunOutput out = fab_run(model, o, stacked, stacked.y, torch::cat(classes), stacked.x,
+                                  pending.repeat({sets}), result);
+    const Tensor ok = out.distance.le(tm.eps).view({sets, m});
+    // The earliest target that succeeded: rank the sets so that earlier ones score higher.
+    const Tensor rank = torch::arange(sets, 0, -1, pending.options()).unsqueeze(1);
+    const Tensor first = (ok.to(torch::kLong) * rank).argmax(0);
+    const Tensor chosen = out.x_adv.view({sets, m, -1})
+                              .index({first, torch::arange(m, pending.options())})
+                              .view_as(sub.x);
+    update_rows(result.x_adv, pending, ok.any(0), chosen);
+    done.index_copy_(0, pending, ok.any(0));
+  } else if (tm.eps > 0) {
     for (size_t set = 0; set < class_sets.size(); ++set) {
       for (int64_t restart = 0; restart < o.restarts; ++restart) {
         const Tensor idx = (~done).nonzero().squeeze(1);

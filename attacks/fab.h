@@ -37,6 +37,11 @@ struct FabOptions {
   int64_t target_classes = 9;
   int64_t final_search_steps = 10;  // bisection steps between x and each point found; 0: none
   uint64_t seed = 0;
+  // FAB-T with one restart: run every target in one stacked batch and keep, per example, the
+  // first target (in rank order) that broke it — the result of running them one after another,
+  // without nine rounds of small batches. Costs the later targets' work on examples an earlier
+  // target breaks.
+  bool batch_targets = true;
 };
 
 class Fab : public Attack {

@@ -97,8 +97,9 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                                           " — an upper bound on the true robust "
                                           "accuracy, not a proof."};
   if (masking_ran)
-    summary.push_back("Gradient-masking verdict: " + text(r["masking"]["verdict"]) + " — " +
-                      text(r["masking"]["message"]));
+    summary.push_back("Gradient-masking verdict (on its " + text(r["masking"]["points"]) +
+                      " clean-correct points at eps " + num(r["masking"]["eps"]) + "): " +
+                      text(r["masking"]["verdict"]) + " — " + text(r["masking"]["message"]));
   for (const auto& f : r["numerical"]["flags"]) summary.push_back("Numerical: " + text(f));
   if (r.contains("gate")) summary.push_back("Gate: " + text(r["gate"]["message"]));
   b.flags(summary);

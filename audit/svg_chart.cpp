@@ -17,7 +17,7 @@ std::string colour(size_t i) { return kColours[i % (sizeof(kColours) / sizeof(kC
 
 std::string num(double v) {
   std::ostringstream s;
-  s.precision(4);
+  s.precision(3);
   s << v;
   return s.str();
 }

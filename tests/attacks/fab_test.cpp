@@ -1,6 +1,7 @@
 // FAB against theory: the projections satisfy their optimality conditions, and on affine
 // classifiers the attack lands on the closed-form minimal perturbation.
 #include "attacks/fab.h"
+#include "models/zoo.h"
 
 #include <gtest/gtest.h>
 
@@ -269,6 +270,7 @@ TEST(Fab, FabTBreaksEveryExampleThroughItsTargets) {
   FabOptions o = options_for(Norm::L2, 1000, -100, 100);
   o.targeted = true;
   o.steps = 30;
+  o.batch_targets = false;  // one target after another, so the calls count one run each
   Fab fab(o);
   EXPECT_EQ(fab.name(), "fab-t");
   const AttackBatch batch = batch_of(p);
@@ -281,6 +283,33 @@ TEST(Fab, FabTBreaksEveryExampleThroughItsTargets) {
     // An affine model is always broken by its first target (the runner-up): one run each.
     EXPECT_EQ(r.backward_calls[i].item<int64_t>(), 30);
   }
+}
+
+TEST(Fab, FabTWithStackedTargetsEqualsRunningThemInTurn) {
+  // A non-linear model: a target other than the runner-up can be the one that breaks an example.
+  ZooOptions zoo;
+  zoo.input_shape = {1, 4, 4};
+  zoo.seed = 3;
+  const Model model = Model::wrap(build_zoo_model(Architecture::Mlp, zoo), {}, "mlp");
+  const torch::Tensor x = torch::rand({60, 1, 4, 4}, make_generator(4));
+  const AttackBatch batch{x, model.logits(x).argmax(1), {}, torch::arange(60, torch::kLong)};
+  bool later_target_mattered = false;
+  for (double eps : {0.05, 0.1, 0.2, 0.4}) {
+    FabOptions o = options_for(Norm::L2, eps, 0, 1);
+    o.targeted = true;
+    o.steps = 20;
+    o.batch_targets = false;
+    const AttackResult in_turn = Fab(o).run(model, batch);
+    o.batch_targets = true;
+    const AttackResult stacked = Fab(o).run(model, batch);
+    EXPECT_TRUE(torch::equal(stacked.success, in_turn.success)) << eps;
+    // Equal up to float rounding: a batch of another shape rounds the matmuls differently.
+    EXPECT_LT((stacked.x_adv - in_turn.x_adv).abs().max().item<double>(), 1e-4) << eps;
+    // Broken by a target after the first: its sequential run took more than one target's calls.
+    later_target_mattered |=
+        (in_turn.success & in_turn.backward_calls.gt(o.steps)).any().item<bool>();
+  }
+  EXPECT_TRUE(later_target_mattered);  // otherwise the test would not exercise the ordering
 }
 
 TEST(Fab, TargetedFabReachesTheGivenTarget) {
