@@ -15,6 +15,7 @@
 #include "audit/stage_store.h"
 #include "core/blas.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "data/image_folder.h"
 #include "defenses/masking.h"
 #include "defenses/masking_support.h"
@@ -44,14 +45,14 @@ double fraction(const torch::Tensor& mask) {
 
 // One attack over the audit's examples, per budget, assembled from its saved batches.
 struct BudgetOutcome {
-  torch::Tensor success, pred, l2, linf, distance;  // [N] CPU
+  torch::Tensor success, pred, l2, linf, l1, distance;  // [N] CPU
   int64_t forward = 0, backward = 0;
 };
 struct ChunkedRun {
   std::vector<BudgetOutcome> budgets;
   torch::Tensor x_adv;  // [N, C, H, W] model range (only when kept)
   double seconds = 0.0;
-  nlohmann::json parameters;
+  nlohmann::json parameters;  // per budget
 };
 
 class Auditor {
@@ -84,7 +85,7 @@ class Auditor {
                      const std::vector<double>& budgets, int64_t n, bool keep_x_adv) {
     ChunkedRun out;
     out.budgets.resize(budgets.size());
-    std::vector<std::vector<torch::Tensor>> parts(budgets.size() * 5);
+    std::vector<std::vector<torch::Tensor>> parts(budgets.size() * 6);
     std::vector<torch::Tensor> x_adv_parts;
     const int64_t b = o_.batch_size;
     const int64_t chunks = (n + b - 1) / b;
@@ -112,6 +113,7 @@ class Auditor {
           map["pred_" + s] = r.pred_adv;
           map["l2_" + s] = distance(Norm::L2, r.x_adv, r.x).to(torch::kFloat);
           map["linf_" + s] = distance(Norm::Linf, r.x_adv, r.x).to(torch::kFloat);
+          map["l1_" + s] = distance(Norm::L1, r.x_adv, r.x).to(torch::kFloat);
           map["distance_" + s] = r.distance.to(torch::kCPU, torch::kFloat);
           if (keep_x_adv) map["x_adv_" + s] = r.x_adv;
           // Calls and seconds are cumulative over the sweep: the last budget holds the total.
@@ -119,20 +121,25 @@ class Auditor {
           backward.push_back(r.backward_calls.sum().item<int64_t>());
           seconds = r.seconds;
         }
+        nlohmann::json parameters = nlohmann::json::array();
+        for (const AttackRun& r : runs) parameters.push_back(r.parameters);
         j = {{"seconds", seconds},
              {"forward_calls", forward},
              {"backward_calls", backward},
-             {"parameters", runs.back().parameters}};
+             {"parameters", parameters}};
         save(name, j, map);
-        t = map;
+        // Continue from what was saved, exactly as a resumed run will.
+        j = *store_.json(name);
+        t = store_.tensors(name);
       }
       for (size_t e = 0; e < budgets.size(); ++e) {
         const std::string s = std::to_string(e);
-        parts[5 * e + 0].push_back(t->at("success_" + s).to(torch::kBool));
-        parts[5 * e + 1].push_back(t->at("pred_" + s));
-        parts[5 * e + 2].push_back(t->at("l2_" + s));
-        parts[5 * e + 3].push_back(t->at("linf_" + s));
-        parts[5 * e + 4].push_back(t->at("distance_" + s));
+        parts[6 * e + 0].push_back(t->at("success_" + s).to(torch::kBool));
+        parts[6 * e + 1].push_back(t->at("pred_" + s));
+        parts[6 * e + 2].push_back(t->at("l2_" + s));
+        parts[6 * e + 3].push_back(t->at("linf_" + s));
+        parts[6 * e + 4].push_back(t->at("l1_" + s));
+        parts[6 * e + 5].push_back(t->at("distance_" + s));
         if (keep_x_adv && e == 0) x_adv_parts.push_back(t->at("x_adv_" + s));
         const int64_t previous_f = e == 0 ? 0 : j["forward_calls"][e - 1].get<int64_t>();
         const int64_t previous_b = e == 0 ? 0 : j["backward_calls"][e - 1].get<int64_t>();
@@ -145,11 +152,12 @@ class Auditor {
     report(n, n);
     for (size_t e = 0; e < budgets.size(); ++e) {
       BudgetOutcome& o = out.budgets[e];
-      o.success = torch::cat(parts[5 * e + 0]);
-      o.pred = torch::cat(parts[5 * e + 1]);
-      o.l2 = torch::cat(parts[5 * e + 2]);
-      o.linf = torch::cat(parts[5 * e + 3]);
-      o.distance = torch::cat(parts[5 * e + 4]);
+      o.success = torch::cat(parts[6 * e + 0]);
+      o.pred = torch::cat(parts[6 * e + 1]);
+      o.l2 = torch::cat(parts[6 * e + 2]);
+      o.linf = torch::cat(parts[6 * e + 3]);
+      o.l1 = torch::cat(parts[6 * e + 4]);
+      o.distance = torch::cat(parts[6 * e + 5]);
     }
     if (keep_x_adv) out.x_adv = torch::cat(x_adv_parts);
     return out;
@@ -177,7 +185,7 @@ AttackConfig base_config(const AuditOptions& o, const Model& model) {
 
 // Figures for one attack at one budget, over all audit examples.
 nlohmann::json attack_entry(const std::string& name, double eps, const BudgetOutcome& r,
-                            const torch::Tensor& clean_correct, double seconds,
+                            const torch::Tensor& clean_correct, const nlohmann::json& seconds,
                             const nlohmann::json& parameters, Norm norm) {
   const torch::Tensor broken = r.success & clean_correct;
   const int64_t attacked = clean_correct.sum().item<int64_t>();
@@ -228,6 +236,17 @@ nlohmann::json distance_distribution(const torch::Tensor& d_in, int bins) {
           {"mean_finite",
            finite.numel() ? nlohmann::json(finite.mean().item<double>()) : nlohmann::json(nullptr)},
           {"histogram", hist}};
+}
+
+// SHA-256 of the tensors' bytes, in order: a resumed audit must see exactly the same data.
+std::string tensor_sha256(const std::vector<torch::Tensor>& tensors) {
+  std::vector<char> bytes;
+  for (const torch::Tensor& t : tensors) {
+    const torch::Tensor c = t.contiguous().cpu();
+    const char* p = static_cast<const char*>(c.data_ptr());
+    bytes.insert(bytes.end(), p, p + c.numel() * c.element_size());
+  }
+  return sha256_hex(bytes);
 }
 
 nlohmann::json per_class(const torch::Tensor& ok, const torch::Tensor& y, int64_t classes) {
@@ -341,7 +360,7 @@ double audit_work_estimate(const AuditOptions& o, int64_t examples, int64_t num_
   const double budgets = static_cast<double>(std::max<size_t>(o.eps.size(), 1));
   const double targets = static_cast<double>(std::min(p.target_classes, num_classes - 1));
   double per_example = 1 + p.pgd_steps * p.pgd_restarts + p.apgd_steps * p.apgd_restarts +
-                       targets * p.apgd_steps + forward_only * p.square_queries;
+                       targets * p.apgd_steps * p.apgd_restarts + forward_only * p.square_queries;
   double work = budgets * per_example * examples;
   if (o.min_norm) {
     work += 50.0 * std::min(p.deepfool_examples, examples);  // ~5 iterations × 10 candidates
@@ -372,14 +391,22 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   const double lo = model.options().input_lo, hi = model.options().input_hi;
   const std::vector<int64_t> shape(data.images.sizes().begin() + 1, data.images.sizes().end());
   if (o.eps.empty()) o.eps = default_audit_budgets(o.norm, shape, hi - lo);
+  for (double e : o.eps)
+    ADVTK_CHECK(std::isfinite(e) && e > 0, "--eps: expected finite budgets > 0, got ", e);
   std::sort(o.eps.begin(), o.eps.end());
   o.eps.erase(std::unique(o.eps.begin(), o.eps.end()), o.eps.end());
-  for (double e : o.eps) ADVTK_CHECK(e > 0, "--eps: expected budgets > 0, got ", e);
   if (o.main_eps <= 0) o.main_eps = o.eps[o.eps.size() / 2];
-  ADVTK_CHECK(std::find(o.eps.begin(), o.eps.end(), o.main_eps) != o.eps.end(),
-              "--main-eps: ", o.main_eps, " is not one of the budgets (--eps)");
+  // The main budget is one of the budgets, matched up to rounding (8/255 written two ways).
+  const auto main_it = std::find_if(o.eps.begin(), o.eps.end(), [&](double e) {
+    return std::abs(e - o.main_eps) <= 1e-9 * std::max(1.0, std::abs(e));
+  });
+  ADVTK_CHECK(main_it != o.eps.end(), "--main-eps: ", o.main_eps,
+              " is not one of the budgets (--eps)");
+  o.main_eps = *main_it;
   const int64_t classes = std::max(data.num_classes(), model.probe(shape, 0).num_classes);
-  const std::vector<std::string> attacks = audit_attacks(o.norm);
+  std::vector<std::string> attacks = audit_attacks(o.norm);
+  if (classes < 3)  // APGD-T needs a class other than the label and the runner-up to aim at
+    attacks.erase(std::remove(attacks.begin(), attacks.end(), "apgd-t"), attacks.end());
   const AuditPlan& p = o.plan;
 
   nlohmann::json plan = {{"pgd_steps", p.pgd_steps},
@@ -419,12 +446,25 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       {"classes", classes},
       {"class_names", data.class_names},
       {"first_id", ids[0].item<int64_t>()},
-      {"ids_checksum", (ids * static_cast<int64_t>(2654435761))
-                           .remainder(static_cast<int64_t>(1000000007))
-                           .sum()
-                           .item<int64_t>()},
-      {"labels_checksum", (data.labels * (ids + 1)).sum().item<int64_t>()}};
-  StageStore store(o.out, {{"model", o.model_info}, {"data", data_info}, {"settings", settings}},
+      {"sha256", tensor_sha256({data.images.to(torch::kFloat), data.labels.to(torch::kLong),
+                                ids.to(torch::kLong)})}};
+  // What the stages' numbers depend on: the model by content (not by the path it was given as),
+  // how it is run, the data, the settings and the library versions.
+  nlohmann::json model_key = o.model_info;
+  model_key.erase("path");
+  model_key["input_range"] = {lo, hi};
+  model_key["device"] = model.device().str();
+  model_key["output_index"] = model.options().output_index
+                                  ? nlohmann::json(*model.options().output_index)
+                                  : nlohmann::json(nullptr);
+  model_key["output_key"] = model.options().output_key ? nlohmann::json(*model.options().output_key)
+                                                       : nlohmann::json(nullptr);
+  model_key["bpda"] = model.options().bpda;
+  StageStore store(o.out,
+                   {{"model", model_key},
+                    {"data", data_info},
+                    {"settings", settings},
+                    {"versions", {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}}}},
                    o.resume);
 
   const int stage_count = 1 + static_cast<int>(attacks.size()) + (o.min_norm ? 2 : 0) +
@@ -434,7 +474,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
 
   // 1. Clean accuracy.
   a.begin("clean accuracy");
-  if (!store.json("clean")) {
+  if (!store.tensors("clean")) {
     const auto t = Clock::now();
     const EvaluationResult e =
         evaluate(model, data, o.batch_size, classes,
@@ -484,18 +524,22 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
         },
         o.eps, n, false);
     for (size_t e = 0; e < o.eps.size(); ++e) {
-      attack_entries.push_back(attack_entry(name, o.eps[e], run.budgets[e], clean_correct,
-                                            e + 1 == o.eps.size() ? run.seconds : 0.0,
-                                            run.parameters, o.norm));
+      attack_entries.push_back(
+          attack_entry(name, o.eps[e], run.budgets[e], clean_correct,
+                       e + 1 == o.eps.size() ? nlohmann::json(run.seconds) : nullptr,
+                       run.parameters[e], o.norm));
     }
-    // Seconds are for the whole sweep over the budgets; report them once, on the last budget.
+    // Seconds are for the whole sweep over the budgets: on the last budget's entry, null on the
+    // others.
     stage_seconds["attack-" + name] = run.seconds;
     outcomes.emplace_back(name, run.budgets);
   }
 
   // 3. Minimum-norm attacks: DeepFool in the audit's norm (L2 for L1 audits), CW-L2.
   nlohmann::json min_norm = nlohmann::json::array();
-  torch::Tensor deepfool_success, deepfool_distance, deepfool_x_adv;
+  torch::Tensor deepfool_success, deepfool_distance, deepfool_x_adv, deepfool_pred;
+  // Each minimum-norm attack's success and distance in the audit's norm, for the worst case.
+  std::vector<std::tuple<std::string, torch::Tensor, torch::Tensor>> min_norm_hits;
   Norm deepfool_norm = o.norm == Norm::L1 ? Norm::L2 : o.norm;
   if (o.min_norm) {
     for (const std::string name : {"deepfool", "cw"}) {
@@ -525,7 +569,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       entry["seconds"] = run.seconds;
       entry["forward_calls"] = r.forward;
       entry["backward_calls"] = r.backward;
-      entry["parameters"] = run.parameters;
+      entry["parameters"] = run.parameters[0];
       if (c.norm == o.norm) {
         nlohmann::json at = nlohmann::json::array();
         for (double eps : o.eps) {
@@ -536,16 +580,98 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       }
       min_norm.push_back(entry);
       stage_seconds[std::string("min-norm-") + name] = run.seconds;
+      min_norm_hits.emplace_back(name, r.success,
+                                 o.norm == Norm::Linf ? r.linf
+                                 : o.norm == Norm::L2 ? r.l2
+                                                      : r.l1);
       if (deepfool) {
         deepfool_success = r.success;
         deepfool_distance = r.distance;
         deepfool_x_adv = run.x_adv;
+        deepfool_pred = r.pred;
       }
     }
   }
 
-  // Worst case per example over every attack at each budget (DeepFool counts where its norm is
-  // the audit's and its perturbation fits the budget).
+  // The most fragile examples: the smallest DeepFool perturbations.
+  AuditResult result;
+  nlohmann::json fragile = nlohmann::json::array();
+  if (deepfool_success.defined()) {
+    const int64_t m = deepfool_success.size(0);
+    const torch::Tensor ok = deepfool_success & clean_correct.narrow(0, 0, m);
+    const torch::Tensor key = torch::where(ok, deepfool_distance.to(torch::kDouble),
+                                           torch::full({m}, INFINITY, torch::kDouble));
+    const torch::Tensor order = std::get<1>(key.sort(/*stable=*/true, 0, false));
+    std::vector<GridRow> rows;
+    const auto name_of = [&](int64_t c) { return data.class_name(c); };
+    const int64_t shown = std::min<int64_t>(o.fragile_examples, ok.sum().item<int64_t>());
+    for (int64_t k = 0; k < shown; ++k) {
+      const int64_t i = order[k].item<int64_t>();
+      const int64_t pred = deepfool_pred[i].item<int64_t>();
+      const double d = deepfool_distance[i].item<double>();
+      fragile.push_back({{"position", i},
+                         {"id", ids[i].item<int64_t>()},
+                         {"label", y[i].item<int64_t>()},
+                         {"prediction", pred},
+                         {"distance", d},
+                         {"norm", norm_name(deepfool_norm)}});
+      std::ostringstream dist;
+      dist << norm_name(deepfool_norm) << " " << std::setprecision(3) << d;
+      rows.push_back(
+          {data.images[i], ((deepfool_x_adv[i] - lo) / (hi - lo)).clamp(0, 1),
+           "#" + std::to_string(ids[i].item<int64_t>()) + " " + name_of(y[i].item<int64_t>()),
+           dist.str(), "-> " + name_of(pred)});
+    }
+    if (!rows.empty()) result.grid_png = encode_png(render_grid(rows));
+  }
+
+  // 4. Robustness verification: the gradient-masking detector.
+  nlohmann::json masking = {{"skipped", true}, {"reason", "--skip masking"}};
+  torch::Tensor masking_found;  // [N] bool: points its adaptive attacks broke at the main budget
+  if (o.masking) {
+    a.begin("gradient-masking check at eps " + eps_text(o.main_eps));
+    if (!store.tensors("masking")) {
+      torch::Tensor found = torch::zeros({0}, torch::kLong);
+      nlohmann::json j;
+      if (!clean_correct.any().item<bool>()) {
+        j = {{"skipped", true}, {"reason", "no clean-correct examples to check"}};
+      } else {
+        MaskingOptions m;
+        m.threat = {o.norm, o.main_eps, lo, hi};
+        m.points = p.masking_points;
+        m.expensive_points = p.masking_expensive_points;
+        m.batch_size = o.batch_size;
+        m.pgd_steps = p.masking_pgd_steps;
+        m.apgd_steps = p.masking_apgd_steps;
+        m.square_queries = p.masking_queries;
+        m.noise_draws = p.masking_noise_draws;
+        m.surrogate = o.surrogate;
+        m.bpda_model = o.bpda_model;
+        m.seed = o.seed;
+        try {
+          const MaskingReport r = detect_masking(model, data, m, [&](const std::string& stage) {
+            if (progress) progress("masking: " + stage, a.stage_index_, stage_count, 0, 0);
+          });
+          j = to_json(r);
+          if (r.found_index.defined() && r.found_index.numel() > 0) found = r.found_index;
+        } catch (const Error& e) {
+          // e.g. a randomised model whose majority vote finds no clean-correct point
+          j = {{"skipped", true}, {"reason", e.what()}};
+        }
+      }
+      a.save("masking", j, {{"found_index", found}});
+    }
+    masking = *store.json("masking");
+    masking["eps"] = o.main_eps;
+    if (masking.contains("seconds")) stage_seconds["masking"] = masking["seconds"];
+    // Its points carry the data's example ids; mark their positions here.
+    const torch::Tensor found_ids = store.tensors("masking")->at("found_index");
+    masking_found = torch::isin(ids, found_ids);
+  }
+
+  // Worst case per example at each budget over every attack: the fixed-budget attacks, the
+  // minimum-norm attacks where their perturbation (in the audit's norm) fits the budget, and the
+  // masking check's adaptive attacks at the main budget and above (the balls are nested).
   nlohmann::json worst = nlohmann::json::array();
   double main_robust = 0.0;
   for (size_t e = 0; e < o.eps.size(); ++e) {
@@ -553,12 +679,13 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     std::vector<std::pair<std::string, torch::Tensor>> by;
     for (const auto& [name, budgets] : outcomes)
       by.emplace_back(name, budgets[e].success & clean_correct);
-    if (deepfool_success.defined() && deepfool_norm == o.norm) {
+    for (const auto& [name, success, dist] : min_norm_hits) {
       torch::Tensor d = torch::zeros({n}, torch::kBool);
-      d.narrow(0, 0, deepfool_success.size(0))
-          .copy_(deepfool_success & deepfool_distance.le(o.eps[e] * (1 + 1e-6) + 1e-7));
-      by.emplace_back("deepfool", d & clean_correct);
+      d.narrow(0, 0, success.size(0)).copy_(success & dist.le(o.eps[e] * (1 + 1e-6) + 1e-7));
+      by.emplace_back(name, d & clean_correct);
     }
+    if (masking_found.defined() && o.eps[e] >= o.main_eps)
+      by.emplace_back("masking-adaptive", masking_found & clean_correct);
     for (const auto& [name, mask] : by) broken |= mask;
     nlohmann::json broken_by = nlohmann::json::object(), only_by = nlohmann::json::object();
     for (const auto& [name, mask] : by) {
@@ -579,66 +706,6 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
                      {"only_broken_by", only_by}});
   }
 
-  // The most fragile examples: the smallest DeepFool perturbations.
-  AuditResult result;
-  nlohmann::json fragile = nlohmann::json::array();
-  if (deepfool_success.defined()) {
-    const int64_t m = deepfool_success.size(0);
-    const torch::Tensor ok = deepfool_success & clean_correct.narrow(0, 0, m);
-    const torch::Tensor key = torch::where(ok, deepfool_distance.to(torch::kDouble),
-                                           torch::full({m}, INFINITY, torch::kDouble));
-    const torch::Tensor order = std::get<1>(key.sort());
-    std::vector<GridRow> rows;
-    const auto name_of = [&](int64_t c) { return data.class_name(c); };
-    for (int64_t k = 0; k < std::min<int64_t>(o.fragile_examples, ok.sum().item<int64_t>()); ++k) {
-      const int64_t i = order[k].item<int64_t>();
-      const int64_t pred = predictions(model, deepfool_x_adv.narrow(0, i, 1), 1)[0].item<int64_t>();
-      const double d = deepfool_distance[i].item<double>();
-      fragile.push_back({{"position", i},
-                         {"id", ids[i].item<int64_t>()},
-                         {"label", y[i].item<int64_t>()},
-                         {"prediction", pred},
-                         {"distance", d},
-                         {"norm", norm_name(deepfool_norm)}});
-      std::ostringstream dist;
-      dist << norm_name(deepfool_norm) << " " << std::setprecision(3) << d;
-      rows.push_back(
-          {data.images[i], ((deepfool_x_adv[i] - lo) / (hi - lo)).clamp(0, 1),
-           "#" + std::to_string(ids[i].item<int64_t>()) + " " + name_of(y[i].item<int64_t>()),
-           dist.str(), "-> " + name_of(pred)});
-    }
-    if (!rows.empty()) result.grid_png = encode_png(render_grid(rows));
-  }
-
-  // 4. Robustness verification: the gradient-masking detector.
-  nlohmann::json masking = {{"skipped", true}};
-  if (o.masking && !clean_correct.any().item<bool>()) {
-    masking["reason"] = "no clean-correct examples to check";
-  } else if (o.masking) {
-    a.begin("gradient-masking check at eps " + eps_text(o.main_eps));
-    if (!store.json("masking")) {
-      MaskingOptions m;
-      m.threat = {o.norm, o.main_eps, lo, hi};
-      m.points = p.masking_points;
-      m.expensive_points = p.masking_expensive_points;
-      m.batch_size = o.batch_size;
-      m.pgd_steps = p.masking_pgd_steps;
-      m.apgd_steps = p.masking_apgd_steps;
-      m.square_queries = p.masking_queries;
-      m.noise_draws = p.masking_noise_draws;
-      m.surrogate = o.surrogate;
-      m.bpda_model = o.bpda_model;
-      m.seed = o.seed;
-      const MaskingReport r = detect_masking(model, data, m, [&](const std::string& stage) {
-        if (progress) progress("masking: " + stage, a.stage_index_, stage_count, 0, 0);
-      });
-      a.save("masking", to_json(r));
-    }
-    masking = *store.json("masking");
-    masking["eps"] = o.main_eps;
-    stage_seconds["masking"] = masking["seconds"];
-  }
-
   // 5. Numerical exploitation.
   a.begin("numerical probes");
   if (!store.json("numerical")) {
@@ -652,7 +719,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   stage_seconds["numerical"] = numerical["seconds"];
 
   // 6. Convergence: sharpness of the minimum.
-  nlohmann::json sharpness = {{"skipped", true}};
+  nlohmann::json sharpness = {{"skipped", true}, {"reason", "--skip sharpness"}};
   if (o.sharpness) {
     a.begin("sharpness (Hessian power iteration, weight perturbations)");
     if (!store.json("sharpness")) {
@@ -662,33 +729,44 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       so.power_iterations = p.sharpness_iterations;
       so.perturbation_pairs = p.sharpness_pairs;
       so.seed = o.seed;
-      const SharpnessReport r = measure_sharpness(model, data, so);
-      nlohmann::json pert = nlohmann::json::array();
-      for (const auto& f : r.perturbation)
-        pert.push_back({{"rho", f.rho},
-                        {"mean_loss_increase", f.mean_increase},
-                        {"std_loss_increase", f.std_increase},
-                        {"max_loss_increase", f.max_increase},
-                        {"pairs", so.perturbation_pairs}});
-      a.save("sharpness",
-             {{"examples", r.examples},
-              {"loss", r.loss},
-              {"top_hessian_eigenvalue", r.top_eigenvalue},
-              {"power_iterations", r.iterations},
-              {"converged", r.converged},
-              {"tolerance", so.tolerance},
-              {"weight_perturbation", pert},
-              {"seconds", r.seconds},
-              {"how_to_read",
-               "The top Hessian eigenvalue is the loss curvature along the sharpest weight "
-               "direction: larger means a sharper minimum. It changes with the weights' scale "
-               "(Dinh et al. 2017), so compare models of one architecture and loss. The weight "
-               "perturbation figure is scale-free: the mean loss increase when every parameter "
-               "tensor moves by rho times its norm in a random direction; flat minima lose "
-               "little."}});
+      SharpnessReport r;
+      try {
+        r = measure_sharpness(model, data, so);
+      } catch (const std::exception& e) {
+        // No weights (a frozen module), or double backward unsupported or out of memory.
+        a.save("sharpness", {{"skipped", true}, {"reason", short_message(e)}});
+      }
+      if (!store.json("sharpness")) {
+        nlohmann::json pert = nlohmann::json::array();
+        for (const auto& f : r.perturbation)
+          pert.push_back({{"rho", f.rho},
+                          {"mean_loss_increase", f.mean_increase},
+                          {"std_loss_increase", f.std_increase},
+                          {"max_loss_increase", f.max_increase},
+                          {"pairs", so.perturbation_pairs}});
+        a.save("sharpness",
+               {{"examples", r.examples},
+                {"loss", r.loss},
+                {"top_hessian_eigenvalue", r.top_eigenvalue},
+                {"power_iterations", r.iterations},
+                {"converged", r.converged},
+                {"tolerance", so.tolerance},
+                {"weight_perturbation", pert},
+                {"seconds", r.seconds},
+                {"how_to_read",
+                 "The top Hessian eigenvalue is the loss curvature along the sharpest weight "
+                 "direction: larger means a sharper minimum. Power iteration finds the "
+                 "eigenvalue of largest magnitude: a negative value means the model does not sit "
+                 "in a minimum (a saddle or concave direction dominates). It changes with the "
+                 "weights' scale "
+                 "(Dinh et al. 2017), so compare models of one architecture and loss. The weight "
+                 "perturbation figure is scale-free: the mean loss increase when every parameter "
+                 "tensor moves by rho times its norm in a random direction; flat minima lose "
+                 "little."}});
+      }
     }
     sharpness = *store.json("sharpness");
-    stage_seconds["sharpness"] = sharpness["seconds"];
+    if (sharpness.contains("seconds")) stage_seconds["sharpness"] = sharpness["seconds"];
   }
 
   double total = 0.0;

@@ -87,15 +87,14 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   const bool masking_ran = !r["masking"].value("skipped", false);
 
   b.heading("advtk robustness audit: " + text(r["model"].value("path", json("model"))), 1);
-  std::vector<std::string> summary = {"Clean accuracy " + pct(r["clean_accuracy"]) + " on " +
-                                          text(r["data"]["examples"]) + " examples of " +
-                                          text(r["data"]["source"]) + ".",
-                                      "Robust accuracy at " + norm + " eps " + main_eps +
-                                          " (per-example worst case over every "
-                                          "attack): " +
-                                          pct(r["main_robust_accuracy"]) +
-                                          " — an upper bound on the true robust "
-                                          "accuracy, not a proof."};
+  std::vector<std::string> summary = {
+      "Clean accuracy " + pct(r["clean_accuracy"]) + " on " + text(r["data"]["examples"]) +
+          " examples of " + text(r["data"]["source"]) + ".",
+      "Robust accuracy at " + norm + " eps " + main_eps +
+          " (per-example worst case over the attacks below, the minimum-norm attacks within the "
+          "budget and the masking check's adaptive attacks): " +
+          pct(r["main_robust_accuracy"]) +
+          " — an upper bound on the true robust accuracy, not a proof."};
   if (masking_ran)
     summary.push_back("Gradient-masking verdict (on its " + text(r["masking"]["points"]) +
                       " clean-correct points at eps " + num(r["masking"]["eps"]) + "): " +
@@ -126,9 +125,13 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   // 2. Adversarial testing.
   b.heading("2. Adversarial testing");
   b.paragraph(
-      "Each attack runs on every example at every budget; an example counts as robust "
-      "under the worst case only if every attack failed on it. Robust accuracy is over "
-      "all examples (clean mistakes count as broken).");
+      "Each attack runs on every clean-correct example, independently of the others; "
+      "within one attack, an example broken at a smaller budget counts as broken at the "
+      "larger ones (the balls are nested) and is not attacked again. An example counts as "
+      "robust under the worst case only if every attack failed on it, including the "
+      "minimum-norm attacks within the budget (on the examples they ran on) and, from the "
+      "main budget up, the masking check's adaptive attacks. Robust accuracy is over all "
+      "examples (clean mistakes count as broken).");
   std::vector<std::string> header = {"attack"};
   for (const auto& e : settings["eps"]) header.push_back("eps " + num(e));
   header.push_back("seconds");
@@ -144,7 +147,7 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
     }
     by_attack[name].push_back(pct(a["robust_accuracy"]));
     series[name].points.emplace_back(a["eps"].get<double>(), a["robust_accuracy"].get<double>());
-    if (a["seconds"].get<double>() > 0) by_attack[name].push_back(num(a["seconds"], 3));
+    if (a["seconds"].is_number()) by_attack[name].push_back(num(a["seconds"], 3));
   }
   rows.clear();
   std::vector<ChartSeries> chart;
@@ -194,8 +197,9 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   if (!r["min_norm"].empty()) {
     b.heading("Minimum-norm perturbations", 3);
     b.paragraph(
-        "The smallest perturbation each attack found per clean-correct example (a point "
-        "it could not break counts as infinitely far: '-' below). Larger is more robust.");
+        "The smallest perturbation each attack found per clean-correct example among the "
+        "first examples it ran on (a point it could not break counts as infinitely far: '-' "
+        "below). Larger is more robust.");
     rows.clear();
     for (const auto& e : r["min_norm"]) {
       rows.push_back({text(e["attack"]), text(e["norm"]), text(e["points"]), text(e["failed"]),
@@ -237,7 +241,8 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
     b.paragraph("Verdict: **" + text(k["verdict"]) + "** — " + text(k["message"]) + ". On " +
                 text(k["points"]) + " clean-correct points at eps " + num(k["eps"]) +
                 ": plain PGD leaves " + pct(k["pgd_robust_accuracy"]) +
-                " robust, the adaptive ladder " + pct(k["adaptive_robust_accuracy"]) + ".");
+                " of these points robust, the adaptive ladder " +
+                pct(k["adaptive_robust_accuracy"]) + ".");
     rows.clear();
     for (const auto& i : k["indicators"])
       rows.push_back({text(i["number"]), text(i["id"]), i["fired"].get<bool>() ? "FIRED" : "no",
@@ -280,7 +285,7 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   b.heading("5. Convergence: sharp or flat minimum");
   const json& s = r["sharpness"];
   if (s.value("skipped", false)) {
-    b.paragraph("Skipped (--skip sharpness).");
+    b.paragraph("Skipped: " + s.value("reason", std::string("--skip sharpness")) + ".");
   } else {
     rows = {{"examples", text(s["examples"])},
             {"loss at the weights", num(s["loss"])},

@@ -26,10 +26,20 @@ std::string base64(const std::vector<char>& bytes) {
   return out;
 }
 
+// Data-derived text: a '|' would end a table cell, a newline the row, '<' start raw HTML.
 std::string md_cell(const std::string& s) {
   std::string out;
-  for (char c : s)
-    out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  for (char c : s) {
+    if (c == '|') {
+      out += "\\|";
+    } else if (c == '\n') {
+      out += ' ';
+    } else if (c == '<') {
+      out += "&lt;";
+    } else {
+      out += c;
+    }
+  }
   return out;
 }
 
@@ -57,13 +67,13 @@ std::string render_markdown(const std::vector<ReportBlock>& blocks) {
   for (const ReportBlock& b : blocks) {
     switch (b.kind) {
       case Kind::Heading:
-        md << std::string(b.level, '#') << " " << b.text << "\n\n";
+        md << std::string(b.level, '#') << " " << md_cell(b.text) << "\n\n";
         break;
       case Kind::Paragraph:
         md << b.text << "\n\n";
         break;
       case Kind::Flags:
-        for (const auto& row : b.rows) md << "- " << row[0] << "\n";
+        for (const auto& row : b.rows) md << "- " << md_cell(row[0]) << "\n";
         md << "\n";
         break;
       case Kind::Table: {

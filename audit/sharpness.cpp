@@ -86,6 +86,7 @@ std::vector<torch::Tensor> hessian_vector(const Model& model, const std::vector<
             model.logits(b.x), b.y,
             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
         n;
+    if (!loss.requires_grad()) continue;  // no weight reaches this batch's loss
     const auto grads = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/true,
                                              /*create_graph=*/true, /*allow_unused=*/true);
     torch::Tensor gv = torch::zeros({}, loss.options());
@@ -159,7 +160,8 @@ SharpnessReport measure_sharpness(const Model& model, const Dataset& data,
       const double rho = options.rhos[k];
       std::vector<double> increases;
       for (int64_t pair = 0; pair < options.perturbation_pairs; ++pair) {
-        torch::Generator gen = make_generator(options.seed, 0x9e37 + 1000 * k + pair);
+        torch::Generator gen = make_generator(
+            options.seed, (static_cast<uint64_t>(k + 1) << 32) | static_cast<uint64_t>(pair));
         std::vector<torch::Tensor> delta;
         for (const auto& w : original) {
           const torch::Tensor u = torch::randn(w.sizes(), gen, torch::kDouble);

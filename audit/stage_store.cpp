@@ -22,9 +22,12 @@ StageStore::StageStore(const std::string& dir, const nlohmann::json& config, boo
     } catch (const nlohmann::json::exception&) {
       throw Error(config_path + ": corrupt (not JSON); remove " + dir_ + " to start afresh");
     }
-    if (stored != config) {
+    // Compared as written: the stored copy went through the same dump (invalid UTF-8 replaced).
+    const nlohmann::json expected = nlohmann::json::parse(
+        config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (stored != expected) {
       std::string differ;
-      for (const auto& [key, value] : config.items())
+      for (const auto& [key, value] : expected.items())
         if (!stored.contains(key) || stored[key] != value)
           differ += (differ.empty() ? "" : ", ") + key;
       throw Error("--resume: " + dir + " holds an audit with other settings (" +
@@ -34,7 +37,8 @@ StageStore::StageStore(const std::string& dir, const nlohmann::json& config, boo
     return;
   }
   ensure_directory(dir_);
-  write_file_atomic(config_path, config.dump(2) + "\n");
+  write_file_atomic(config_path,
+                    config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 std::string StageStore::path(const std::string& name, const char* ext) const {
@@ -53,16 +57,17 @@ std::optional<nlohmann::json> StageStore::json(const std::string& name) const {
 }
 
 std::optional<TensorMap> StageStore::tensors(const std::string& name) const {
-  if (!json(name)) return std::nullopt;
+  // Tensors are written before the JSON; a stage whose tensors are missing counts as not done.
   const std::string p = path(name, ".pt");
-  if (!fs::exists(p)) return TensorMap{};
+  if (!json(name) || !fs::exists(p)) return std::nullopt;
   return load_tensor_dict(p);
 }
 
 void StageStore::save(const std::string& name, const nlohmann::json& j, const TensorMap& tensors) {
   ensure_directory(fs::path(path(name, ".json")).parent_path().string());
   if (!tensors.empty()) save_tensor_dict(path(name, ".pt"), tensors);
-  write_file_atomic(path(name, ".json"), j.dump(1) + "\n");
+  write_file_atomic(path(name, ".json"),
+                    j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace advtk

@@ -92,7 +92,8 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
                            const std::vector<ChartSeries>& series) {
   double x_max = 0;
   for (const auto& s : series)
-    for (const auto& [x, y] : s.points) x_max = std::max(x_max, x);
+    for (const auto& [x, y] : s.points)
+      if (std::isfinite(x)) x_max = std::max(x_max, x);
   if (x_max <= 0) x_max = 1;
   const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   const auto px = [&](double x) { return kLeft + plot_w * x / x_max; };
@@ -107,13 +108,13 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   for (size_t i = 0; i < series.size(); ++i) {
     std::ostringstream path;
     for (const auto& [x, y] : series[i].points) {
-      if (std::isnan(y)) continue;
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
       path << (path.tellp() == 0 ? "M" : " L") << px(x) << "," << py(y);
     }
     s << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << colour(i)
       << "\" stroke-width=\"2\"/>";
     for (const auto& [x, y] : series[i].points) {
-      if (std::isnan(y)) continue;
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
       s << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3\" fill=\"" << colour(i)
         << "\"><title>" << xml_escape(series[i].name) << " at " << num(x) << ": " << num(100 * y)
         << "%</title></circle>";
@@ -155,6 +156,7 @@ std::string histogram_svg(const std::string& title, const std::string& x_label,
   const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   double top = 1;
   for (double c : counts) top = std::max(top, c);
+  top = 4 * std::ceil(top / 4);  // whole-number ticks
   std::ostringstream s;
   s << frame(title, x_label, 4, [&](int t) { return num(std::round(top * t / 4)); });
   if (edges.size() == counts.size() + 1 && !counts.empty()) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "attacks/loss_gradient.h"
 #include "attacks/threat_model.h"
 #include "audit/audit.h"
 #include "audit/report.h"
@@ -59,8 +60,7 @@ double seconds_per_pass(const Model& model, const Dataset& data, int64_t batch_s
   for (int run = 0; run < 2; ++run) {
     const auto start = std::chrono::steady_clock::now();
     const torch::Tensor x = x0.clone().requires_grad_(true);
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(model.logits(x), y);
-    torch::autograd::grad({loss}, {x}, {}, false, false, true);
+    input_gradient(torch::nn::functional::cross_entropy(model.logits(x), y), x);
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return seconds / static_cast<double>(m);
@@ -91,23 +91,35 @@ void print_summary(const nlohmann::json& r) {
   for (const auto& w : r["worst_case"])
     std::printf(" %9.2f%%", 100 * w["robust_accuracy"].get<double>());
   std::printf("\n\n");
+  const auto number = [](const nlohmann::json& v) {
+    if (!v.is_number()) return std::string("-");
+    char b[32];
+    std::snprintf(b, sizeof(b), "%.4g", v.get<double>());
+    return std::string(b);
+  };
   for (const auto& m : r["min_norm"]) {
-    std::printf("min-norm %-9s %-4s median %s over %lld points (%lld not broken)\n",
+    std::printf("min-norm %-9s %-4s median %s over %s points (%s not broken)\n",
                 m["attack"].get<std::string>().c_str(), m["norm"].get<std::string>().c_str(),
-                m["median"].is_null() ? "-" : std::to_string(m["median"].get<double>()).c_str(),
-                static_cast<long long>(m["points"].get<int64_t>()),
-                static_cast<long long>(m["failed"].get<int64_t>()));
+                number(m["median"]).c_str(), m["points"].dump().c_str(),
+                m["failed"].dump().c_str());
   }
-  if (!r["masking"].value("skipped", false))
+  if (!r["masking"].value("skipped", false)) {
     std::printf("masking      %s: %s\n", r["masking"]["verdict"].get<std::string>().c_str(),
                 r["masking"]["message"].get<std::string>().c_str());
+  } else {
+    std::printf("masking      skipped: %s\n", r["masking"].value("reason", "").c_str());
+  }
   for (const auto& f : r["numerical"]["flags"])
     std::printf("numerical    %s\n", f.get<std::string>().c_str());
-  if (!r["sharpness"].value("skipped", false))
-    std::printf("sharpness    top Hessian eigenvalue %.4g; loss increase at rho %g: %.4g\n",
-                r["sharpness"]["top_hessian_eigenvalue"].get<double>(),
-                r["sharpness"]["weight_perturbation"][0]["rho"].get<double>(),
-                r["sharpness"]["weight_perturbation"][0]["mean_loss_increase"].get<double>());
+  const nlohmann::json& s = r["sharpness"];
+  if (!s.value("skipped", false)) {
+    std::printf("sharpness    top Hessian eigenvalue %s; loss increase at rho %s: %s\n",
+                number(s["top_hessian_eigenvalue"]).c_str(),
+                number(s["weight_perturbation"][0]["rho"]).c_str(),
+                number(s["weight_perturbation"][0]["mean_loss_increase"]).c_str());
+  } else {
+    std::printf("sharpness    skipped: %s\n", s.value("reason", "").c_str());
+  }
   std::printf("gate         %s\n", r["gate"]["message"].get<std::string>().c_str());
 }
 
@@ -166,6 +178,10 @@ int run_audit_command(const AuditCliOptions& o) {
       {"std", o.model.std}};
   ensure_directory(o.out);
 
+  if (a.eps.empty()) {  // the defaults, resolved here too so that the estimate counts them
+    const std::vector<int64_t> shape(data.images.sizes().begin() + 1, data.images.sizes().end());
+    a.eps = default_audit_budgets(a.norm, shape, model_options.input_hi - model_options.input_lo);
+  }
   const double per_pass = seconds_per_pass(model, data, a.batch_size);
   const double estimate = per_pass * audit_work_estimate(a, data.size(), data.num_classes());
   if (!o.common.quiet)
@@ -239,7 +255,7 @@ void setup_audit_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--budget", o->budget,
                   "quick (200 examples, reduced attacks), standard (1,000 examples, the papers' "
-                  "parameters) or thorough (10,000 examples, restarts, larger budgets)")
+                  "parameters) or thorough (10,000 examples, restarts, more queries)")
       ->capture_default_str();
   cmd->add_option("--norm", o->norm, "linf, l2 or l1")->capture_default_str();
   cmd->add_option("--eps", o->eps,

@@ -168,6 +168,16 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
     }
   }
   ASSERT_EQ(r["min_norm"].size(), 2u);
+  // DeepFool ran on every example in the audit's norm: its within-budget breaks are part of the
+  // worst case, so the worst case is at or below its robust accuracy at each budget.
+  ASSERT_EQ(r["min_norm"][0]["examples"], 64);
+  for (size_t e = 0; e < r["worst_case"].size(); ++e) {
+    EXPECT_LE(r["worst_case"][e]["robust_accuracy"].get<double>(),
+              r["min_norm"][0]["robust_accuracy_at"][e]["robust_accuracy"].get<double>());
+    const auto& by = r["worst_case"][e]["broken_by"];
+    EXPECT_TRUE(by.contains("deepfool") && by.contains("cw"));
+    EXPECT_EQ(by.contains("masking-adaptive"), r["worst_case"][e]["eps"] >= r["main_eps"]);
+  }
   EXPECT_LE(r["min_norm"][0]["q1"].get<double>(), r["min_norm"][0]["median"].get<double>());
   EXPECT_EQ(r["masking"]["verdict"], "no-evidence");
   EXPECT_TRUE(r["numerical"]["flags"].empty());
