@@ -2,6 +2,7 @@
 
 #include "attacks/loss_gradient.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -298,32 +299,40 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
   }
 
   // With no budget nothing new can succeed.
-  const Tensor pending = (~done).nonzero().squeeze(1);
-  if (tm.eps > 0 && o.batch_targets && o.restarts == 1 && class_sets.size() > 1 &&
-      pending.numel() > 0) {
-    // Every row of fab_run is independent of the others, so the stacked run gives each
-    // (target, example) pair exactly its own sequential run.
-    const int64_t sets = static_cast<int64_t>(class_sets.size()), m = pending.numel();
-    const AttackBatch sub = select_examples(batch, pending);
-    AttackBatch stacked;
-    std::vector<int64_t> reps(sub.x.dim(), 1);
-    reps[0] = sets;
-    stacked.x = sub.x.repeat(reps);
-    stacked.y = sub.y.repeat({sets});
-    stacked.index = sub.index.repeat({sets});
-    std::vector<Tensor> classes;
-    for (const Tensor& c : class_sets) classes.push_back(c.index_select(0, pending));
-    const RunOutput out = fab_run(model, o, stacked, stacked.y, torch::cat(classes), stacked.x,
-                                  pending.repeat({sets}), result);
-    const Tensor ok = out.distance.le(tm.eps).view({sets, m});
-    // The earliest target that succeeded: rank the sets so that earlier ones score higher.
-    const Tensor rank = torch::arange(sets, 0, -1, pending.options()).unsqueeze(1);
-    const Tensor first = (ok.to(torch::kLong) * rank).argmax(0);
-    const Tensor chosen = out.x_adv.view({sets, m, -1})
-                              .index({first, torch::arange(m, pending.options())})
-                              .view_as(sub.x);
-    update_rows(result.x_adv, pending, ok.any(0), chosen);
-    done.index_copy_(0, pending, ok.any(0));
+  if (tm.eps > 0 && o.batch_targets && o.restarts == 1 && class_sets.size() > 1) {
+    // Every row of fab_run is independent of the others, so a stacked run gives each (target,
+    // example) pair exactly its own sequential run. Targets are stacked in consecutive groups of
+    // at most `stack_rows` rows: few examples gain most (per-call overhead), while a large
+    // stack only runs slower (out of cache) and wastes work on examples an earlier target breaks.
+    const int64_t sets = static_cast<int64_t>(class_sets.size());
+    for (int64_t first_set = 0; first_set < sets;) {
+      const Tensor pending = (~done).nonzero().squeeze(1);
+      const int64_t m = pending.numel();
+      if (m == 0) break;
+      const int64_t group = std::clamp<int64_t>(o.stack_rows / m, 1, sets - first_set);
+      const AttackBatch sub = select_examples(batch, pending);
+      AttackBatch stacked;
+      std::vector<int64_t> reps(sub.x.dim(), 1);
+      reps[0] = group;
+      stacked.x = sub.x.repeat(reps);
+      stacked.y = sub.y.repeat({group});
+      stacked.index = sub.index.repeat({group});
+      std::vector<Tensor> classes;
+      for (int64_t g = 0; g < group; ++g)
+        classes.push_back(class_sets[first_set + g].index_select(0, pending));
+      const RunOutput out = fab_run(model, o, stacked, stacked.y, torch::cat(classes), stacked.x,
+                                    pending.repeat({group}), result);
+      const Tensor ok = out.distance.le(tm.eps).view({group, m});
+      // The earliest target that succeeded: rank the sets so that earlier ones score higher.
+      const Tensor rank = torch::arange(group, 0, -1, pending.options()).unsqueeze(1);
+      const Tensor first = (ok.to(torch::kLong) * rank).argmax(0);
+      const Tensor chosen = out.x_adv.view({group, m, -1})
+                                .index({first, torch::arange(m, pending.options())})
+                                .view_as(sub.x);
+      update_rows(result.x_adv, pending, ok.any(0), chosen);
+      done.index_copy_(0, pending, ok.any(0));
+      first_set += group;
+    }
   } else if (tm.eps > 0) {
     for (size_t set = 0; set < class_sets.size(); ++set) {
       for (int64_t restart = 0; restart < o.restarts; ++restart) {

@@ -37,11 +37,12 @@ struct FabOptions {
   int64_t target_classes = 9;
   int64_t final_search_steps = 10;  // bisection steps between x and each point found; 0: none
   uint64_t seed = 0;
-  // FAB-T with one restart: run every target in one stacked batch and keep, per example, the
-  // first target (in rank order) that broke it — the result of running them one after another,
-  // without nine rounds of small batches. Costs the later targets' work on examples an earlier
-  // target breaks.
+  // FAB-T with one restart: run consecutive targets in one stacked batch of at most
+  // `stack_rows` rows and keep, per example, the first target (in rank order) that broke it —
+  // the result of running them one after another, without nine rounds of small batches when
+  // few examples are left.
   bool batch_targets = true;
+  int64_t stack_rows = 256;
 };
 
 class Fab : public Attack {
