@@ -130,8 +130,16 @@ NumericalReport probe_numerics(const Model& model, const Dataset& data,
     f.median_l2 = ok.median().item<double>();
     f.max_l2 = ok.max().item<double>();
     f.fraction_zero = ok.lt(1e-12).sum().item<double>() / n;
-    if (f.median_l2 > 0)
-      f.fraction_exploding = ok.gt(options.explode_factor * f.median_l2).sum().item<double>() / n;
+  }
+  const torch::Tensor margin =
+      input_gradients(model, x, y, LossKind::Margin, b).grad.to(torch::kDouble).norm(2, {1});
+  const torch::Tensor margin_ok = margin.index({torch::isfinite(margin)});
+  if (margin_ok.numel() > 0) {
+    f.margin_median_l2 = margin_ok.median().item<double>();
+    f.margin_max_l2 = margin_ok.max().item<double>();
+    if (f.margin_median_l2 > 0)
+      f.fraction_exploding =
+          margin_ok.gt(options.explode_factor * f.margin_median_l2).sum().item<double>() / n;
   }
   if (f.fraction_nonfinite > 0)
     r.flags.push_back("non-finite input gradients on " + percent(f.fraction_nonfinite) +
@@ -141,9 +149,9 @@ NumericalReport probe_numerics(const Model& model, const Dataset& data,
                       " of the examples: gradient attacks get no signal there (see the masking "
                       "section)");
   if (f.fraction_exploding > 0.01)
-    r.flags.push_back("exploding input gradients (over " +
+    r.flags.push_back("exploding input gradients (the logit margin's, over " +
                       std::to_string(static_cast<int>(options.explode_factor)) +
-                      "x the median) on " + percent(f.fraction_exploding) + " of the examples");
+                      "x its median) on " + percent(f.fraction_exploding) + " of the examples");
 
   for (const auto& p : model.parameters()) {
     if (!torch::isfinite(p.detach()).all().item<bool>()) r.nonfinite_parameters = true;
@@ -179,6 +187,8 @@ nlohmann::json to_json(const NumericalReport& r) {
             {"median_l2", g.median_l2},
             {"max_l2", g.max_l2},
             {"fraction_zero", g.fraction_zero},
+            {"margin_median_l2", g.margin_median_l2},
+            {"margin_max_l2", g.margin_max_l2},
             {"fraction_exploding", g.fraction_exploding},
             {"fraction_nonfinite", g.fraction_nonfinite}}},
           {"nonfinite_parameters", r.nonfinite_parameters},

@@ -40,7 +40,10 @@ struct GradientFigures {
   int64_t examples = 0;
   double median_l2 = 0.0, max_l2 = 0.0;  // per-example L2 norm of ∂CE/∂x
   double fraction_zero = 0.0;            // norm < 1e-12
-  double fraction_exploding = 0.0;       // finite and > explode_factor × the median
+  // Exploding is judged on the margin's gradient ∇(max_{j≠y} z_j − z_y), which does not vanish
+  // as the softmax saturates: a CE gradient 100× its median is only a less confident example.
+  double margin_median_l2 = 0.0, margin_max_l2 = 0.0;
+  double fraction_exploding = 0.0;  // margin gradient finite and > explode_factor × its median
   double fraction_nonfinite = 0.0;
 };
 

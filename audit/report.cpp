@@ -274,6 +274,8 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
            {"median", num(g["median_l2"])},
            {"max", num(g["max_l2"])},
            {"fraction zero", pct(g["fraction_zero"])},
+           {"logit-margin gradient: median", num(g["margin_median_l2"])},
+           {"logit-margin gradient: max", num(g["margin_max_l2"])},
            {"fraction exploding", pct(g["fraction_exploding"])},
            {"fraction non-finite", pct(g["fraction_nonfinite"])}});
   std::vector<std::string> flags;

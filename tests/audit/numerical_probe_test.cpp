@@ -43,6 +43,16 @@ TEST(NumericalProbe, InputGradientNormsMatchTheAffineClosedForm) {
   EXPECT_NEAR(r.gradient.median_l2, norms.median().item<double>(), 1e-4);
   EXPECT_NEAR(r.gradient.max_l2, norms.max().item<double>(), 1e-4);
   EXPECT_EQ(r.gradient.fraction_zero, 0.0);
+  // The margin's gradient is w_j* − w_y, j* the strongest other class.
+  const torch::Tensor z = torch::addmm(b, data.images.flatten(1), w.t());
+  std::vector<double> margin;
+  for (int64_t i = 0; i < 50; ++i) {
+    const int64_t yi = data.labels[i].item<int64_t>();
+    const int64_t j = z[i].index_fill(0, torch::tensor({yi}), -1e30).argmax().item<int64_t>();
+    margin.push_back((w[j] - w[yi]).norm().item<double>());
+  }
+  EXPECT_NEAR(r.gradient.margin_median_l2,
+              torch::tensor(margin, torch::kDouble).median().item<double>(), 1e-4);
   EXPECT_EQ(r.gradient.fraction_nonfinite, 0.0);
   // A healthy affine model: nothing flagged; a NaN pixel makes every output NaN.
   EXPECT_TRUE(r.flags.empty()) << r.flags.front();
@@ -70,6 +80,21 @@ TEST(NumericalProbe, FlagsCorruptInputsThatPassSilently) {
   EXPECT_TRUE(probe(r, "nan-pixel").flagged);
   EXPECT_EQ(probe(r, "nan-pixel").nonfinite_outputs, 0);
   EXPECT_TRUE(probe(r, "inf-pixel").flagged);
+}
+
+TEST(NumericalProbe, FlagsExplodingGradientsOnTheMarginNotOnConfidence) {
+  // exp(10 v): the gradient at pixels of 1 is e^7 ≈ 1100× that at pixels ≤ 0.3.
+  Dataset data = test::toy(50, 6);
+  data.images.clamp_(0, 0.3);  // every example in [0, 0.3] but the first, all ones
+  data.images[0].fill_(1.0);
+  auto gen = make_generator(7);
+  const Model model =
+      wrapped_affine(torch::randn({4, 16}, gen), torch::zeros({4}), "torch.exp(10.0 * v)");
+  const NumericalReport r = probe_numerics(model, data, {});
+  EXPECT_DOUBLE_EQ(r.gradient.fraction_exploding, 0.02);
+  bool flagged = false;
+  for (const auto& f : r.flags) flagged |= f.find("exploding") != std::string::npos;
+  EXPECT_TRUE(flagged);
 }
 
 TEST(NumericalProbe, FindsTheOneExampleWithAnInfiniteGradient) {
