@@ -403,33 +403,14 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   ADVTK_CHECK(main_it != o.eps.end(), "--main-eps: ", o.main_eps,
               " is not one of the budgets (--eps)");
   o.main_eps = *main_it;
-  const int64_t classes = std::max(data.num_classes(), model.probe(shape, 0).num_classes);
+  const ProbeResult probe = model.probe(shape, 0);
+  const int64_t classes = std::max(data.num_classes(), probe.num_classes);
   std::vector<std::string> attacks = audit_attacks(o.norm);
   if (classes < 3)  // APGD-T needs a class other than the label and the runner-up to aim at
     attacks.erase(std::remove(attacks.begin(), attacks.end(), "apgd-t"), attacks.end());
   const AuditPlan& p = o.plan;
 
-  nlohmann::json plan = {{"pgd_steps", p.pgd_steps},
-                         {"pgd_restarts", p.pgd_restarts},
-                         {"apgd_steps", p.apgd_steps},
-                         {"apgd_restarts", p.apgd_restarts},
-                         {"target_classes", p.target_classes},
-                         {"square_queries", p.square_queries},
-                         {"deepfool_examples", p.deepfool_examples},
-                         {"cw_examples", p.cw_examples},
-                         {"cw_binary_steps", p.cw_binary_steps},
-                         {"cw_steps", p.cw_steps},
-                         {"cw_initial_const", p.cw_initial_const},
-                         {"masking_points", p.masking_points},
-                         {"masking_expensive_points", p.masking_expensive_points},
-                         {"masking_pgd_steps", p.masking_pgd_steps},
-                         {"masking_apgd_steps", p.masking_apgd_steps},
-                         {"masking_queries", p.masking_queries},
-                         {"masking_noise_draws", p.masking_noise_draws},
-                         {"numerical_examples", p.numerical_examples},
-                         {"sharpness_examples", p.sharpness_examples},
-                         {"sharpness_iterations", p.sharpness_iterations},
-                         {"sharpness_pairs", p.sharpness_pairs}};
+  const nlohmann::json plan = p;
   const torch::Tensor ids = data.example_ids();
   const nlohmann::json settings = {
       {"budget", audit_budget_name(o.budget)},
@@ -772,7 +753,6 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   double total = 0.0;
   for (const auto& [k, v] : stage_seconds.items()) total += v.get<double>();
   nlohmann::json model_info = o.model_info;
-  const ProbeResult probe = model.probe(shape, 0);
   int64_t params = 0;
   for (const auto& t : model.parameters()) params += t.numel();
   model_info["parameters"] = params;

@@ -44,6 +44,14 @@ struct AuditPlan {
   int64_t numerical_examples = 500;
   int64_t sharpness_examples = 1000, sharpness_iterations = 50, sharpness_pairs = 10;
 };
+// Every field, by name: the plan is recorded in the report and keys resumes.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AuditPlan, default_examples, pgd_steps, pgd_restarts, apgd_steps,
+                                   apgd_restarts, target_classes, square_queries, deepfool_examples,
+                                   cw_examples, cw_binary_steps, cw_steps, cw_initial_const,
+                                   masking_points, masking_expensive_points, masking_pgd_steps,
+                                   masking_apgd_steps, masking_queries, masking_noise_draws,
+                                   numerical_examples, sharpness_examples, sharpness_iterations,
+                                   sharpness_pairs)
 AuditPlan audit_plan(AuditBudget budget);
 
 // The default budgets for inputs of shape [C, H, W] in a range of width `range`: Linf

@@ -9,12 +9,12 @@
 #include <memory>
 #include <optional>
 
-#include "attacks/loss_gradient.h"
 #include "attacks/threat_model.h"
 #include "audit/audit.h"
 #include "audit/report.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/floor.h"
 #include "cli/progress_bar.h"
 #include "cli/values.h"
 #include "core/error.h"
@@ -50,20 +50,14 @@ double parse_accuracy(const std::string& text) {
   return v;
 }
 
-// Seconds for one forward+backward pass per example, measured on one batch (the second of two
-// runs, so the first's warm-up does not count).
+// Seconds for one forward+backward pass per example: the floor on one batch, the second of two
+// runs so that the first's warm-up does not count.
 double seconds_per_pass(const Model& model, const Dataset& data, int64_t batch_size) {
   const int64_t m = std::min(batch_size, data.size());
-  const torch::Tensor x0 = model.from_unit_range(data.images.narrow(0, 0, m)).to(model.device());
-  const torch::Tensor y = data.labels.narrow(0, 0, m).to(model.device());
-  double seconds = 0;
-  for (int run = 0; run < 2; ++run) {
-    const auto start = std::chrono::steady_clock::now();
-    const torch::Tensor x = x0.clone().requires_grad_(true);
-    input_gradient(torch::nn::functional::cross_entropy(model.logits(x), y), x);
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  return seconds / static_cast<double>(m);
+  const torch::Tensor x = model.from_unit_range(data.images.narrow(0, 0, m));
+  const torch::Tensor y = data.labels.narrow(0, 0, m);
+  floor_seconds(model, x, y, m);
+  return floor_seconds(model, x, y, m) / static_cast<double>(m);
 }
 
 void print_summary(const nlohmann::json& r) {

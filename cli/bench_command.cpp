@@ -15,6 +15,7 @@
 #include "attacks/registry.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/floor.h"
 #include "cli/values.h"
 #include "core/blas.h"
 #include "core/error.h"
@@ -42,21 +43,6 @@ double median(std::vector<double> v) {
 
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
-}
-
-// One forward and one input-gradient pass over every batch.
-double floor_seconds(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
-                     int64_t batch) {
-  const auto start = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < x.size(0); s += batch) {
-    const int64_t e = std::min(x.size(0), s + batch);
-    const torch::Tensor xb = x.slice(0, s, e).to(model.device()).requires_grad_(true);
-    const torch::Tensor yb = y.slice(0, s, e).to(model.device());
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(model.logits(xb), yb);
-    torch::autograd::grad({loss}, {xb});
-  }
-  synchronize(model.device());
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // The largest power-of-two batch (up to the data size) whose floor pass fits in memory; on the
