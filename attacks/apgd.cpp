@@ -104,7 +104,10 @@ AttackResult Apgd::run(const Model& model, const AttackBatch& batch) {
           if (round + 1 >= logits.size(1)) return;  // no class left to target
           loss_target = std::get<1>(logits.sort(1, /*descending=*/true)).select(1, round + 1);
         }
-        const auto stream = static_cast<uint64_t>(round * o.restarts + restart);
+        // apgd-ce, apgd-dlr and apgd-t draw their starts from disjoint streams: one example's
+        // runs in a suite do not all begin at the same random point.
+        const uint64_t variant = o.targeted ? 2 : o.loss == LossKind::Dlr ? 1 : 0;
+        const auto stream = (variant << 40) + static_cast<uint64_t>(round * o.restarts + restart);
         if (!o.large_reps) {
           single_run(model, sub, idx, loss_target, stream, o.threat.eps, o.steps, {}, true, result,
                      reported_loss);

@@ -1,5 +1,8 @@
 #include "attacks/attack.h"
 
+#include <cmath>
+#include <limits>
+
 #include "core/seeding.h"
 
 namespace advtk {
@@ -54,6 +57,39 @@ AttackBatch select_examples(const AttackBatch& batch, const torch::Tensor& rows)
     out.reference_logits = batch.reference_logits.index_select(0, rows);
   out.index = batch.index.index_select(0, rows.to(torch::kCPU));
   return out;
+}
+
+Judgement judge_points(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                       const torch::Tensor& target) {
+  torch::NoGradGuard no_grad;
+  Judgement j;
+  j.pred = model.logits(x).argmax(1);
+  j.adversarial = is_adversarial_pred(j.pred, y, target);
+  return j;
+}
+
+void confirm_result(const Model& model, const AttackBatch& batch, Norm norm, double eps,
+                    AttackResult& result) {
+  if (result.claimed.defined()) return;
+  result.claimed = result.success.to(torch::kBool).clone();
+  if (batch.x.size(0) == 0) return;
+  const Judgement j =
+      judge_points(model, result.x_adv.to(batch.x.scalar_type()), batch.y, batch.target);
+  result.pred = j.pred;
+  result.success = j.adversarial;
+  if (std::isfinite(eps)) {
+    // Float rounding of x + δ may add an ulp or so to the measured distance.
+    const double tolerance = 1e-5 * eps + 1e-6;
+    result.success &= distance(norm, result.x_adv, batch.x).le(eps + tolerance);
+  }
+  result.forward_calls += 1;
+}
+
+double attack_budget(const Attack& attack) {
+  if (attack.minimum_norm()) return std::numeric_limits<double>::infinity();
+  const nlohmann::json p = attack.parameters();
+  return p.contains("eps") && p["eps"].is_number() ? p["eps"].get<double>()
+                                                   : std::numeric_limits<double>::infinity();
 }
 
 AttackResult initial_result(const AttackBatch& batch) {

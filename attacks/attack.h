@@ -27,6 +27,9 @@ struct AttackResult {
   torch::Tensor forward_calls;   // [N] int64: forward passes each example took part in
   torch::Tensor backward_calls;  // [N] int64: input-gradient computations likewise
   torch::Tensor broken_by;       // ensembles: [N] int64, the attack that broke it (-1: none)
+  // [N] bool: what the attack itself saw as adversarial, before confirm_result judged the
+  // returned points again; undefined until then.
+  torch::Tensor claimed;
 };
 
 class Attack {
@@ -64,6 +67,24 @@ torch::Tensor where_rows(const torch::Tensor& mask, const torch::Tensor& a, cons
 void update_rows(torch::Tensor& dst, const torch::Tensor& idx, const torch::Tensor& mask,
                  const torch::Tensor& value);
 AttackBatch select_examples(const AttackBatch& batch, const torch::Tensor& rows);
+
+// One fresh forward pass (no gradients) on x: the predictions, and which rows are adversarial.
+struct Judgement {
+  torch::Tensor pred, adversarial;
+};
+Judgement judge_points(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                       const torch::Tensor& target);
+
+// Judges an attack's returned points again, as the reference AutoAttack does after each attack:
+// success (and pred) come from one fresh forward pass on the whole batch, and points further
+// than `eps` from x (+ rounding) never count. The attack's own verdict moves to `claimed`. So a
+// point seen adversarial only inside the attack (another batch composition, one draw of a
+// randomised model) is not reported as broken. No-op once `claimed` is set.
+void confirm_result(const Model& model, const AttackBatch& batch, Norm norm, double eps,
+                    AttackResult& result);
+
+// The budget in an attack's parameters ("eps"), or +inf for minimum-norm attacks.
+double attack_budget(const Attack& attack);
 
 // Creates an empty result for a batch (x_adv = x, nothing found yet, counters at zero).
 AttackResult initial_result(const AttackBatch& batch);

@@ -36,7 +36,9 @@ bool is_out_of_memory(const std::exception& e) {
 AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const AttackBatch& batch) {
   const int64_t n = batch.x.size(0);
   try {
-    return attack.run(model, batch);
+    AttackResult r = attack.run(model, batch);
+    confirm_result(model, batch, attack.norm(), attack_budget(attack), r);
+    return r;
   } catch (const std::exception& e) {
     if (!is_out_of_memory(e) || n < 2) throw;
     spdlog::warn("out of memory on a batch of {}: splitting it in two", n);
@@ -55,6 +57,7 @@ AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const Atta
   r.forward_calls = torch::cat({a.forward_calls, b.forward_calls});
   r.backward_calls = torch::cat({a.backward_calls, b.backward_calls});
   if (a.broken_by.defined()) r.broken_by = torch::cat({a.broken_by, b.broken_by});
+  r.claimed = torch::cat({a.claimed, b.claimed});
   return r;
 }
 
@@ -100,6 +103,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       run.broken_by = torch::full({n}, -1, torch::kLong);
       if (options.skip_misclassified && !targeted) done = run.success.clone();
       if (!options.skip_misclassified) run.success.zero_();
+      run.claimed = run.success.clone();
     } else {
       // Broken at the previous (smaller) budget: still broken, with the same example.
       const AttackRun& prev = runs.back();
@@ -110,6 +114,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       run.backward_calls = prev.backward_calls.clone();
       run.success = prev.success.clone();
       run.broken_by = prev.broken_by.clone();
+      run.claimed = prev.claimed.clone();
       done = prev.success.clone();
     }
     const torch::Tensor pending = (~done).nonzero().squeeze(1);
@@ -132,6 +137,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       update_rows(run.pred_adv, rows, take, r.pred.to(torch::kCPU));
       update_rows(run.distance, rows, take, r.distance.detach().to(torch::kCPU, torch::kFloat));
       run.success.index_copy_(0, rows, success);
+      run.claimed.index_copy_(0, rows, r.claimed.to(torch::kCPU));
       if (r.broken_by.defined())
         update_rows(run.broken_by, rows, take, r.broken_by.to(torch::kCPU));
       run.forward_calls.index_add_(0, rows, r.forward_calls.to(torch::kCPU));

@@ -28,6 +28,9 @@ struct AttackRun {
   torch::Tensor forward_calls, backward_calls;
   // Ensembles: the attack (index into parameters["attacks"]) that broke each example; -1 none.
   torch::Tensor broken_by;
+  // What the attacks saw as adversarial before the returned points were judged again (success
+  // is that judgement: one fresh forward pass per attack).
+  torch::Tensor claimed;
   double seconds = 0.0;
   nlohmann::json parameters;
 };

@@ -40,18 +40,23 @@ AttackResult EnsembleAttack::run(const Model& model, const AttackBatch& batch) {
   const auto dev = batch.x.device();
   result.broken_by =
       torch::full({batch.x.size(0)}, -1, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  result.claimed = torch::zeros_like(result.success);
   const torch::Tensor all = torch::arange(batch.x.size(0), result.broken_by.options());
   for (size_t k = 0; k < attacks_.size(); ++k) {
     const torch::Tensor idx = all.masked_select(~result.success);
     if (idx.numel() == 0) break;
     const auto started = std::chrono::steady_clock::now();
-    const AttackResult r = attacks_[k]->run(model, select_examples(batch, idx));
+    const AttackBatch sub = select_examples(batch, idx);
+    AttackResult r = attacks_[k]->run(model, sub);
+    // The next attack takes every example whose returned point does not hold up.
+    confirm_result(model, sub, attacks_[k]->norm(), attack_budget(*attacks_[k]), r);
     seconds_[k] +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     // Until an example is broken, it reports the latest attack's point and prediction.
     result.x_adv.index_copy_(0, idx, r.x_adv.to(result.x_adv.scalar_type()));
     result.pred.index_copy_(0, idx, r.pred);
     result.success.index_copy_(0, idx, r.success);
+    result.claimed.index_copy_(0, idx, result.claimed.index_select(0, idx) | r.claimed);
     update_rows(result.broken_by, idx, r.success, torch::full_like(idx, static_cast<int64_t>(k)));
     result.forward_calls.index_add_(0, idx, r.forward_calls);
     result.backward_calls.index_add_(0, idx, r.backward_calls);

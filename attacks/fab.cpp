@@ -283,6 +283,12 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
   const int64_t k = clean_logits.size(1);
   // Examples adversarial at x need no search; the others join `done` once broken within eps.
   Tensor done = is_adversarial_pred(clean_pred, batch.y, batch.target);
+  // A point found inside a run (another batch composition) must hold up in a fresh pass on
+  // the example's own batch before its remaining targets are skipped.
+  const auto confirmed = [&](const Tensor& points, const AttackBatch& sub, const Tensor& rows) {
+    result.forward_calls.index_add_(0, rows, torch::ones_like(rows));
+    return judge_points(model, points, sub.y, sub.target).adversarial;
+  };
 
   // Each run linearises the boundaries between the class it leaves and `classes`: all other
   // classes, or one target.
@@ -329,8 +335,9 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
       const Tensor chosen = out.x_adv.view({group, m, -1})
                                 .index({first, torch::arange(m, pending.options())})
                                 .view_as(sub.x);
-      update_rows(result.x_adv, pending, ok.any(0), chosen);
-      done.index_copy_(0, pending, ok.any(0));
+      const Tensor found = ok.any(0);
+      update_rows(result.x_adv, pending, found, chosen);
+      done.index_copy_(0, pending, found & confirmed(chosen, sub, pending));
       first_set += group;
     }
   } else if (tm.eps > 0) {
@@ -352,7 +359,7 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
             fab_run(model, o, sub, leave, class_sets[set].index_select(0, idx), x1, idx, result);
         const Tensor ok = out.distance.le(tm.eps);
         update_rows(result.x_adv, idx, ok, out.x_adv);
-        done.index_copy_(0, idx, ok);
+        done.index_copy_(0, idx, ok & confirmed(out.x_adv, sub, idx));
       }
     }
   }

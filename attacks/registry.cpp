@@ -71,6 +71,7 @@ std::unique_ptr<Attack> make_square(const AttackConfig& c) {
   o.threat = threat_of(c);
   o.queries = c.queries;
   o.p_init = c.p_init;
+  o.rescale_schedule = c.rescale_schedule;
   o.restarts = c.restarts;
   o.seed = c.seed;
   return std::make_unique<SquareAttack>(o);
@@ -233,6 +234,9 @@ std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfi
     attacks.push_back(make_attack(find_attack(name), c));
   };
   const auto keep = [](AttackConfig&) {};
+  // AutoAttack builds its Square with resc_schedule=False: p halves at the raw query counts
+  // (10, 50, 200, …, 4000 within 5,000 queries), not at the 10,000-query schedule stretched.
+  const auto as_in_autoattack = [](AttackConfig& c) { c.rescale_schedule = false; };
   const auto dlr = [](AttackConfig& c) { c.loss = LossKind::Dlr; };
   const auto restarts = [](int64_t k) { return [k](AttackConfig& c) { c.restarts = k; }; };
   if (spec == "autoattack") {
@@ -250,7 +254,7 @@ std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfi
       add("apgd", keep);
       add("apgd-t", keep);
       add("fab-t", keep);
-      add("square", keep);
+      add("square", as_in_autoattack);
     }
   } else if (spec == "autoattack-plus") {
     add("apgd", restarts(5));
@@ -259,7 +263,7 @@ std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfi
       c.restarts = 5;
     });
     add("fab", restarts(5));
-    if (config.norm != Norm::L1) add("square", keep);
+    if (config.norm != Norm::L1) add("square", as_in_autoattack);
     add("apgd-t", keep);
     add("fab-t", keep);
   } else if (spec == "autoattack-rand") {

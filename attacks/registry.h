@@ -40,6 +40,7 @@ struct AttackConfig {
   bool large_reps = false;                // apgd L1: the 3ε/2ε/ε schedule (autoattack's L1)
   int64_t queries = 5000;                 // square
   double p_init = 0.8;                    // square
+  bool rescale_schedule = true;           // square: stretch p's schedule to `queries`
   std::string noise = "uniform";          // noise: uniform | gaussian
   int64_t draws = 100;                    // noise
 };

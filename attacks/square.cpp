@@ -284,10 +284,11 @@ class Proposals {
 
 }  // namespace
 
-double square_p_schedule(double p_init, int64_t query, int64_t queries) {
-  // Tuned for 10,000 queries; other budgets stretch or squeeze it.
-  const auto it =
-      static_cast<int64_t>(static_cast<double>(query) / static_cast<double>(queries) * 10000.0);
+double square_p_schedule(double p_init, int64_t query, int64_t queries, bool rescale) {
+  // Tuned for 10,000 queries; other budgets stretch or squeeze it (when rescaling).
+  const auto it = rescale ? static_cast<int64_t>(static_cast<double>(query) /
+                                                 static_cast<double>(queries) * 10000.0)
+                          : query;
   static constexpr int64_t kHalvings[] = {10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000};
   double p = p_init;
   for (const int64_t bound : kHalvings) {
@@ -317,13 +318,10 @@ SquareAttack::SquareAttack(SquareOptions options) : options_(options) {
 
 nlohmann::json SquareAttack::parameters() const {
   const auto& o = options_;
-  return {{"attack", "square"},
-          {"norm", norm_name(o.threat.norm)},
-          {"eps", o.threat.eps},
-          {"queries", o.queries},
-          {"p_init", o.p_init},
-          {"restarts", o.restarts},
-          {"loss", "margin (untargeted), ce (targeted)"},
+  return {{"attack", "square"},     {"norm", norm_name(o.threat.norm)},
+          {"eps", o.threat.eps},    {"queries", o.queries},
+          {"p_init", o.p_init},     {"rescale_schedule", o.rescale_schedule},
+          {"restarts", o.restarts}, {"loss", "margin (untargeted), ce (targeted)"},
           {"seed", o.seed}};
 }
 
@@ -379,7 +377,7 @@ AttackResult SquareAttack::run(const Model& model, const AttackBatch& batch) {
 
     bool running = retire(query(proposals.start(a), /*start=*/true));
     for (int64_t q = 0; q < queries && running; ++q) {
-      const double p = square_p_schedule(o.p_init, q, o.queries);
+      const double p = square_p_schedule(o.p_init, q, o.queries, o.rescale_schedule);
       running = retire(query(proposals.update(a, p), /*start=*/false));
     }
 

@@ -10,8 +10,10 @@
 //         first, redrawn as such a window, keeping the norm at eps.
 // Loss as in AutoAttack's implementation (fra31/auto-attack, autoattack/square.py), which this
 // follows: untargeted, the margin z_y - max_{j≠y} z_j; targeted, the cross-entropy towards the
-// target. Defaults as there: 5000 queries, p_init 0.8, the schedule of p tuned for 10,000
-// queries and stretched to the budget, 1 restart. One query is one forward pass per example
+// target. Defaults: 5000 queries, p_init 0.8, 1 restart, and the paper's schedule of p (tuned
+// for 10,000 queries) stretched to the budget, as in the paper's code and the reference class's
+// default; AutoAttack's suites turn the stretching off (rescale_schedule = false), and so do
+// advtk's autoattack presets. One query is one forward pass per example
 // still robust; the first query is the start. Never computes a gradient. Departures from the
 // reference: each example draws its own windows and signs from its own generator (the reference
 // shares them across the batch); a window may sit at every position that fits, as in the paper
@@ -29,10 +31,11 @@
 namespace advtk {
 
 struct SquareOptions {
-  ThreatModel threat;      // Linf or L2
-  int64_t queries = 5000;  // per example and restart, after the start
-  double p_init = 0.8;     // the first windows cover this fraction of the image
-  int64_t restarts = 1;    // later restarts attack only the examples still robust
+  ThreatModel threat;            // Linf or L2
+  int64_t queries = 5000;        // per example and restart, after the start
+  double p_init = 0.8;           // the first windows cover this fraction of the image
+  int64_t restarts = 1;          // later restarts attack only the examples still robust
+  bool rescale_schedule = true;  // p's schedule at query q * 10000 / queries, else at q
   uint64_t seed = 0;
 };
 
@@ -53,8 +56,8 @@ class SquareAttack : public Attack {
 
 // The fraction p of the image a window covers at query `query` (0-based, after the start) of
 // `queries`: p_init, halved after 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 queries of a
-// 10,000-query run, with `query` rescaled to 10,000.
-double square_p_schedule(double p_init, int64_t query, int64_t queries);
+// 10,000-query run, with `query` rescaled to 10,000 when `rescale` holds.
+double square_p_schedule(double p_init, int64_t query, int64_t queries, bool rescale = true);
 
 // The L2 update's s×s window shape (float, on the CPU): the top s/2 rows hold concentric
 // rectangles weighted 1/(k+1)² for ring k, the bottom rows the same with a minus sign; unit

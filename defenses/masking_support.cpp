@@ -73,7 +73,7 @@ Outcome attack_points(const Model& model, const Dataset& points, const MakeAttac
   const AttackRun r = run_attack(model, points, make, {eps}, run).front();
   Outcome out;
   out.x_adv = r.x_adv;
-  out.claimed = r.success.to(torch::kBool);
+  out.claimed = r.claimed.to(torch::kBool);
   out.broken = passes > 1
                    ? majority_misclassified(model, r.x_adv, points.labels, passes, batch_size)
                    : r.success.to(torch::kBool);

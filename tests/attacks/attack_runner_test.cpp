@@ -4,6 +4,7 @@
 
 #include "attack_test_util.h"
 #include "attacks/iterative_attack.h"
+#include "attacks/noise.h"
 #include "attacks/targets.h"
 #include "test_util.h"
 
@@ -50,6 +51,44 @@ TEST(AttackRunner, OutOfMemoryBatchesAreSplitNotFatal) {
       model, data, [](double) { return std::make_unique<MemoryHungry>(3); }, {0.1}, o);
   EXPECT_TRUE(torch::equal(split[0].x_adv, small[0].x_adv));
   EXPECT_TRUE(torch::equal(split[0].success, small[0].success));
+}
+
+// Two classes, the prediction a fair coin on every pass, whatever the input.
+Model coin_model() {
+  torch::jit::Module m("Coin");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.define(
+      "def forward(self, x):\n"
+      "    z = torch.randn([x.size(0), 1], dtype=x.dtype, device=x.device) + 0 * x.sum()\n"
+      "    return torch.cat([z, -z], 1)\n");
+  return Model::wrap(m, {}, "coin");
+}
+
+TEST(AttackRunner, SuccessIsJudgedAgainOnTheReturnedPoints) {
+  torch::manual_seed(11);
+  const Model model = coin_model();
+  Dataset data;
+  data.images = torch::rand({400, 1, 2, 2}, make_generator(3));
+  data.labels = torch::zeros({400}, torch::kLong);
+  data.source = "coin";
+  AttackRunOptions o;
+  o.skip_misclassified = false;
+  const auto make = [](double eps) {
+    NoiseOptions n;
+    n.threat = {Norm::Linf, eps};
+    n.draws = 20;
+    return std::make_unique<NoiseAttack>(n);
+  };
+  const AttackRun r = run_attack(model, data, make, {0.1}, o).front();
+  // Inside the attack 21 passes each see the wrong class with probability 1/2: almost every
+  // example is claimed (1 - 2^-21). A fresh pass on the returned point agrees half the time
+  // (400 fair coins: 200 ± 10, so [150, 250] is five standard deviations).
+  EXPECT_GE(r.claimed.sum().item<int64_t>(), 399);
+  const int64_t held = r.success.sum().item<int64_t>();
+  EXPECT_GE(held, 150);
+  EXPECT_LE(held, 250);
+  // What is reported is that judgement: no success with a correct reported prediction.
+  EXPECT_EQ((r.success & r.pred_adv.eq(data.labels)).sum().item<int64_t>(), 0);
 }
 
 TEST(AttackRunner, BudgetSweepKeepsBrokenExamplesAndMisclassifiedOnes) {

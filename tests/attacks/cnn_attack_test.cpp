@@ -29,8 +29,8 @@ Model& trained_cnn() {
 }
 
 std::vector<AttackRun> attack(const std::string& name, std::vector<double> budgets,
-                              AttackConfig c = {}, AttackRunOptions r = {},
-                              int64_t examples = 200, const Model& model = trained_cnn()) {
+                              AttackConfig c = {}, AttackRunOptions r = {}, int64_t examples = 200,
+                              const Model& model = trained_cnn()) {
   return run_attack(
       model, fashion(Split::Test, examples),
       [&](double eps) {

@@ -200,8 +200,8 @@ TEST(Fab, FindsTheExactMinimalPerturbationOfAnAffineModel) {
       EXPECT_GE(found, exact * (1 - 1e-4)) << norm_name(norm) << " example " << i;
       EXPECT_LE(found, exact * 1.01) << norm_name(norm) << " example " << i;
       // One gradient forward plus one prediction per step, K - 1 gradients per step, the clean
-      // and final evaluations and the final search.
-      EXPECT_EQ(r.forward_calls[i].item<int64_t>(), 2 * 100 + 2 + 10);
+      // and final evaluations, the final search and the confirmation before `done`.
+      EXPECT_EQ(r.forward_calls[i].item<int64_t>(), 2 * 100 + 2 + 10 + 1);
       EXPECT_EQ(r.backward_calls[i].item<int64_t>(), 100 * 4);
     }
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "attack_test_util.h"
+#include "attacks/registry.h"
 #include "attacks/square.h"
 #include "core/error.h"
 
@@ -73,6 +74,31 @@ TEST(SquareSchedule, HalvesPAtTheReferenceBreakpoints) {
   // 100 queries: query q is query 100q.
   EXPECT_DOUBLE_EQ(square_p_schedule(0.5, 1, 100), 0.125);       // 100
   EXPECT_DOUBLE_EQ(square_p_schedule(0.5, 99, 100), 0.5 / 512);  // 9900
+}
+
+TEST(SquareSchedule, AutoAttackUsesTheRawQueryCount) {
+  // AutoAttack's Square (resc_schedule=False): p halves after 10, 50, ..., 4000 queries of 5000.
+  const double p = 0.8;
+  EXPECT_DOUBLE_EQ(square_p_schedule(p, 10, 5000, false), 0.8);
+  EXPECT_DOUBLE_EQ(square_p_schedule(p, 11, 5000, false), 0.4);
+  EXPECT_DOUBLE_EQ(square_p_schedule(p, 201, 5000, false), 0.1);
+  EXPECT_DOUBLE_EQ(square_p_schedule(p, 4000, 5000, false), 0.8 / 64);
+  EXPECT_DOUBLE_EQ(square_p_schedule(p, 4001, 5000, false), 0.8 / 128);
+  EXPECT_DOUBLE_EQ(square_p_schedule(p, 4999, 5000, false), 0.8 / 128);
+  AttackConfig c;
+  c.eps = 0.1;
+  EXPECT_TRUE(make_attack(find_attack("square"), c)->parameters()["rescale_schedule"].get<bool>());
+  for (const std::string preset : {"autoattack", "autoattack-plus"}) {
+    const nlohmann::json attacks = make_ensemble(preset, c)->parameters()["attacks"];
+    int squares = 0;
+    for (const auto& a : attacks) {
+      if (a["attack"] != "square") continue;
+      ++squares;
+      EXPECT_FALSE(a["rescale_schedule"].get<bool>()) << preset;
+      EXPECT_EQ(a["queries"].get<int64_t>(), 5000) << preset;
+    }
+    EXPECT_EQ(squares, 1) << preset;
+  }
 }
 
 TEST(SquareWindow, ThreeByThreeMatchesTheRectanglesByHand) {
