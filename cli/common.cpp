@@ -53,6 +53,10 @@ void add_model_options(CLI::App& app, ModelCliOptions& o) {
       ->capture_default_str();
   app.add_option("--output-index", o.output_index, "which output holds the logits (tuple/list)");
   app.add_option("--output-key", o.output_key, "which output holds the logits (dict)");
+  app.add_option("--input-layout", o.input_layout,
+                 "how images reach the model: nchw, nhwc, flat ([N, C*H*W]) or auto (the first "
+                 "of them its forward accepts)")
+      ->capture_default_str();
   app.add_option("--preprocess", o.preprocess,
                  "TorchScript module run on the input before the model (a defense's front end)");
   app.add_flag("--bpda", o.bpda,
@@ -150,6 +154,16 @@ ModelOptions to_model_options(const ModelCliOptions& o, const std::string& devic
   m.input_hi = range[1];
   m.output_index = o.output_index;
   m.output_key = o.output_key;
+  if (o.input_layout == "nchw") {
+    m.layout = InputLayout::Nchw;
+  } else if (o.input_layout == "nhwc") {
+    m.layout = InputLayout::Nhwc;
+  } else if (o.input_layout == "flat") {
+    m.layout = InputLayout::Flat;
+  } else {
+    ADVTK_CHECK(o.input_layout == "auto",
+                "--input-layout: expected auto, nchw, nhwc or flat, got '", o.input_layout, "'");
+  }
   ADVTK_CHECK(!o.bpda || !o.preprocess.empty(), "--bpda: needs --preprocess PRE.pt");
   if (!o.preprocess.empty()) m.preprocess = Model::load(o.preprocess, {}).module();
   m.bpda = o.bpda;
@@ -159,7 +173,7 @@ ModelOptions to_model_options(const ModelCliOptions& o, const std::string& devic
 Model load_model_for(const std::string& path, const ModelOptions& options, const Dataset& data) {
   Model model = Model::load(path, options);
   const std::vector<int64_t> shape(data.images.sizes().begin() + 1, data.images.sizes().end());
-  const ProbeResult probe = model.probe(shape, data.num_classes());
+  const ProbeResult probe = model.fit_input_layout(shape, data.num_classes());
   ADVTK_CHECK(data.class_names.empty() ||
                   probe.num_classes == static_cast<int64_t>(data.class_names.size()),
               path, ": the model has ", probe.num_classes, " outputs but ", data.source, " has ",

@@ -36,7 +36,8 @@ struct ModelCliOptions {
   std::string input_range = "0,1";
   std::optional<int64_t> output_index;
   std::optional<std::string> output_key;
-  std::string preprocess;  // TorchScript front end run before the model
+  std::string input_layout = "auto";  // auto, nchw, nhwc or flat
+  std::string preprocess;             // TorchScript front end run before the model
   bool bpda = false;
 };
 

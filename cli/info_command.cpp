@@ -45,7 +45,7 @@ void run_info(const InfoOptions& o) {
   std::optional<std::vector<int64_t>> shape = model.recorded_input_shape();
   if (!o.input_shape.empty()) shape = parse_int_list(o.input_shape, "--input-shape");
   std::optional<ProbeResult> probe;
-  if (shape) probe = model.probe(*shape, o.num_classes);
+  if (shape) probe = model.fit_input_layout(*shape, o.num_classes);
 
   nlohmann::json j;
   j["file"] = o.model_path;
@@ -58,6 +58,8 @@ void run_info(const InfoOptions& o) {
   j["modules"] = submodules;
   j["methods"] = methods;
   j["input_shape"] = shape ? nlohmann::json(*shape) : nlohmann::json();
+  j["input_layout"] =
+      probe ? nlohmann::json(layout_name(*model.options().layout)) : nlohmann::json();
   j["num_classes"] = probe ? nlohmann::json(probe->num_classes) : nlohmann::json();
   j["outputs_look_like_probabilities"] =
       probe ? nlohmann::json(probe->looks_like_probabilities) : nlohmann::json();
@@ -84,7 +86,10 @@ void run_info(const InfoOptions& o) {
   if (probe) {
     line("input", "[N," + std::to_string((*shape)[0]) + "," + std::to_string((*shape)[1]) + "," +
                       std::to_string((*shape)[2]) + "] in " +
-                      fmt::format("[{}, {}]", model.options().input_lo, model.options().input_hi));
+                      fmt::format("[{}, {}]", model.options().input_lo, model.options().input_hi) +
+                      (*model.options().layout == InputLayout::Nchw
+                           ? ""
+                           : ", handed to the model " + layout_name(*model.options().layout)));
     line("output", "[N," + std::to_string(probe->num_classes) + "] " +
                        (probe->looks_like_probabilities ? "probabilities" : "logits"));
   } else {

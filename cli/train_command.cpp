@@ -154,7 +154,7 @@ void run_train(const TrainCliOptions& o) {
   } else {
     model = load_model_for(o.model_path, model_options, train_data);
   }
-  model->probe(shape, num_classes);
+  model->fit_input_layout(shape, num_classes);
 
   TrainOptions t;
   t.epochs = o.epochs;

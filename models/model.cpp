@@ -22,6 +22,18 @@ void set_parameters_trainable(torch::jit::Module& module, bool trainable) {
 
 }  // namespace
 
+std::string layout_name(InputLayout layout) {
+  switch (layout) {
+    case InputLayout::Nchw:
+      return "nchw";
+    case InputLayout::Nhwc:
+      return "nhwc";
+    case InputLayout::Flat:
+      return "flat";
+  }
+  return "?";
+}
+
 Model::Model(torch::jit::Module module, ModelOptions options, std::string name)
     : module_(std::move(module)), options_(std::move(options)), name_(std::move(name)) {
   ADVTK_CHECK(options_.input_hi > options_.input_lo, "--input-range: expected lo < hi, got ",
@@ -127,6 +139,16 @@ torch::Tensor Model::logits(const torch::Tensor& x) const {
     input = options_.bpda ? input + (pre - input).detach() : pre;
   }
   if (mean_.defined()) input = (input - mean_) * inv_std_;
+  switch (options_.layout.value_or(InputLayout::Nchw)) {
+    case InputLayout::Nchw:
+      break;
+    case InputLayout::Nhwc:
+      input = input.permute({0, 2, 3, 1});
+      break;
+    case InputLayout::Flat:
+      input = input.flatten(1);
+      break;
+  }
   auto& module = const_cast<torch::jit::Module&>(module_);
   torch::Tensor out = select_output(module.forward({input}));
   // Attacks keep float32 bookkeeping: half or double logits are brought to float.
@@ -153,8 +175,9 @@ ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classe
     throw;
   } catch (const std::exception& e) {
     throw Error(name_ + ": forward failed on an input of shape " + shape_text(batch_shape) +
-                " (the data's shape); the model expects another input shape? (" + short_message(e) +
-                ")");
+                " (the data's shape" +
+                (options_.layout ? ", " + layout_name(*options_.layout) + " layout" : "") +
+                "); the model expects another input shape? (" + short_message(e) + ")");
   }
   ADVTK_CHECK(out.is_floating_point(), name_, ": expected float logits, the model returns ",
               out.scalar_type());
@@ -176,6 +199,33 @@ ProbeResult Model::probe(const std::vector<int64_t>& example, int64_t num_classe
         name_);
   }
   return result;
+}
+
+ProbeResult Model::fit_input_layout(const std::vector<int64_t>& example, int64_t num_classes) {
+  if (options_.layout || example.size() != 3) return probe(example, num_classes);
+  const torch::Tensor x =
+      from_unit_range(torch::full({2, example[0], example[1], example[2]}, 0.5));
+  for (const InputLayout layout : {InputLayout::Nchw, InputLayout::Flat, InputLayout::Nhwc}) {
+    options_.layout = layout;
+    try {
+      torch::NoGradGuard no_grad;
+      logits(x);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (layout != InputLayout::Nchw) {
+      spdlog::info(
+          "{}: the model takes {} inputs; images are handed to it as such", name_,
+          layout == InputLayout::Flat ? "flattened [N, C*H*W]" : "channels-last [N,H,W,C]");
+    }
+    return probe(example, num_classes);
+  }
+  options_.layout = InputLayout::Nchw;
+  try {
+    return probe(example, num_classes);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "; flattened and channels-last inputs fail too");
+  }
 }
 
 std::vector<torch::Tensor> Model::parameters() const {

@@ -12,6 +12,11 @@
 
 namespace advtk {
 
+// How images [N, C, H, W] are handed to the module: as they are, channels last [N, H, W, C], or
+// flattened to [N, C·H·W] (a model that starts with a linear layer).
+enum class InputLayout { Nchw, Nhwc, Flat };
+std::string layout_name(InputLayout layout);
+
 struct ModelOptions {
   torch::Device device = torch::kCPU;
   std::vector<double> mean;  // per channel (or one value); empty: no normalisation
@@ -20,6 +25,8 @@ struct ModelOptions {
   double input_hi = 1.0;
   std::optional<int64_t> output_index;    // picks the logits from a tuple/list output
   std::optional<std::string> output_key;  // picks the logits from a dict output
+  // Unset: found by fit_input_layout (images first, then flat, then channels last); NCHW before.
+  std::optional<InputLayout> layout;
   // A preprocessing module run on the input before the model (a defense's front end). With
   // `bpda`, its backward pass is taken as the identity (Athalye, Carlini & Wagner 2018): the
   // forward is unchanged, the gradient skips the preprocessing. It must keep the input's shape.
@@ -51,6 +58,10 @@ class Model {
   // tensor [1, K]; K must cover `num_classes` (when > 0). Wrong shapes become advtk::Error with
   // expected vs given. Warns when rows look like probabilities.
   ProbeResult probe(const std::vector<int64_t>& example, int64_t num_classes) const;
+  // probe(), after choosing the input layout when options().layout is unset: the first of NCHW,
+  // flat and NHWC on which the forward runs is kept for every later call (and logged when it is
+  // not NCHW). When none runs, the NCHW failure is reported.
+  ProbeResult fit_input_layout(const std::vector<int64_t>& example, int64_t num_classes);
 
   torch::Device device() const { return options_.device; }
   const ModelOptions& options() const { return options_; }

@@ -124,6 +124,38 @@ TEST(Cli, TrainThenEvalAndInfoOnNpyData) {
   }
 }
 
+TEST(Cli, AModelTakingFlatInputsIsFedFlattenedImages) {
+  TempDir dir;
+  auto gen = at::detail::createCPUGenerator(6);
+  const torch::Tensor w = torch::randn({3, 16}, gen);
+  torch::jit::Module m("FlatLinear");
+  m.register_parameter("w", w, false);
+  m.define("def forward(self, x):\n    return torch.mm(x, self.w.t())\n");
+  m.save(dir.file("flat.pt"));
+  const torch::Tensor x = torch::rand({60, 1, 4, 4}, gen);
+  // Labels are the model's own predictions on flattened images: accuracy 100% only if fed so.
+  const torch::Tensor y = torch::mm(x.flatten(1), w.t()).argmax(1);
+  write_npy(dir.file("x.npy"), x);
+  write_npy(dir.file("y.npy"), y);
+  const std::string data = "--data npy:'" + dir.file("x.npy") + "','" + dir.file("y.npy") + "'";
+  const auto eval = run_advtk("eval '" + dir.file("flat.pt") + "' --json " + data);
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(eval.out).at("accuracy").get<double>(), 1.0);
+  const auto info = run_advtk("info '" + dir.file("flat.pt") + "' --input-shape 1,4,4 --json");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out).at("input_layout"), "flat");
+  const auto attack = run_advtk("attack '" + dir.file("flat.pt") + "' -q --attack pgd --eps 1 " +
+                                data + " --out '" + dir.file("atk") + "'");
+  ASSERT_EQ(attack.exit_code, 0) << attack.err;
+  const auto summary = nlohmann::json::parse(test::read_bytes(dir.file("atk/summary.json")));
+  EXPECT_LT(summary.at("robust_accuracy").get<double>(), 1.0);
+  const auto forced = run_advtk("eval '" + dir.file("flat.pt") + "' --input-layout nchw " + data);
+  EXPECT_EQ(forced.exit_code, 2);
+  EXPECT_NE(forced.err.find("nchw layout"), std::string::npos) << forced.err;
+  EXPECT_EQ(run_advtk("eval '" + dir.file("flat.pt") + "' --input-layout nwhc " + data).exit_code,
+            2);
+}
+
 TEST(Cli, DataSummarisesASource) {
   if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   const auto r = run_advtk("data --json --limit 100 --offset 50");

@@ -111,6 +111,51 @@ TEST(Model, ProbeTurnsShapeAndTypeProblemsIntoClearMessages) {
       scripted(dir, "torch.flatten(x, 1) * 3.0").probe({3, 1, 1}, 0).looks_like_probabilities);
 }
 
+TEST(Model, FlatAndChannelsLastModelsAreFedInTheirLayout) {
+  TempDir dir;
+  auto gen = at::detail::createCPUGenerator(4);
+  const torch::Tensor w = torch::randn({5, 12}, gen);  // 5 classes, 3×2×2 images
+  const torch::Tensor x = torch::rand({7, 3, 2, 2}, gen);
+  // Starts with a linear layer: needs [N, 12].
+  torch::jit::Module flat("Flat");
+  flat.register_parameter("w", w, false);
+  flat.define("def forward(self, x):\n    return torch.mm(x, self.w.t())\n");
+  flat.save(dir.file("flat.pt"));
+  // Channels last: a per-pixel linear map over the last axis (C = 3), then the mean over pixels.
+  const torch::Tensor v = torch::randn({5, 3}, gen);
+  torch::jit::Module nhwc("Nhwc");
+  nhwc.register_parameter("v", v, false);
+  nhwc.define("def forward(self, x):\n    return torch.matmul(x, self.v.t()).mean([1, 2])\n");
+  nhwc.save(dir.file("nhwc.pt"));
+
+  Model f = Model::load(dir.file("flat.pt"), {});
+  EXPECT_EQ(f.fit_input_layout({3, 2, 2}, 5).num_classes, 5);
+  EXPECT_EQ(f.options().layout, InputLayout::Flat);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(f.logits(x), torch::mm(x.flatten(1), w.t()), 1e-5, 1e-6));
+
+  Model c = Model::load(dir.file("nhwc.pt"), {});
+  c.fit_input_layout({3, 2, 2}, 5);
+  EXPECT_EQ(c.options().layout, InputLayout::Nhwc);
+  // By hand: logits_k = mean over pixels of Σ_c v_kc x_c.
+  const torch::Tensor expected = torch::einsum("nchw,kc->nk", {x, v}) / 4;
+  EXPECT_TRUE(torch::allclose(c.logits(x), expected, 1e-5, 1e-6));
+
+  // A layout given by the user is kept, and its failure is reported as it is.
+  ModelOptions nchw;
+  nchw.layout = InputLayout::Nchw;
+  Model forced = Model::load(dir.file("flat.pt"), nchw);
+  EXPECT_NE(error_of([&] {
+              forced.fit_input_layout({3, 2, 2}, 5);
+            }).find("nchw layout"),
+            std::string::npos);
+  // No layout fits: the NCHW failure, and the others named.
+  Model none = Model::load(dir.file("flat.pt"), {});
+  const std::string msg = error_of([&] { none.fit_input_layout({3, 4, 4}, 5); });
+  EXPECT_NE(msg.find("[2,3,4,4]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("flattened and channels-last inputs fail too"), std::string::npos) << msg;
+}
+
 TEST(Model, LoadRejectsMissingAndCorruptFiles) {
   TempDir dir;
   EXPECT_NE(error_of([&] { Model::load(dir.file("none.pt"), {}); }).find("no such model file"),
