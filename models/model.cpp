@@ -57,6 +57,14 @@ Model::Model(torch::jit::Module module, ModelOptions options, std::string name)
   module_.to(options_.device);
   module_.eval();
   set_parameters_trainable(module_, false);
+  // A model kept in double (or half) precision gets its inputs in that precision; gradients
+  // flow back through the cast to the float32 pixels attacks work on.
+  for (const torch::Tensor& p : module_.parameters()) {
+    if (p.is_floating_point()) {
+      input_dtype_ = p.scalar_type();
+      break;
+    }
+  }
   ADVTK_CHECK(!options_.bpda || options_.preprocess, "--bpda: needs --preprocess PRE.pt");
   if (options_.preprocess) {
     options_.preprocess->to(options_.device);
@@ -139,6 +147,7 @@ torch::Tensor Model::logits(const torch::Tensor& x) const {
     input = options_.bpda ? input + (pre - input).detach() : pre;
   }
   if (mean_.defined()) input = (input - mean_) * inv_std_;
+  if (input.scalar_type() != input_dtype_) input = input.to(input_dtype_);
   switch (options_.layout.value_or(InputLayout::Nchw)) {
     case InputLayout::Nchw:
       break;

@@ -84,7 +84,8 @@ class Model {
   torch::jit::Module module_;
   ModelOptions options_;
   std::string name_;
-  torch::Tensor mean_, inv_std_;  // [1, C, 1, 1] on device, or undefined
+  torch::Tensor mean_, inv_std_;                   // [1, C, 1, 1] on device, or undefined
+  torch::ScalarType input_dtype_ = torch::kFloat;  // the parameters' floating type
 };
 
 // Sets train mode and enables parameter gradients for its lifetime; restores eval mode and frozen

@@ -156,6 +156,28 @@ TEST(Model, FlatAndChannelsLastModelsAreFedInTheirLayout) {
   EXPECT_NE(msg.find("flattened and channels-last inputs fail too"), std::string::npos) << msg;
 }
 
+TEST(Model, ADoublePrecisionModelGetsDoubleInputsAndGivesFloatLogits) {
+  TempDir dir;
+  auto gen = at::detail::createCPUGenerator(8);
+  const torch::Tensor w = torch::randn({4, 6}, gen).to(torch::kDouble);
+  torch::jit::Module m("Double");
+  m.register_parameter("w", w, false);
+  m.define("def forward(self, x):\n    return torch.mm(torch.flatten(x, 1), self.w.t())\n");
+  m.save(dir.file("double.pt"));
+  Model model = Model::load(dir.file("double.pt"), {});
+  EXPECT_EQ(model.fit_input_layout({1, 2, 3}, 4).num_classes, 4);
+  const torch::Tensor x = torch::rand({5, 1, 2, 3}, gen).requires_grad_(true);
+  const torch::Tensor z = model.logits(x);
+  EXPECT_EQ(z.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(z.to(torch::kDouble),
+                              torch::mm(x.detach().flatten(1).to(torch::kDouble), w.t()), 1e-6,
+                              1e-6));
+  // The input gradient reaches the float pixels: d(Σ z_0)/dx = w_0 for every example.
+  const torch::Tensor g = torch::autograd::grad({z.select(1, 0).sum()}, {x})[0];
+  EXPECT_EQ(g.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(g.flatten(1), w[0].to(torch::kFloat).expand({5, 6}), 1e-6, 1e-6));
+}
+
 TEST(Model, LoadRejectsMissingAndCorruptFiles) {
   TempDir dir;
   EXPECT_NE(error_of([&] { Model::load(dir.file("none.pt"), {}); }).find("no such model file"),
