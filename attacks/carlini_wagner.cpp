@@ -99,10 +99,12 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
 
         // Adam (Kingma & Ba 2015), elementwise, so every example's run is independent.
         const double b1 = 0.9, b2 = 0.999;
-        m = b1 * m + (1 - b1) * grad;
-        v = b2 * v + (1 - b2) * grad * grad;
+        m.mul_(b1).add_(grad, 1 - b1);
+        v.mul_(b2).addcmul_(grad, grad, 1 - b2);
         const double bias1 = 1 - std::pow(b1, step), bias2 = 1 - std::pow(b2, step);
-        w = wi.detach() - o.learning_rate * (m / bias1) / ((v / bias2).sqrt() + 1e-8);
+        // w - lr·(m/bias1)/(sqrt(v/bias2) + 1e-8), in place on the detached iterate.
+        w = wi.detach();
+        w.addcdiv_(m, (v / bias2).sqrt_().add_(1e-8), -o.learning_rate / bias1);
 
         if (o.abort_early && step % check_every == 0) {
           // Per example: stop when the objective fell by less than 0.01% since the last check.
