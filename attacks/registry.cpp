@@ -163,10 +163,7 @@ std::vector<AttackInfo> build_registry() {
   r.push_back({"square",
                "score-based random search, no gradients, 5,000 queries (Andriushchenko et al. "
                "2020)",
-               {Norm::Linf, Norm::L2},
-               false,
-               true,
-               make_square});
+               all, false, true, make_square});
   r.push_back({"noise", "random perturbations at the budget, uniform or Gaussian (baseline)", all,
                false, true, [](const AttackConfig& c) {
                  NoiseOptions o;
@@ -249,13 +246,12 @@ std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfi
         c.target_classes = 5;
         c.large_reps = true;
       });
-      add("fab-t", keep);
     } else {
       add("apgd", keep);
       add("apgd-t", keep);
-      add("fab-t", keep);
-      add("square", as_in_autoattack);
     }
+    add("fab-t", keep);
+    add("square", as_in_autoattack);
   } else if (spec == "autoattack-plus") {
     add("apgd", restarts(5));
     add("apgd", [](AttackConfig& c) {
@@ -263,7 +259,7 @@ std::unique_ptr<Attack> make_ensemble(const std::string& spec, const AttackConfi
       c.restarts = 5;
     });
     add("fab", restarts(5));
-    if (config.norm != Norm::L1) add("square", as_in_autoattack);
+    add("square", as_in_autoattack);
     add("apgd-t", keep);
     add("fab-t", keep);
   } else if (spec == "autoattack-rand") {

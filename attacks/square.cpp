@@ -38,20 +38,34 @@ class Draws {
   at::CPUGeneratorImpl* impl_;
 };
 
-// Concentric rectangles around the centre of a rows×cols block, ring k weighted 1/(k+1)²
-// (rings overlap inward, so the centre collects every weight); unit Frobenius norm.
-torch::Tensor rectangles(int64_t rows, int64_t cols) {
+// The size of a pattern in the attack's norm: L2 (Frobenius) or L1.
+double pattern_norm(const torch::Tensor& d, Norm norm) {
+  return (norm == Norm::L1 ? d.abs().sum() : d.square().sum().sqrt()).item<double>();
+}
+
+// Concentric rectangles around the centre of a rows×cols block, ring k weighted 1/(k+1)^power
+// (rings overlap inward, so the centre collects every weight); unit norm in `norm`.
+torch::Tensor rectangles(int64_t rows, int64_t cols, int power, Norm norm) {
   torch::Tensor d = torch::zeros({rows, cols}, torch::kDouble);
   if (rows == 0 || cols == 0) return d;
   auto a = d.accessor<double, 2>();
   const int64_t r0 = rows / 2, c0 = cols / 2;
   for (int64_t k = 0; k < std::max(r0, c0) + 1; ++k) {
-    const double weight = 1.0 / static_cast<double>((k + 1) * (k + 1));
+    const double weight = 1.0 / std::pow(static_cast<double>(k + 1), power);
     for (int64_t r = std::max<int64_t>(r0 - k, 0); r < std::min(r0 + k + 1, rows); ++r)
       for (int64_t c = std::max<int64_t>(c0 - k, 0); c < std::min(c0 + k + 1, cols); ++c)
         a[r][c] += weight;
   }
-  return d / d.square().sum().sqrt();
+  return d / pattern_norm(d, norm);
+}
+
+// Two halves of opposite sign, each unit norm, then the whole unit norm.
+torch::Tensor two_halves(int64_t s, int power, Norm norm) {
+  ADVTK_CHECK(s >= 1, "square: window side must be at least 1, got ", s);
+  const int64_t top = s / 2;
+  torch::Tensor d =
+      torch::cat({rectangles(top, s, power, norm), -rectangles(s - top, s, power, norm)}, 0);
+  return (d / pattern_norm(d, norm)).to(torch::kFloat);
 }
 
 // The window side for fraction p of an h×w image (n_features / c = h·w pixels per channel).
@@ -91,6 +105,8 @@ torch::Tensor place(const torch::Tensor& pattern, const torch::Tensor& top,
 torch::Tensor l2_norm(const torch::Tensor& d) {
   return d.square().sum({1, 2, 3}, /*keepdim=*/true).sqrt();
 }
+
+torch::Tensor l1_norm(const torch::Tensor& d) { return d.abs().sum({1, 2, 3}, /*keepdim=*/true); }
 
 // The examples still under attack and their search state.
 struct Active {
@@ -195,12 +211,21 @@ class Proposals {
                  tile.narrow(1, 1, c).to(opts_).view({m, c, 1, 1});
       }
     }
+    if (threat_.norm == Norm::L1) return onto_ball(a.x + delta, a.x);
     return (a.x + delta / (l2_norm(delta) + 1e-12) * eps).clamp(threat_.lo, threat_.hi);
   }
 
   // A candidate that changes a.x_best inside a random window covering a fraction p of the image.
   torch::Tensor update(Active& a, double p) {
-    return threat_.norm == Norm::Linf ? linf_update(a, p) : l2_update(a, p);
+    switch (threat_.norm) {
+      case Norm::Linf:
+        return linf_update(a, p);
+      case Norm::L2:
+        return l2_update(a, p);
+      case Norm::L1:
+        return l1_update(a, p);
+    }
+    return linf_update(a, p);
   }
 
  private:
@@ -264,11 +289,56 @@ class Proposals {
     return (a.x + moved / (l2_norm(moved) + 1e-12) * eps).clamp(threat_.lo, threat_.hi);
   }
 
-  // The s×s L2 pattern per example [m, s, s], transposed where `flip` [m] is 1.
+  // L1 (Croce & Hein 2021's adaptation, as in AutoAttack's L1 Square): the L2 update's two
+  // windows with L1 masses. The first window is redrawn as its old direction plus a fresh L1
+  // pattern; per channel it gets the unspent budget's share plus c times the channel's mass in
+  // both windows (the reference's factor), the second window is emptied, and the result is
+  // projected onto the L1 ball within the box, which trims any excess.
+  torch::Tensor l1_update(Active& a, double p) {
+    const int64_t m = a.size(), c = c_;
+    const double eps = threat_.eps;
+    int64_t s = std::max<int64_t>(window_side(p, c_, h_, w_), 3);
+    if (s % 2 == 0) ++s;
+    s = std::min({s, h_, w_});
+    const torch::Tensor draws = draw_rows(a.gens, 5 + c, dev_, [&](Draws& d, int64_t* out) {
+      out[0] = d.below(fits(h_, s));
+      out[1] = d.below(fits(w_, s));
+      out[2] = d.below(fits(h_, s));
+      out[3] = d.below(fits(w_, s));
+      out[4] = d.coin();
+      for (int64_t k = 0; k < c; ++k) out[5 + k] = d.sign();
+    });
+    const torch::Tensor top = draws.select(1, 0), left = draws.select(1, 1);
+    const torch::Tensor in_first = window_mask(top, left, s, h_, w_, opts_);
+    const torch::Tensor in_either =
+        torch::max(in_first, window_mask(draws.select(1, 2), draws.select(1, 3), s, h_, w_, opts_));
+    const torch::Tensor delta = a.x_best - a.x;
+    const torch::Tensor old = delta * in_first;
+    const torch::Tensor old_mass = old.abs().sum({2, 3}, true);  // per channel
+    torch::Tensor fresh = place(pattern(draws.select(1, 4), s), top, left, s, h_, w_) *
+                              draws.narrow(1, 5, c).to(opts_).view({m, c, 1, 1}) +
+                          old / (old_mass + 1e-12);
+    const auto channels = static_cast<double>(c);
+    const torch::Tensor mass = ((eps - l1_norm(delta)).clamp_min(0) / channels +
+                                (delta * in_either).abs().sum({2, 3}, true)) *
+                               channels;
+    fresh = fresh / (fresh.abs().sum({2, 3}, true) + 1e-12) * mass;
+    return onto_ball(a.x + delta * (1 - in_either) + fresh, a.x);
+  }
+
+  // L1: the projection onto the ball of radius eps·(1 - 1e-6) (as the reference) within the box.
+  torch::Tensor onto_ball(const torch::Tensor& point, const torch::Tensor& x) const {
+    ThreatModel inside = threat_;
+    inside.eps = threat_.eps * (1 - 1e-6);
+    return project(inside, point, x);
+  }
+
+  // The s×s pattern of the attack's norm per example [m, s, s], transposed where `flip` [m] is 1.
   torch::Tensor pattern(const torch::Tensor& flip, int64_t s) {
     auto it = patterns_.find(s);
     if (it == patterns_.end()) {
-      const torch::Tensor eta = square_l2_window(s).to(opts_);
+      const torch::Tensor eta =
+          (threat_.norm == Norm::L1 ? square_l1_window(s) : square_l2_window(s)).to(opts_);
       it = patterns_.emplace(s, std::make_pair(eta, eta.t().contiguous())).first;
     }
     return torch::where(flip.to(torch::kBool).view({-1, 1, 1}), it->second.second,
@@ -298,17 +368,12 @@ double square_p_schedule(double p_init, int64_t query, int64_t queries, bool res
   return p;
 }
 
-torch::Tensor square_l2_window(int64_t s) {
-  ADVTK_CHECK(s >= 1, "square: window side must be at least 1, got ", s);
-  const int64_t top = s / 2;
-  torch::Tensor d = torch::cat({rectangles(top, s), -rectangles(s - top, s)}, 0);
-  return (d / d.square().sum().sqrt()).to(torch::kFloat);
-}
+torch::Tensor square_l2_window(int64_t s) { return two_halves(s, 2, Norm::L2); }
+
+torch::Tensor square_l1_window(int64_t s) { return two_halves(s, 4, Norm::L1); }
 
 SquareAttack::SquareAttack(SquareOptions options) : options_(options) {
   const auto& o = options_;
-  ADVTK_CHECK(o.threat.norm == Norm::Linf || o.threat.norm == Norm::L2,
-              "--norm: square supports linf and l2, got ", norm_name(o.threat.norm));
   check_threat(o.threat);
   ADVTK_CHECK(o.queries >= 1, "--queries: expected at least 1, got ", o.queries);
   ADVTK_CHECK(o.p_init > 0 && o.p_init <= 1, "--p-init: expected a value in (0, 1], got ",

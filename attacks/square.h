@@ -8,6 +8,9 @@
 //   L2:   the start tiles the image with "meta pseudo-Gaussian" windows (concentric rectangles of
 //         opposite signs) at norm eps; an update moves the mass of a second window into the
 //         first, redrawn as such a window, keeping the norm at eps.
+//   L1:   Croce & Hein 2021 ("Mind the box"), as in AutoAttack's L1 Square: the L2 scheme with
+//         L1 masses and ring weights 1/(k+1)^4, each candidate projected onto the L1 ball of
+//         radius eps·(1 - 1e-6) within the box.
 // Loss as in AutoAttack's implementation (fra31/auto-attack, autoattack/square.py), which this
 // follows: untargeted, the margin z_y - max_{j≠y} z_j; targeted, the cross-entropy towards the
 // target. Defaults: 5000 queries, p_init 0.8, 1 restart, and the paper's schedule of p (tuned
@@ -63,5 +66,9 @@ double square_p_schedule(double p_init, int64_t query, int64_t queries, bool res
 // rectangles weighted 1/(k+1)² for ring k, the bottom rows the same with a minus sign; unit
 // Frobenius norm.
 torch::Tensor square_l2_window(int64_t s);
+
+// The L1 update's s×s window shape: the same layout with ring weights 1/(k+1)^4, each half and
+// then the whole of unit L1 norm (AutoAttack's L1 Square).
+torch::Tensor square_l1_window(int64_t s);
 
 }  // namespace advtk

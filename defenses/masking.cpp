@@ -178,8 +178,6 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   const Outcome apgd_ce =
       run(c.expensive, [&](double e) { return apgd(c, e, LossKind::CrossEntropy, false, 1); });
   const torch::Tensor white_box = plain.broken.slice(0, 0, m) | apgd_ce.broken;
-  // Square has Linf and L2 versions only; for L1 only a transfer attack is black-box here.
-  const bool square_norm = o.threat.norm != Norm::L1;
   const auto square = [&](int64_t queries, uint64_t seed) {
     return [&o, queries, seed](double e) -> std::unique_ptr<Attack> {
       SquareOptions s;
@@ -190,13 +188,9 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
       return std::make_unique<SquareAttack>(s);
     };
   };
-  torch::Tensor black_box = torch::zeros({m}, torch::kBool);
-  std::string black_box_name = "no black-box attack (Square has no L1 version)";
-  if (square_norm) {
-    say("Square");
-    black_box = run(c.expensive, square(o.square_queries, o.seed)).broken;
-    black_box_name = "Square";
-  }
+  say("Square");
+  torch::Tensor black_box = run(c.expensive, square(o.square_queries, o.seed)).broken;
+  std::string black_box_name = "Square";
   if (o.surrogate != nullptr) {
     say("transfer from the surrogate");
     const Outcome from = attack_points(
@@ -205,7 +199,7 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
         1, o.batch_size, o.seed);
     black_box = black_box | majority_misclassified(model, from.x_adv, c.expensive.labels, c.passes,
                                                    o.batch_size);
-    black_box_name = square_norm ? "Square or transfer" : "transfer";
+    black_box_name = "Square or transfer";
   }
   report.indicators.push_back(
       check_black_box_beats_white_box(c, black_box, white_box, black_box_name));
@@ -299,10 +293,8 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   }
   step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
-  if (square_norm) {
-    step("R6", "square --queries " + std::to_string(2 * o.square_queries),
-         square(2 * o.square_queries, mix_seed(o.seed, 7)));
-  }
+  step("R6", "square --queries " + std::to_string(2 * o.square_queries),
+       square(2 * o.square_queries, mix_seed(o.seed, 7)));
   if (o.surrogate != nullptr) {
     step(
         "R6", "transfer pgd from the surrogate",

@@ -151,6 +151,13 @@ TEST_F(CnnAttacks, SquareBreaksTheCnnWithoutAGradient) {
   EXPECT_LT(robust_accuracy(run), 0.5 * clean);
   EXPECT_EQ(run.backward_calls.sum().item<int64_t>(), 0);
   EXPECT_GT(run.forward_calls.sum().item<int64_t>(), 60);
+  // L1 (AutoAttack's L1 Square, a weaker search than APGD there too): also without a
+  // gradient, and within the L1 budget.
+  c.norm = Norm::L1;
+  const AttackRun l1 = attack("square", {10.0}, c, {}, 60)[0];
+  EXPECT_LT(robust_accuracy(l1), 0.8 * clean);
+  EXPECT_EQ(l1.backward_calls.sum().item<int64_t>(), 0);
+  EXPECT_LE(distance(Norm::L1, l1.x_adv, l1.x).max().item<double>(), 10.0 * (1 + 1e-5));
 }
 
 TEST_F(CnnAttacks, BpdaBreaksAnInputQuantisationThatPgdCannotMove) {

@@ -47,8 +47,9 @@ double affine_min_distance(Norm norm, const Problem& p, int64_t i) {
   for (int64_t j = 0; j < p.w.size(0); ++j) {
     if (j == y) continue;
     const torch::Tensor dw = p.w[y] - p.w[j];
-    const double dual =
-        norm == Norm::Linf ? dw.abs().sum().item<double>() : dw.norm().item<double>();
+    const double dual = norm == Norm::Linf ? dw.abs().sum().item<double>()
+                        : norm == Norm::L2 ? dw.norm().item<double>()
+                                           : dw.abs().max().item<double>();
     best = std::min(best, (z[y] - z[j]).item<double>() / dual);
   }
   return best;
@@ -99,6 +100,13 @@ TEST(SquareSchedule, AutoAttackUsesTheRawQueryCount) {
     }
     EXPECT_EQ(squares, 1) << preset;
   }
+  // L1 as in AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square.
+  c.norm = Norm::L1;
+  c.eps = 5;
+  const nlohmann::json l1 = make_ensemble("autoattack", c)->parameters()["attacks"];
+  ASSERT_EQ(l1.size(), 4u);
+  EXPECT_EQ(l1[3]["attack"], "square");
+  EXPECT_EQ(l1[3]["norm"], "l1");
 }
 
 TEST(SquareWindow, ThreeByThreeMatchesTheRectanglesByHand) {
@@ -119,6 +127,21 @@ TEST(SquareWindow, ThreeByThreeMatchesTheRectanglesByHand) {
     EXPECT_TRUE(eta.narrow(0, 0, s / 2).gt(0).all().item<bool>()) << s;
     EXPECT_TRUE(eta.narrow(0, s / 2, s - s / 2).lt(0).all().item<bool>()) << s;
   }
+}
+
+TEST(SquareWindow, L1ThreeByThreeMatchesTheRectanglesByHand) {
+  // Ring weights 1/(k+1)^4: top row 1/16, 1 + 1/16, 1/16 (L1 1.1875); bottom rows 1/16 everywhere
+  // but the centre (1, 1), 1 + 1/16 (L1 1.375); each half L1 1, then the whole L1 1 (÷ 2).
+  const double top = 1.1875, bottom = 1.375, g = 0.0625;
+  const torch::Tensor expected =
+      torch::tensor({g / top, (1 + g) / top, g / top, -g / bottom, -g / bottom, -g / bottom,
+                     -g / bottom, -(1 + g) / bottom, -g / bottom},
+                    torch::kDouble)
+          .view({3, 3}) /
+      2;
+  EXPECT_TRUE(torch::allclose(square_l1_window(3).to(torch::kDouble), expected, 1e-6, 1e-7));
+  for (int64_t s = 2; s <= 9; ++s)
+    EXPECT_NEAR(square_l1_window(s).abs().sum().item<double>(), 1.0, 1e-5) << s;
 }
 
 // Runs Square on example i alone with eps = factor × its exact minimal distance.
@@ -159,7 +182,7 @@ TEST(SquareAffine, L2BreaksAboveTheMinimalDistanceAndNeverBelow) {
 
 TEST(SquareAffine, StaysInTheBallAndTheBoxAndReportsHonestly) {
   const std::vector<std::vector<int64_t>> shapes = {{1, 8, 8}, {3, 6, 9}, {2, 4, 4}};
-  for (Norm norm : {Norm::Linf, Norm::L2}) {
+  for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
     for (uint64_t seed = 0; seed < 3; ++seed) {
       const auto& shape = shapes[seed];
       Problem p = middle_problem(16, 5, shape, 20 + seed);
@@ -167,7 +190,7 @@ TEST(SquareAffine, StaysInTheBallAndTheBoxAndReportsHonestly) {
       p.y = torch::addmm(p.b, p.x.flatten(1), p.w.t()).argmax(1);
       const Model model = test::affine_model(p.w, p.b);
       SquareOptions o;
-      o.threat = {norm, norm == Norm::Linf ? 0.03 : 0.3, 0, 1};
+      o.threat = {norm, norm == Norm::Linf ? 0.03 : norm == Norm::L2 ? 0.3 : 3.0, 0, 1};
       o.queries = 100;
       o.restarts = 2;
       o.seed = seed;
@@ -261,13 +284,13 @@ TEST(SquareAffine, ResultsDependOnlyOnSeedAndExampleNotOnBatching) {
 }
 
 TEST(SquareAffine, TargetedReachesTheTarget) {
-  for (Norm norm : {Norm::Linf, Norm::L2}) {
+  for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
     const Problem p = middle_problem(8, 5, {1, 8, 8}, 8);
     const Model model = test::affine_model(p.w, p.b);
     AttackBatch b = batch_of(p);
     b.target = (p.y + 2).remainder(5);
     SquareOptions o;
-    o.threat = {norm, norm == Norm::Linf ? 0.3 : 3.0, 0, 1};
+    o.threat = {norm, norm == Norm::Linf ? 0.3 : norm == Norm::L2 ? 3.0 : 20.0, 0, 1};
     o.queries = 1000;
     const AttackResult r = SquareAttack(o).run(model, b);
     EXPECT_TRUE(r.success.all().item<bool>()) << norm_name(norm);
@@ -288,7 +311,6 @@ TEST(SquareOptionsCheck, BadOptionsThrow) {
   EXPECT_THROW(make([](SquareOptions& o) { o.p_init = 1.5; }), Error);
   EXPECT_THROW(make([](SquareOptions& o) { o.threat.eps = -0.1; }), Error);
   EXPECT_THROW(make([](SquareOptions& o) { o.restarts = 0; }), Error);
-  EXPECT_THROW(make([](SquareOptions& o) { o.threat.norm = Norm::L1; }), Error);
   EXPECT_NO_THROW(make([](SquareOptions& o) { o.p_init = 1; }));
   SquareAttack attack = make([](SquareOptions&) {});
   EXPECT_EQ(attack.name(), "square");
