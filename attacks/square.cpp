@@ -217,15 +217,7 @@ class Proposals {
 
   // A candidate that changes a.x_best inside a random window covering a fraction p of the image.
   torch::Tensor update(Active& a, double p) {
-    switch (threat_.norm) {
-      case Norm::Linf:
-        return linf_update(a, p);
-      case Norm::L2:
-        return l2_update(a, p);
-      case Norm::L1:
-        return l1_update(a, p);
-    }
-    return linf_update(a, p);
+    return threat_.norm == Norm::Linf ? linf_update(a, p) : window_update(a, p);
   }
 
  private:
@@ -252,10 +244,17 @@ class Proposals {
     return torch::where(mask, vertex, a.x_best);
   }
 
-  // The mass of two windows moves into the first, redrawn as its old direction plus a fresh
-  // pattern; the whole perturbation is then rescaled to norm eps.
-  torch::Tensor l2_update(Active& a, double p) {
+  // L2 and L1: the mass of two windows moves into the first, redrawn as its old direction plus
+  // a fresh pattern, and the second is emptied. L2: as in the reference, each channel of the new
+  // window gets the L2 mass of both windows over all channels plus its share of the unspent
+  // budget, and the whole perturbation is rescaled to norm eps. L1 (Croce & Hein 2021's
+  // adaptation, as in AutoAttack's L1 Square): per channel, the unspent budget's share plus c
+  // times the channel's L1 mass in both windows (the reference's factor), then the projection
+  // onto the L1 ball within the box, which trims any excess.
+  torch::Tensor window_update(Active& a, double p) {
+    const bool l1 = threat_.norm == Norm::L1;
     const int64_t m = a.size(), c = c_;
+    const auto channels = static_cast<double>(c);
     const double eps = threat_.eps;
     int64_t s = std::max<int64_t>(window_side(p, c_, h_, w_), 3);
     if (s % 2 == 0) ++s;  // odd, so the pattern has a centre pixel
@@ -272,58 +271,24 @@ class Proposals {
     const torch::Tensor in_first = window_mask(top, left, s, h_, w_, opts_);
     const torch::Tensor in_either =
         torch::max(in_first, window_mask(draws.select(1, 2), draws.select(1, 3), s, h_, w_, opts_));
+    // Per channel [m, c, 1, 1], in the attack's norm.
+    const auto size = [l1](const torch::Tensor& t) {
+      return l1 ? t.abs().sum({2, 3}, true) : t.square().sum({2, 3}, true).sqrt();
+    };
     const torch::Tensor delta = a.x_best - a.x;
     const torch::Tensor old = delta * in_first;
-    const torch::Tensor old_norms = old.square().sum({2, 3}, true).sqrt();  // per channel
     torch::Tensor fresh = place(pattern(draws.select(1, 4), s), top, left, s, h_, w_) *
                               draws.narrow(1, 5, c).to(opts_).view({m, c, 1, 1}) +
-                          old / (old_norms + 1e-12);
-    // As in the reference, each channel of the new window gets the mass of both windows over
-    // all channels, plus its share of the unspent budget.
+                          old / (size(old) + 1e-12);
     const torch::Tensor mass =
-        ((eps * eps - l2_norm(delta).square()).clamp_min(0) / static_cast<double>(c) +
-         l2_norm(delta * in_either).square())
-            .sqrt();
-    fresh = fresh / (fresh.square().sum({2, 3}, true).sqrt() + 1e-12) * mass;
+        l1 ? ((eps - l1_norm(delta)).clamp_min(0) / channels + size(delta * in_either)) * channels
+           : ((eps * eps - l2_norm(delta).square()).clamp_min(0) / channels +
+              l2_norm(delta * in_either).square())
+                 .sqrt();
+    fresh = fresh / (size(fresh) + 1e-12) * mass;
     const torch::Tensor moved = delta * (1 - in_either) + fresh;
+    if (l1) return onto_ball(a.x + moved, a.x);
     return (a.x + moved / (l2_norm(moved) + 1e-12) * eps).clamp(threat_.lo, threat_.hi);
-  }
-
-  // L1 (Croce & Hein 2021's adaptation, as in AutoAttack's L1 Square): the L2 update's two
-  // windows with L1 masses. The first window is redrawn as its old direction plus a fresh L1
-  // pattern; per channel it gets the unspent budget's share plus c times the channel's mass in
-  // both windows (the reference's factor), the second window is emptied, and the result is
-  // projected onto the L1 ball within the box, which trims any excess.
-  torch::Tensor l1_update(Active& a, double p) {
-    const int64_t m = a.size(), c = c_;
-    const double eps = threat_.eps;
-    int64_t s = std::max<int64_t>(window_side(p, c_, h_, w_), 3);
-    if (s % 2 == 0) ++s;
-    s = std::min({s, h_, w_});
-    const torch::Tensor draws = draw_rows(a.gens, 5 + c, dev_, [&](Draws& d, int64_t* out) {
-      out[0] = d.below(fits(h_, s));
-      out[1] = d.below(fits(w_, s));
-      out[2] = d.below(fits(h_, s));
-      out[3] = d.below(fits(w_, s));
-      out[4] = d.coin();
-      for (int64_t k = 0; k < c; ++k) out[5 + k] = d.sign();
-    });
-    const torch::Tensor top = draws.select(1, 0), left = draws.select(1, 1);
-    const torch::Tensor in_first = window_mask(top, left, s, h_, w_, opts_);
-    const torch::Tensor in_either =
-        torch::max(in_first, window_mask(draws.select(1, 2), draws.select(1, 3), s, h_, w_, opts_));
-    const torch::Tensor delta = a.x_best - a.x;
-    const torch::Tensor old = delta * in_first;
-    const torch::Tensor old_mass = old.abs().sum({2, 3}, true);  // per channel
-    torch::Tensor fresh = place(pattern(draws.select(1, 4), s), top, left, s, h_, w_) *
-                              draws.narrow(1, 5, c).to(opts_).view({m, c, 1, 1}) +
-                          old / (old_mass + 1e-12);
-    const auto channels = static_cast<double>(c);
-    const torch::Tensor mass = ((eps - l1_norm(delta)).clamp_min(0) / channels +
-                                (delta * in_either).abs().sum({2, 3}, true)) *
-                               channels;
-    fresh = fresh / (fresh.abs().sum({2, 3}, true) + 1e-12) * mass;
-    return onto_ball(a.x + delta * (1 - in_either) + fresh, a.x);
   }
 
   // L1: the projection onto the ball of radius eps·(1 - 1e-6) (as the reference) within the box.
