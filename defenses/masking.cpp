@@ -160,7 +160,11 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   const auto run = [&](const Dataset& on, const MakeAttack& make, uint64_t seed = 0) {
     return attack_points(model, on, make, eps, c.passes, o.batch_size, mix_seed(o.seed, seed));
   };
-  say("plain PGD");
+  // The baseline every "pgd" step below runs: PGD, or L1-APGD for L1 (see masking_pgd).
+  const bool l1 = o.threat.norm == Norm::L1;
+  const std::string pgd = l1 ? "apgd" : "pgd";
+  const std::string baseline = l1 ? "L1-APGD" : "PGD";
+  say("plain " + baseline);
   const Outcome plain = run(c.points, [&](double e) {
     return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
   });
@@ -223,7 +227,7 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     say(name + " " + what);
     ladder.retry(name, what, on != nullptr ? *on : model, make, {});
   };
-  step("R1", "pgd --loss margin",
+  step("R1", pgd + " --loss margin",
        [&](double e) { return masking_pgd(c, e, LossKind::Margin, o.pgd_steps, 1, 1); });
   step("R1", "apgd --loss dlr", [&](double e) { return apgd(c, e, LossKind::Dlr, false, 1); });
   if (c.classes >= 4)
@@ -232,7 +236,7 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     const int64_t k = o.eot_samples > 0 ? o.eot_samples : std::max<int64_t>(eot_samples, 20);
     step("R2", "apgd --eot " + std::to_string(k),
          [&](double e) { return apgd(c, e, LossKind::CrossEntropy, false, k); });
-    step("R2", "pgd --loss margin --eot " + std::to_string(k),
+    step("R2", pgd + " --loss margin --eot " + std::to_string(k),
          [&](double e) { return masking_pgd(c, e, LossKind::Margin, o.pgd_steps, 1, k); });
   }
   // R3: BPDA through the given preprocessing, or through a copy of the model (and its
@@ -264,7 +268,7 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   if (bpda_model != nullptr) {
     const int64_t k = report.randomised ? 20 : 1;
     step(
-        "R3", bpda_name + " pgd",
+        "R3", bpda_name + " " + pgd,
         [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, k); },
         bpda_model);
     step(
@@ -291,13 +295,13 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
            return make_pgd(a);
          });
   }
-  step("R5", "pgd --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
+  step("R5", pgd + " --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
   step("R6", "square --queries " + std::to_string(2 * o.square_queries),
        square(2 * o.square_queries, mix_seed(o.seed, 7)));
   if (o.surrogate != nullptr) {
     step(
-        "R6", "transfer pgd from the surrogate",
+        "R6", "transfer " + pgd + " from the surrogate",
         [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); },
         o.surrogate);
   }
@@ -324,9 +328,10 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   const int64_t dropped = static_cast<int64_t>(std::llround(drop * static_cast<double>(n)));
   if (fired && drop >= 0.05 && dropped >= 10) {
     report.verdict = Verdict::Masked;
-    report.message = "gradient masking: plain PGD leaves " + percent(report.pgd_accuracy) +
-                     " robust, adaptive attacks " + percent(report.adaptive_accuracy) + " (" +
-                     report.lowered_most_by + " broke the most)";
+    report.message = "gradient masking: plain " + baseline + " leaves " +
+                     percent(report.pgd_accuracy) + " robust, adaptive attacks " +
+                     percent(report.adaptive_accuracy) + " (" + report.lowered_most_by +
+                     " broke the most)";
   } else if (fired) {
     report.verdict = Verdict::Suspect;
     report.message =
