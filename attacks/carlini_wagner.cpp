@@ -91,10 +91,9 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
         const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
         update_rows(best_l2, idx, better, l2);
         update_rows(result.x_adv, idx, better, xa);
-        // Until an example succeeds, its reported prediction is the one at its latest point.
-        const torch::Tensor old_success = result.success.index_select(0, idx);
-        update_rows(result.pred, idx, better | ~old_success, pred);
-        result.success.index_copy_(0, idx, old_success | adversarial);
+        // The reported prediction is the one at the reported point (x until a success).
+        update_rows(result.pred, idx, better, pred);
+        result.success.index_copy_(0, idx, result.success.index_select(0, idx) | adversarial);
         found.index_copy_(0, idx, found.index_select(0, idx) | adversarial);
 
         // Adam (Kingma & Ba 2015), elementwise, so every example's run is independent.

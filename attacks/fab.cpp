@@ -283,11 +283,20 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
   const int64_t k = clean_logits.size(1);
   // Examples adversarial at x need no search; the others join `done` once broken within eps.
   Tensor done = is_adversarial_pred(clean_pred, batch.y, batch.target);
-  // A point found inside a run (another batch composition) must hold up in a fresh pass on
-  // the example's own batch before its remaining targets are skipped.
-  const auto confirmed = [&](const Tensor& points, const AttackBatch& sub, const Tensor& rows) {
-    result.forward_calls.index_add_(0, rows, torch::ones_like(rows));
-    return judge_points(model, points, sub.y, sub.target).adversarial;
+  // A point found inside a run (another batch composition) must hold up in a fresh pass
+  // before the example's remaining targets are skipped: `found` [m] marks the points `points`
+  // of `sub` (rows `rows` of the batch) to check; returns which of them held up.
+  const auto confirmed = [&](const Tensor& found, const Tensor& points, const AttackBatch& sub,
+                             const Tensor& rows) {
+    const Tensor at = found.nonzero().squeeze(1);
+    Tensor held = torch::zeros_like(found);
+    if (at.numel() == 0) return held;
+    const Tensor checked = rows.index_select(0, at);
+    result.forward_calls.index_add_(0, checked, torch::ones_like(checked));
+    const AttackBatch mine = select_examples(sub, at);
+    held.index_copy_(
+        0, at, judge_points(model, points.index_select(0, at), mine.y, mine.target).adversarial);
+    return held;
   };
 
   // Each run linearises the boundaries between the class it leaves and `classes`: all other
@@ -337,7 +346,7 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
                                 .view_as(sub.x);
       const Tensor found = ok.any(0);
       update_rows(result.x_adv, pending, found, chosen);
-      done.index_copy_(0, pending, found & confirmed(chosen, sub, pending));
+      done.index_copy_(0, pending, confirmed(found, chosen, sub, pending));
       first_set += group;
     }
   } else if (tm.eps > 0) {
@@ -359,7 +368,7 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
             fab_run(model, o, sub, leave, class_sets[set].index_select(0, idx), x1, idx, result);
         const Tensor ok = out.distance.le(tm.eps);
         update_rows(result.x_adv, idx, ok, out.x_adv);
-        done.index_copy_(0, idx, ok & confirmed(out.x_adv, sub, idx));
+        done.index_copy_(0, idx, confirmed(ok, out.x_adv, sub, idx));
       }
     }
   }

@@ -83,6 +83,9 @@ void apply_common(const CommonOptions& o) {
     torch::set_num_threads(threads);
     torch::set_num_interop_threads(1);
   }
+  // advtk's own draws come from per-example generators; a randomised model draws from torch's
+  // global one, which --seed fixes too, so such runs repeat exactly.
+  torch::manual_seed(o.seed);
 }
 
 DataSource parse_data_source(const std::string& spec, const std::string& split) {
@@ -154,16 +157,10 @@ ModelOptions to_model_options(const ModelCliOptions& o, const std::string& devic
   m.input_hi = range[1];
   m.output_index = o.output_index;
   m.output_key = o.output_key;
-  if (o.input_layout == "nchw") {
-    m.layout = InputLayout::Nchw;
-  } else if (o.input_layout == "nhwc") {
-    m.layout = InputLayout::Nhwc;
-  } else if (o.input_layout == "flat") {
-    m.layout = InputLayout::Flat;
-  } else {
-    ADVTK_CHECK(o.input_layout == "auto",
-                "--input-layout: expected auto, nchw, nhwc or flat, got '", o.input_layout, "'");
-  }
+  for (const InputLayout layout : {InputLayout::Nchw, InputLayout::Nhwc, InputLayout::Flat})
+    if (o.input_layout == layout_name(layout)) m.layout = layout;
+  ADVTK_CHECK(m.layout || o.input_layout == "auto",
+              "--input-layout: expected auto, nchw, nhwc or flat, got '", o.input_layout, "'");
   ADVTK_CHECK(!o.bpda || !o.preprocess.empty(), "--bpda: needs --preprocess PRE.pt");
   if (!o.preprocess.empty()) m.preprocess = Model::load(o.preprocess, {}).module();
   m.bpda = o.bpda;

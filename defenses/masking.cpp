@@ -5,7 +5,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "attacks/apgd.h"
 #include "attacks/iterative_attack.h"
 #include "attacks/square.h"
 #include "core/error.h"
@@ -72,15 +71,7 @@ class Ladder {
 
 std::unique_ptr<Attack> apgd(const MaskingContext& c, double eps, LossKind loss, bool targeted,
                              int64_t eot) {
-  ApgdOptions a;
-  a.threat = c.options.threat;
-  a.threat.eps = eps;
-  a.loss = loss;
-  a.targeted = targeted;
-  a.steps = c.options.apgd_steps;
-  a.eot = eot;
-  a.seed = c.options.seed;
-  return std::make_unique<Apgd>(a);
+  return masking_apgd(c, eps, loss, targeted, c.options.apgd_steps, 1, eot);
 }
 
 }  // namespace
@@ -104,6 +95,8 @@ bool counts_as_difference(int64_t diff, int64_t points) {
 MaskingReport detect_masking(const Model& model, const Dataset& data, const MaskingOptions& o,
                              const MaskingProgress& progress) {
   const auto started = std::chrono::steady_clock::now();
+  // A randomised model draws from torch's global generator: seeded, the report repeats.
+  torch::manual_seed(o.seed);
   check_threat(o.threat);
   ADVTK_CHECK(o.threat.eps > 0, "--eps: the masking check needs a budget > 0");
   ADVTK_CHECK(o.points >= 1 && o.expensive_points >= 1, "--points: expected at least 1");

@@ -62,22 +62,27 @@ torch::Tensor logits_of(const MaskingContext& c, const torch::Tensor& x) {
 
 }  // namespace
 
+std::unique_ptr<Attack> masking_apgd(const MaskingContext& c, double eps, LossKind loss,
+                                     bool targeted, int64_t steps, int64_t restarts, int64_t eot) {
+  ApgdOptions a;
+  a.threat = c.options.threat;
+  a.threat.eps = eps;
+  a.loss = loss;
+  a.targeted = targeted;
+  a.steps = steps;
+  a.restarts = restarts;
+  a.eot = eot;
+  a.seed = c.options.seed;
+  return std::make_unique<Apgd>(a);
+}
+
 std::unique_ptr<Attack> masking_pgd(const MaskingContext& c, double eps, LossKind loss,
                                     int64_t steps, int64_t restarts, int64_t eot) {
-  if (c.options.threat.norm == Norm::L1) {
-    // L1-PGD with a fixed sparse step is far from converged in tens of steps even on an
-    // undefended model (Croce & Hein 2021), which the ladder would read as masking: for L1 the
-    // baseline is L1-APGD with the same iterations, restarts, loss and EOT.
-    ApgdOptions a;
-    a.threat = c.options.threat;
-    a.threat.eps = eps;
-    a.steps = steps;
-    a.restarts = restarts;
-    a.loss = loss;
-    a.eot = eot;
-    a.seed = c.options.seed;
-    return std::make_unique<Apgd>(a);
-  }
+  // L1-PGD with a fixed sparse step is far from converged in tens of steps even on an
+  // undefended model (Croce & Hein 2021), which the ladder would read as masking: for L1 the
+  // baseline is L1-APGD with the same iterations, restarts, loss and EOT.
+  if (c.options.threat.norm == Norm::L1)
+    return masking_apgd(c, eps, loss, false, steps, restarts, eot);
   IterativeAttackOptions a;
   a.threat = c.options.threat;
   a.threat.eps = eps;

@@ -39,7 +39,12 @@ Indicator check_budget_growth(const MaskingContext& c);
 Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor& all_attacks);
 Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor& pgd);
 
-// The PGD every check and retry runs: the threat model at budget `eps`, the options' seed.
+// The PGD every check and retry runs (L1-APGD for L1): the threat model at budget `eps`, the
+// options' seed.
+// APGD at `eps` in the check's threat model (targeted: APGD-T over its default targets).
+std::unique_ptr<Attack> masking_apgd(const MaskingContext& c, double eps, LossKind loss,
+                                     bool targeted, int64_t steps, int64_t restarts, int64_t eot);
+
 std::unique_ptr<Attack> masking_pgd(const MaskingContext& c, double eps, LossKind loss,
                                     int64_t steps, int64_t restarts = 1, int64_t eot = 1);
 

@@ -149,6 +149,21 @@ TEST(Cli, AModelTakingFlatInputsIsFedFlattenedImages) {
   ASSERT_EQ(attack.exit_code, 0) << attack.err;
   const auto summary = nlohmann::json::parse(test::read_bytes(dir.file("atk/summary.json")));
   EXPECT_LT(summary.at("robust_accuracy").get<double>(), 1.0);
+  // A randomised front end draws from torch's global generator, which --seed fixes: the same
+  // seed repeats the loss exactly, another seed changes it.
+  torch::jit::Module noise("Noise");
+  noise.register_attribute("training", c10::BoolType::get(), false);
+  noise.define("def forward(self, x):\n    return x + 0.3 * torch.randn_like(x)\n");
+  noise.save(dir.file("noise.pt"));
+  const auto noisy_loss = [&](int seed) {
+    const auto r =
+        run_advtk("eval '" + dir.file("flat.pt") + "' --json --preprocess '" +
+                  dir.file("noise.pt") + "' --seed " + std::to_string(seed) + " " + data);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out).at("mean_loss").get<double>();
+  };
+  EXPECT_EQ(noisy_loss(0), noisy_loss(0));
+  EXPECT_NE(noisy_loss(0), noisy_loss(1));
   const auto forced = run_advtk("eval '" + dir.file("flat.pt") + "' --input-layout nchw " + data);
   EXPECT_EQ(forced.exit_code, 2);
   EXPECT_NE(forced.err.find("nchw layout"), std::string::npos) << forced.err;
