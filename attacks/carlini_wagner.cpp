@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attacks/loss_gradient.h"
 #include "attacks/losses.h"
 #include "core/error.h"
 
@@ -13,15 +14,48 @@ namespace {
 // slope is 2e-6 and such pixels (half of a Fashion-MNIST image) can hardly move; at 1 - 1e-3 the
 // slope is 2e-3 and the start moves them by at most 5e-4·(hi - lo), counted in the distance.
 constexpr double kTanhLimit = 1 - 1e-3;
+// The first-order c is where the linearised minimiser just reaches the boundary; on a curved
+// boundary it falls short. Over 223 examples of the zoo CNN, 1.5× left 8% unbroken after one
+// run, 2× 0.4%, 3× none; 4× and 10× broke all at 1% and 5% larger median distances.
+constexpr double kConstFactor = 3.0;
+// The paper's blind start, for examples without a usable estimate.
+constexpr double kFallbackConst = 1e-3;
+constexpr double kFinalLearningRateFraction = 0.01;
+// After a successful run, λ = 2||δ||/||∇f(x + δ)|| at the best point (the KKT multiplier of
+// min ||δ|| s.t. f(x + δ) = -κ) is the smallest c for which the penalty is exact; the next run
+// uses a little more. A run with c far above λ is badly conditioned: on the PGD-trained zoo CNN,
+// rerunning at 1.25λ the examples whose run used c > 4λ cut the median distance by 15% (2.19 to
+// 1.85; the full 9-step search reached 1.83), on the plain CNN by under 0.1% for 7% more work.
+// With early stopping, an example leaves the search after a successful run with c <= 4λ (3×: 0.4%
+// smaller median on the PGD-trained CNN for 35% more work on the plain one; 5×: 2.7% larger).
+constexpr double kKktFactor = 1.25;
+constexpr double kRerunRatio = 4.0;
+
+// Adam's step size at step t of T (1-based): cosine annealing from lr to lr·kFinal...Fraction.
+double annealed_learning_rate(double lr, int64_t t, int64_t steps) {
+  const double cosine = 0.5 * (1 + std::cos(M_PI * static_cast<double>(t - 1) / steps));
+  return lr * (kFinalLearningRateFraction + (1 - kFinalLearningRateFraction) * cosine);
+}
 
 }  // namespace
+
+torch::Tensor first_order_const(const torch::Tensor& f, const torch::Tensor& g, double confidence,
+                                double fallback) {
+  const torch::Tensor g2 = g.detach().to(torch::kDouble).pow(2).flatten(1).sum(1);
+  const torch::Tensor c = 2 * (f.detach().to(torch::kDouble) + confidence) / g2;
+  return torch::where(c.isfinite() & c.gt(0), c, torch::full_like(c, fallback));
+}
 
 CarliniWagnerL2::CarliniWagnerL2(CarliniWagnerOptions options) : options_(options) {
   ADVTK_CHECK(options_.binary_search_steps >= 1, "--binary-steps: expected at least 1");
   ADVTK_CHECK(options_.steps >= 1, "--steps: expected at least 1");
-  ADVTK_CHECK(options_.learning_rate > 0, "--cw-lr: expected a positive learning rate");
-  ADVTK_CHECK(options_.initial_const > 0, "--initial-const: expected a positive constant");
-  ADVTK_CHECK(options_.confidence >= 0, "--confidence: expected >= 0");
+  ADVTK_CHECK(options_.learning_rate > 0 && std::isfinite(options_.learning_rate),
+              "--cw-lr: expected a positive learning rate");
+  ADVTK_CHECK(!options_.initial_const ||
+                  (*options_.initial_const > 0 && std::isfinite(*options_.initial_const)),
+              "--initial-const: expected auto or a positive constant");
+  ADVTK_CHECK(options_.confidence >= 0 && std::isfinite(options_.confidence),
+              "--confidence: expected >= 0");
 }
 
 nlohmann::json CarliniWagnerL2::parameters() const {
@@ -31,9 +65,11 @@ nlohmann::json CarliniWagnerL2::parameters() const {
           {"binary_search_steps", o.binary_search_steps},
           {"steps", o.steps},
           {"learning_rate", o.learning_rate},
-          {"initial_const", o.initial_const},
+          {"learning_rate_schedule", "cosine to 1%"},
+          {"initial_const", o.initial_const ? nlohmann::json(*o.initial_const)
+                                            : nlohmann::json("auto: 3x first-order estimate")},
           {"confidence", o.confidence},
-          {"abort_early", o.abort_early}};
+          {"stop_at_first_success", o.stop_at_first_success}};
 }
 
 AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) {
@@ -42,94 +78,122 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   AttackResult result = initial_result(batch);
   const int64_t n = batch.x.size(0);
   const auto fopts = batch.x.options();
-  const auto dev = batch.x.device();
+  const auto dopts = fopts.dtype(torch::kDouble);
+  const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(batch.x.device());
   const double scale = (o.hi - o.lo) / 2;
   const auto to_pixels = [&](const torch::Tensor& w) {
     return (torch::tanh(w) + 1) * scale + o.lo;
   };
   const torch::Tensor w_x =
       torch::atanh(((batch.x - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit));
-
-  torch::Tensor lower = torch::zeros({n}, fopts.dtype(torch::kDouble));
-  torch::Tensor upper = torch::full({n}, 1e10, fopts.dtype(torch::kDouble));
-  torch::Tensor c = torch::full({n}, o.initial_const, fopts.dtype(torch::kDouble));
-  torch::Tensor best_l2 = torch::full({n}, std::numeric_limits<float>::infinity(), fopts);
-  torch::Tensor w_start = w_x.clone();
   const torch::Tensor label_or_target = targeted ? batch.target : batch.y;
-  const int64_t check_every = std::max<int64_t>(1, o.steps / 10);
+  // f(x') <= -κ means x' is adversarial with confidence κ.
+  const auto margin = [&](const torch::Tensor& logits, const torch::Tensor& cls) {
+    const torch::Tensor own = logits.gather(1, cls.unsqueeze(1)).squeeze(1);
+    const torch::Tensor other = best_other_logit(logits, cls);
+    return targeted ? other - own : own - other;
+  };
+  // f and its input gradient at the given points (rows `idx` of the batch).
+  const auto margin_gradient = [&](const torch::Tensor& points, const torch::Tensor& idx) {
+    const torch::Tensor xp = points.detach().requires_grad_(true);
+    const torch::Tensor f = margin(model.logits(xp), label_or_target.index_select(0, idx));
+    const torch::Tensor g = input_gradient(f, xp);
+    result.forward_calls.index_add_(0, idx, torch::ones_like(idx));
+    result.backward_calls.index_add_(0, idx, torch::ones_like(idx));
+    return std::make_pair(f.detach(), g);
+  };
+
+  torch::Tensor c;
+  if (o.initial_const) {
+    c = torch::full({n}, *o.initial_const, dopts);
+  } else {
+    const torch::Tensor all = torch::arange(n, long_opts);
+    const auto [f, g] = margin_gradient(to_pixels(w_x), all);
+    c = kConstFactor * first_order_const(f, g, o.confidence, kFallbackConst / kConstFactor);
+  }
+  torch::Tensor lower = torch::zeros({n}, dopts);
+  torch::Tensor upper = torch::full({n}, 1e10, dopts);
+  torch::Tensor best_l2 = torch::full({n}, std::numeric_limits<float>::infinity(), fopts);
+  torch::Tensor searching = torch::ones({n}, fopts.dtype(torch::kBool));
 
   for (int64_t bs = 0; bs < o.binary_search_steps; ++bs) {
-    torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
-    torch::Tensor w = w_start.clone();
-    torch::Tensor w_end = w_start.clone();  // where each example's run ended
+    const torch::Tensor idx = searching.nonzero().squeeze(1);
+    if (idx.numel() == 0) break;
+    // Every run starts from x, as in the paper, so that its success says whether c suffices.
+    torch::Tensor w = w_x.index_select(0, idx);
     torch::Tensor m = torch::zeros_like(w), v = torch::zeros_like(w);
-    torch::Tensor found = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(dev));
-    torch::Tensor prev_loss = torch::full({n}, std::numeric_limits<float>::infinity(), fopts);
-    torch::Tensor x0 = batch.x, y = batch.y, cls = label_or_target, cc = c.to(fopts.dtype());
+    torch::Tensor found = torch::zeros({idx.numel()}, fopts.dtype(torch::kBool));
+    const torch::Tensor x0 = batch.x.index_select(0, idx), y = batch.y.index_select(0, idx);
+    const torch::Tensor cls = label_or_target.index_select(0, idx);
+    const torch::Tensor cs = c.index_select(0, idx);
+    const torch::Tensor cc = cs.to(fopts.dtype());
+    const torch::Tensor ones = torch::ones_like(idx);
     for (int64_t step = 1; step <= o.steps; ++step) {
       const torch::Tensor wi = w.detach().requires_grad_(true);
       const torch::Tensor xa = to_pixels(wi);
       const torch::Tensor logits = model.logits(xa);
-      result.forward_calls.index_add_(0, idx, torch::ones_like(idx));
-      const torch::Tensor own = logits.gather(1, cls.unsqueeze(1)).squeeze(1);
-      const torch::Tensor other = best_other_logit(logits, cls);
-      // f <= -κ means the example is adversarial with confidence κ.
-      const torch::Tensor f = (targeted ? other - own : own - other).clamp_min(-o.confidence);
+      const torch::Tensor f = margin(logits, cls);
       const torch::Tensor l2sq = (xa - x0).pow(2).flatten(1).sum(1);
-      const torch::Tensor loss = l2sq + cc * f;
+      const torch::Tensor loss = l2sq + cc * f.clamp_min(-o.confidence);
       const torch::Tensor grad = torch::autograd::grad({loss.sum()}, {wi})[0];
-      result.backward_calls.index_add_(0, idx, torch::ones_like(idx));
+      result.forward_calls.index_add_(0, idx, ones);
+      result.backward_calls.index_add_(0, idx, ones);
 
-      {
-        torch::NoGradGuard no_grad;
-        const torch::Tensor pred = logits.argmax(1);
-        const torch::Tensor margin_ok =
-            targeted ? (own - other).gt(o.confidence) : (other - own).gt(o.confidence);
-        const torch::Tensor adversarial =
-            margin_ok & is_adversarial_pred(pred, y, targeted ? cls : torch::Tensor());
-        const torch::Tensor l2 = l2sq.sqrt();
-        const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
-        update_rows(best_l2, idx, better, l2);
-        update_rows(result.x_adv, idx, better, xa);
-        // The reported prediction is the one at the reported point (x until a success).
-        update_rows(result.pred, idx, better, pred);
-        result.success.index_copy_(0, idx, result.success.index_select(0, idx) | adversarial);
-        found.index_copy_(0, idx, found.index_select(0, idx) | adversarial);
+      torch::NoGradGuard no_grad;
+      const torch::Tensor pred = logits.argmax(1);
+      const torch::Tensor adversarial =
+          f.lt(-o.confidence) & is_adversarial_pred(pred, y, targeted ? cls : torch::Tensor());
+      const torch::Tensor l2 = l2sq.sqrt();
+      const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
+      update_rows(best_l2, idx, better, l2);
+      update_rows(result.x_adv, idx, better, xa);
+      // The reported prediction is the one at the reported point (x until a success).
+      update_rows(result.pred, idx, better, pred);
+      found |= adversarial;
 
-        // Adam (Kingma & Ba 2015), elementwise, so every example's run is independent.
-        const double b1 = 0.9, b2 = 0.999;
-        m.mul_(b1).add_(grad, 1 - b1);
-        v.mul_(b2).addcmul_(grad, grad, 1 - b2);
-        const double bias1 = 1 - std::pow(b1, step), bias2 = 1 - std::pow(b2, step);
-        // w - lr·(m/bias1)/(sqrt(v/bias2) + 1e-8), in place on the detached iterate.
-        w = wi.detach();
-        w.addcdiv_(m, (v / bias2).sqrt_().add_(1e-8), -o.learning_rate / bias1);
+      // Adam (Kingma & Ba 2015), elementwise, so every example's run is independent.
+      const double b1 = 0.9, b2 = 0.999;
+      m.mul_(b1).add_(grad, 1 - b1);
+      v.mul_(b2).addcmul_(grad, grad, 1 - b2);
+      const double bias1 = 1 - std::pow(b1, step), bias2 = 1 - std::pow(b2, step);
+      const double lr = annealed_learning_rate(o.learning_rate, step, o.steps);
+      // w - lr·(m/bias1)/(sqrt(v/bias2) + 1e-8), in place on the detached iterate.
+      w = wi.detach();
+      w.addcdiv_(m, (v / bias2).sqrt_().add_(1e-8), -lr / bias1);
+    }
+    const torch::Tensor broken = result.success.index_select(0, idx) | found;
+    result.success.index_copy_(0, idx, broken);
+    if (bs + 1 == o.binary_search_steps) break;
 
-        if (o.abort_early && step % check_every == 0) {
-          // Per example: stop when the objective fell by less than 0.01% since the last check.
-          const torch::Tensor loss_now = loss.detach();
-          const torch::Tensor keep = loss_now.le(prev_loss * 0.9999).nonzero().squeeze(1);
-          prev_loss = loss_now;
-          w_end.index_copy_(0, idx, w);
-          if (keep.numel() == 0) break;
-          if (keep.numel() < idx.numel()) {
-            const auto narrow = [&](torch::Tensor& t) { t = t.index_select(0, keep); };
-            for (torch::Tensor* t : {&idx, &w, &m, &v, &prev_loss, &x0, &y, &cls, &cc}) narrow(*t);
-          }
-        }
+    // The bracket on the smallest c that succeeds, as in the paper.
+    const torch::Tensor up = torch::where(found, torch::minimum(upper.index_select(0, idx), cs),
+                                          upper.index_select(0, idx));
+    const torch::Tensor low = torch::where(found, lower.index_select(0, idx),
+                                           torch::maximum(lower.index_select(0, idx), cs));
+    upper.index_copy_(0, idx, up);
+    lower.index_copy_(0, idx, low);
+    torch::Tensor next = torch::where(up < 1e9, (low + up) / 2, cs * 10);
+    torch::Tensor leave = torch::zeros_like(found);
+    if (broken.any().item<bool>()) {
+      // The KKT multiplier at the best point: the c where the penalty becomes exact.
+      const torch::Tensor rows = broken.nonzero().squeeze(1);
+      const torch::Tensor at = idx.index_select(0, rows);
+      const auto [f, g] = margin_gradient(result.x_adv.index_select(0, at), at);
+      const torch::Tensor d = best_l2.index_select(0, at).to(torch::kDouble);
+      const torch::Tensor lambda = 2 * d / g.to(torch::kDouble).pow(2).flatten(1).sum(1).sqrt();
+      const torch::Tensor r_low = low.index_select(0, rows), r_up = up.index_select(0, rows);
+      const torch::Tensor proposal = kKktFactor * lambda;
+      const torch::Tensor inside = proposal.isfinite() & proposal.gt(r_low) & proposal.lt(r_up);
+      next.index_copy_(0, rows, torch::where(inside, proposal, next.index_select(0, rows)));
+      if (o.stop_at_first_success) {
+        // A successful run whose c was close to the multiplier was well conditioned.
+        const torch::Tensor settled =
+            found.index_select(0, rows) & cs.index_select(0, rows).le(kRerunRatio * lambda);
+        leave.index_copy_(0, rows, settled);
       }
     }
-    w_end.index_copy_(0, idx, w);
-    // Bisection on c per example (×10 while no success has been seen).
-    const torch::Tensor found_d = found;
-    upper = torch::where(found_d, torch::minimum(upper, c), upper);
-    lower = torch::where(found_d, lower, torch::maximum(lower, c));
-    c = torch::where(upper < 1e9, (lower + upper) / 2, c * 10);
-    // The next step starts from the best adversarial example, else from where this one ended
-    // (a larger c continues the way towards the boundary instead of starting over).
-    w_start = where_rows(
-        result.success,
-        torch::atanh(((result.x_adv - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit)), w_end);
+    c.index_copy_(0, idx, next);
+    searching.index_copy_(0, idx, ~leave);
   }
   result.distance = distance(Norm::L2, result.x_adv, batch.x);
   return result;

@@ -115,7 +115,8 @@ std::vector<AttackInfo> build_registry() {
                  return make_iterative(c, "cw-linf", LossKind::Margin, 40);
                }});
   r.push_back({"cw",
-               "Carlini-Wagner L2: tanh space, Adam, binary search over c (Carlini & Wagner 2017)",
+               "Carlini-Wagner L2: tanh space, Adam, binary search over c from a first-order "
+               "estimate (Carlini & Wagner 2017)",
                {Norm::L2},
                true,
                true,
@@ -126,7 +127,7 @@ std::vector<AttackInfo> build_registry() {
                  o.learning_rate = c.cw_learning_rate;
                  o.initial_const = c.initial_const;
                  o.confidence = c.confidence.value_or(0.0);
-                 o.abort_early = c.early_stop;
+                 o.stop_at_first_success = c.early_stop;
                  o.lo = c.lo;
                  o.hi = c.hi;
                  return std::unique_ptr<Attack>(std::make_unique<CarliniWagnerL2>(o));

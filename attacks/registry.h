@@ -29,8 +29,8 @@ struct AttackConfig {
   double l1_sparsity = 0.01;
   // Carlini-Wagner
   int64_t binary_search_steps = 9;
-  double initial_const = 1e-3;
-  double cw_learning_rate = 0.01;
+  std::optional<double> initial_const;  // unset: per-example first-order estimate
+  double cw_learning_rate = 0.1;
   // DeepFool
   int64_t candidates = 10;
   double overshoot = 0.02;

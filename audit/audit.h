@@ -37,7 +37,7 @@ struct AuditPlan {
   int64_t square_queries = 5000;
   int64_t deepfool_examples = 1000;
   int64_t cw_examples = 200, cw_binary_steps = 9, cw_steps = 100;
-  double cw_initial_const = 1e-3;
+  bool cw_full_search = false;  // every c of the bisection, not only up to the first success
   int64_t masking_points = 500, masking_expensive_points = 100;
   int64_t masking_pgd_steps = 50, masking_apgd_steps = 100, masking_queries = 5000;
   int64_t masking_noise_draws = 10000;
@@ -47,7 +47,7 @@ struct AuditPlan {
 // Every field, by name: the plan is recorded in the report and keys resumes.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AuditPlan, default_examples, pgd_steps, pgd_restarts, apgd_steps,
                                    apgd_restarts, target_classes, square_queries, deepfool_examples,
-                                   cw_examples, cw_binary_steps, cw_steps, cw_initial_const,
+                                   cw_examples, cw_binary_steps, cw_steps, cw_full_search,
                                    masking_points, masking_expensive_points, masking_pgd_steps,
                                    masking_apgd_steps, masking_queries, masking_noise_draws,
                                    numerical_examples, sharpness_examples, sharpness_iterations,

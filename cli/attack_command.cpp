@@ -35,8 +35,8 @@ struct AttackCliOptions {
   std::string target;  // random | least-likely | CLASS
   bool no_early_stop = false;
   int64_t binary_steps = 9;
-  double initial_const = 1e-3;
-  double cw_lr = 0.01;
+  std::string initial_const = "auto";
+  double cw_lr = 0.1;
   int64_t candidates = 10;
   double overshoot = 0.02;
   double l1_sparsity = 0.01;
@@ -114,7 +114,9 @@ void run_attack_command(const AttackCliOptions& o) {
   config.seed = o.common.seed;
   config.l1_sparsity = o.l1_sparsity;
   config.binary_search_steps = o.binary_steps;
-  config.initial_const = o.initial_const;
+  if (o.initial_const != "auto") {
+    config.initial_const = parse_number(o.initial_const, "--initial-const");
+  }
   config.cw_learning_rate = o.cw_lr;
   config.candidates = o.candidates;
   config.overshoot = o.overshoot;
@@ -231,13 +233,18 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--target", o->target, "targeted attack: random, least-likely or a class number");
   cmd->add_flag("--no-early-stop", o->no_early_stop,
                 "attack every example for every step (maximum-loss examples); the default stops an "
-                "example at its first success, which leaves robust accuracy unchanged");
+                "example at its first success, which leaves robust accuracy unchanged (cw: ends "
+                "an example's search over c at its first successful run; without it, every c of "
+                "the bisection is tried, for slightly smaller distances)");
   cmd->add_flag(
       "--early-stop", [o](int64_t) { o->no_early_stop = false; }, "(default)");
-  cmd->add_option("--binary-steps", o->binary_steps, "cw: binary-search steps over c")
+  cmd->add_option("--binary-steps", o->binary_steps, "cw: values of c tried per example, at most")
       ->capture_default_str();
-  cmd->add_option("--initial-const", o->initial_const, "cw: first c")->capture_default_str();
-  cmd->add_option("--cw-lr", o->cw_lr, "cw: Adam learning rate")->capture_default_str();
+  cmd->add_option("--initial-const", o->initial_const,
+                  "cw: first c, or auto: 3x each example's first-order estimate")
+      ->capture_default_str();
+  cmd->add_option("--cw-lr", o->cw_lr, "cw: Adam's first learning rate (cosine-annealed to 1%)")
+      ->capture_default_str();
   cmd->add_option("--candidates", o->candidates, "deepfool: classes considered")
       ->capture_default_str();
   cmd->add_option("--overshoot", o->overshoot, "deepfool: overshoot")->capture_default_str();

@@ -67,6 +67,44 @@ TEST(AffineAttacks, CarliniWagnerLandsWithinFivePercentOfTheMinimum) {
   }
 }
 
+TEST(AffineAttacks, CarliniWagnerFirstOrderConstJustReachesTheBoundary) {
+  // For f linear, the minimiser of ||δ||² + c·(f + g·δ) is δ = -c·g/2; at c* it lands on f = -κ.
+  const torch::Tensor f = torch::tensor({2.0, 0.5, 7.0});
+  const torch::Tensor g = torch::randn({3, 1, 4, 4}, make_generator(5));
+  for (double kappa : {0.0, 1.5}) {
+    const torch::Tensor c = first_order_const(f, g, kappa, 1e-3);
+    const torch::Tensor delta = -c.view({3, 1, 1, 1}) * g.to(torch::kDouble) / 2;
+    const torch::Tensor f_moved = f + (g.to(torch::kDouble) * delta).flatten(1).sum(1);
+    EXPECT_TRUE(torch::allclose(f_moved, torch::full({3}, -kappa, torch::kDouble), 0, 1e-9));
+  }
+  // Already adversarial, or no gradient: the fallback.
+  const torch::Tensor g0 = torch::zeros({2, 1, 4, 4});
+  EXPECT_TRUE(torch::equal(first_order_const(torch::tensor({1.0, 1.0}), g0, 0, 0.25),
+                           torch::full({2}, 0.25, torch::kDouble)));
+  EXPECT_TRUE(torch::equal(first_order_const(torch::tensor({-1.0}), g.narrow(0, 0, 1), 0, 0.25),
+                           torch::full({1}, 0.25, torch::kDouble)));
+}
+
+TEST(AffineAttacks, CarliniWagnerNeedsOneRunOfCWhenTheBoundaryIsFlat) {
+  // On an affine model the KKT multiplier at the minimal perturbation equals the first-order c,
+  // so the first run (at 3× it) is within the 4× that ends the search: estimate + run + multiplier.
+  auto p = problem(12, 4, 30, 3);
+  p.x = 0.5 + 0.05 * p.x;
+  p.b = -torch::mv(p.w, torch::full({30}, 0.5f)) + p.b;
+  p.y = torch::addmm(p.b, p.x.flatten(1), p.w.t()).argmax(1);
+  const Model model = test::affine_model(p.w, p.b);
+  CarliniWagnerOptions o;
+  o.steps = 50;
+  const AttackResult early = CarliniWagnerL2(o).run(model, batch_of(p));
+  ASSERT_TRUE(early.success.all().item<bool>());
+  EXPECT_TRUE(torch::equal(early.forward_calls, torch::full({12}, 1 + 50 + 1, torch::kLong)));
+  // The full search tries every c: 9 runs, a multiplier after each but the last.
+  o.stop_at_first_success = false;
+  const AttackResult full = CarliniWagnerL2(o).run(model, batch_of(p));
+  EXPECT_TRUE(torch::equal(full.forward_calls, torch::full({12}, 1 + 9 * 50 + 8, torch::kLong)));
+  EXPECT_TRUE((full.distance <= early.distance * (1 + 1e-6)).all().item<bool>());
+}
+
 TEST(AffineAttacks, PgdNeverLeavesTheBallOrTheRange) {
   for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
     for (uint64_t seed = 0; seed < 5; ++seed) {

@@ -257,6 +257,7 @@ TEST(Cli, AttackWritesAnExampleSetThatEvaluatesToItsRobustAccuracy) {
            "--attack pgd --eps 0.1 --preprocess '" + dir.file("none.pt") + "'",
            "--attack pgd --eps 0.1 --eot 0", "--attack fab --eps 0.1 --eot 5",
            "--attack apgd,cw --eps 0.1", "--attack deepfool --norm l1 --eps 0.1",
+           "--attack cw --initial-const big", "--attack cw --initial-const -1",
            "--attack pgd --eps 0.1 --surrogate '" + dir.file("none.pt") + "'"}) {
     const auto r = run_advtk("attack '" + run + "/model.pt' --limit 10 " + bad);
     EXPECT_EQ(r.exit_code, 2) << bad;
