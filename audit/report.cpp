@@ -244,9 +244,15 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                 " of these points robust, the adaptive ladder " +
                 pct(k["adaptive_robust_accuracy"]) + ".");
     rows.clear();
-    for (const auto& i : k["indicators"])
-      rows.push_back({text(i["number"]), text(i["id"]), i["fired"].get<bool>() ? "FIRED" : "no",
+    for (const auto& i : k["indicators"]) {
+      const bool fired = i["fired"].get<bool>();
+      const bool symptom = i.value("masking_symptom", fired);
+      rows.push_back({text(i["number"]), text(i["id"]),
+                      symptom ? "FIRED"
+                      : fired ? "fired: the attack, not masking"
+                              : "no",
                       text(i["detail"])});
+    }
     b.table({"#", "indicator", "fired", "evidence"}, rows);
     rows.clear();
     for (const auto& t : k["retries"])

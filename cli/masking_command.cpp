@@ -42,10 +42,14 @@ void print_report(const MaskingReport& r) {
               static_cast<long long>(r.points), static_cast<long long>(r.examples_seen),
               100 * r.clean_accuracy, r.randomised ? ", randomised model: majority vote" : "");
   std::printf("\n%-3s %-26s %-6s %s\n", "#", "indicator", "fired", "evidence");
+  bool attack_only = false;
   for (const Indicator& i : r.indicators) {
-    std::printf("%-3d %-26s %-6s %s\n", i.number, i.id.c_str(), i.fired ? "YES" : "no",
-                i.detail.c_str());
+    const char* fired = !i.fired ? "no" : i.symptom ? "YES" : "YES*";
+    attack_only = attack_only || (i.fired && !i.symptom);
+    std::printf("%-3d %-26s %-6s %s\n", i.number, i.id.c_str(), fired, i.detail.c_str());
   }
+  if (attack_only)
+    std::printf("* a sign that the plain attack has not converged, not of masking\n");
   std::printf("\n%-4s %-38s %9s %9s %7s\n", "step", "retry (on points still robust)", "before",
               "after", "broken");
   for (const Retry& t : r.retries) {

@@ -315,8 +315,11 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   report.found_pred = predictions(model, report.found_x, o.batch_size);
 
   // The verdict.
-  bool fired = false;
-  for (const Indicator& i : report.indicators) fired = fired || i.fired;
+  bool fired = false, unconverged = false;
+  for (const Indicator& i : report.indicators) {
+    fired = fired || (i.fired && i.symptom);
+    unconverged = unconverged || (i.fired && !i.symptom);
+  }
   const double drop = report.pgd_accuracy - report.adaptive_accuracy;
   const int64_t dropped = static_cast<int64_t>(std::llround(drop * static_cast<double>(n)));
   if (fired && drop >= 0.05 && dropped >= 10) {
@@ -330,6 +333,13 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
     report.message =
         "an indicator fired but no retry broke the defense: the robustness claim is "
         "unreliable; a manual adaptive attack is required";
+  } else if (unconverged) {
+    report.verdict = Verdict::NoEvidence;
+    report.message = "no evidence of gradient masking, but plain " + baseline +
+                     " has not converged (more steps or restarts break more): it leaves " +
+                     percent(report.pgd_accuracy) + " robust, the adaptive attacks " +
+                     percent(report.adaptive_accuracy) +
+                     ", an upper bound from these attacks, not a proof of robustness";
   } else {
     report.verdict = Verdict::NoEvidence;
     report.message = "no evidence of gradient masking; robust accuracy " +
@@ -362,6 +372,7 @@ nlohmann::json to_json(const MaskingReport& r) {
          {"value", i.value},
          {"threshold", i.threshold},
          {"fired", i.fired},
+         {"masking_symptom", i.fired && i.symptom},
          {"detail", i.detail},
          {"examples", i.examples},
          {"figures", i.extra.is_null() ? nlohmann::json::object() : i.extra}});

@@ -44,6 +44,10 @@ struct Indicator {
   double value = 0.0;
   double threshold = 0.0;
   bool fired = false;
+  // Whether it fired on a symptom of masking. Indicator 12 also fires when more steps or restarts
+  // break more points: a sign that the plain attack has not converged, which an undefended model
+  // shows too (L1 attacks on the zoo CNN), so that alone does not support a `masked` verdict.
+  bool symptom = true;
   std::string detail;
   std::vector<int64_t> examples;  // dataset indices that show it (at most 50 listed)
   nlohmann::json extra;           // per-check figures

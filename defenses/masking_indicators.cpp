@@ -73,6 +73,9 @@ std::unique_ptr<Attack> masking_apgd(const MaskingContext& c, double eps, LossKi
   a.restarts = restarts;
   a.eot = eot;
   a.seed = c.options.seed;
+  // L1: AutoAttack's schedule (ε×3, ×2, then ε), whose larger early balls escape the sparse
+  // local optima where a fixed-ε L1 run stops.
+  a.large_reps = a.threat.norm == Norm::L1;
   return std::make_unique<Apgd>(a);
 }
 
@@ -481,6 +484,7 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
   ind.value = static_cast<double>(std::max(count(more), count(lost)));
   ind.threshold = std::max(2.0, 0.002 * static_cast<double>(n));
   ind.fired = not_converged || no_ascent || lost_iterate;
+  ind.symptom = no_ascent || lost_iterate;
   ind.examples = example_ids_where(c.expensive, not_converged ? more : lost_iterate ? lost : flat);
   ind.detail =
       fmt("PGD leaves the loss no higher than at x on %.1f%% of its robust points; 4x "
