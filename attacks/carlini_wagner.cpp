@@ -20,6 +20,9 @@ constexpr double kTanhLimit = 1 - 1e-3;
 constexpr double kConstFactor = 3.0;
 // The paper's blind start, for examples without a usable estimate.
 constexpr double kFallbackConst = 1e-3;
+// c stays finite in float (the loss is computed in the input's precision): a vanishing gradient
+// would otherwise give an infinite c and a NaN loss.
+constexpr double kMaxConst = 1e12;
 constexpr double kFinalLearningRateFraction = 0.01;
 // After a successful run, λ = 2||δ||/||∇f(x + δ)|| at the best point (the KKT multiplier of
 // min ||δ|| s.t. f(x + δ) = -κ) is the smallest c for which the penalty is exact; the next run
@@ -73,6 +76,7 @@ nlohmann::json CarliniWagnerL2::parameters() const {
 }
 
 AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) {
+  torch::AutoGradMode grad_mode(true);  // callers may hold a NoGradGuard
   const auto& o = options_;
   const bool targeted = batch.target.defined();
   AttackResult result = initial_result(batch);
@@ -109,10 +113,11 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   } else {
     const torch::Tensor all = torch::arange(n, long_opts);
     const auto [f, g] = margin_gradient(to_pixels(w_x), all);
-    c = kConstFactor * first_order_const(f, g, o.confidence, kFallbackConst / kConstFactor);
+    c = (kConstFactor * first_order_const(f, g, o.confidence, kFallbackConst / kConstFactor))
+            .clamp_max(kMaxConst);
   }
   torch::Tensor lower = torch::zeros({n}, dopts);
-  torch::Tensor upper = torch::full({n}, 1e10, dopts);
+  torch::Tensor upper = torch::full({n}, std::numeric_limits<double>::infinity(), dopts);
   torch::Tensor best_l2 = torch::full({n}, std::numeric_limits<float>::infinity(), fopts);
   torch::Tensor searching = torch::ones({n}, fopts.dtype(torch::kBool));
 
@@ -172,7 +177,8 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
                                            torch::maximum(lower.index_select(0, idx), cs));
     upper.index_copy_(0, idx, up);
     lower.index_copy_(0, idx, low);
-    torch::Tensor next = torch::where(up < 1e9, (low + up) / 2, cs * 10);
+    torch::Tensor next =
+        torch::where(up.isfinite(), (low + up) / 2, (cs * 10).clamp_max(kMaxConst));
     torch::Tensor leave = torch::zeros_like(found);
     if (broken.any().item<bool>()) {
       // The KKT multiplier at the best point: the c where the penalty becomes exact.
@@ -186,9 +192,11 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
       const torch::Tensor inside = proposal.isfinite() & proposal.gt(r_low) & proposal.lt(r_up);
       next.index_copy_(0, rows, torch::where(inside, proposal, next.index_select(0, rows)));
       if (o.stop_at_first_success) {
-        // A successful run whose c was close to the multiplier was well conditioned.
+        // A successful run whose c was close to the multiplier was well conditioned; a best
+        // point at distance 0 (x was adversarial) leaves nothing to improve.
         const torch::Tensor settled =
-            found.index_select(0, rows) & cs.index_select(0, rows).le(kRerunRatio * lambda);
+            found.index_select(0, rows) &
+            (cs.index_select(0, rows).le(kRerunRatio * lambda) | ~lambda.gt(0));
         leave.index_copy_(0, rows, settled);
       }
     }

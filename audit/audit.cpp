@@ -362,7 +362,8 @@ double audit_work_estimate(const AuditOptions& o, int64_t examples, int64_t num_
   if (o.min_norm) {
     work += 50.0 * std::min(p.deepfool_examples, examples);  // ~5 iterations × 10 candidates
     // Up to the first success, most examples need one run of c (the zoo CNN: all of them).
-    const int64_t cw_runs = p.cw_full_search ? p.cw_binary_steps : 2;
+    const int64_t cw_runs =
+        p.cw_full_search ? p.cw_binary_steps : std::min<int64_t>(2, p.cw_binary_steps);
     work += static_cast<double>(cw_runs * p.cw_steps) * std::min(p.cw_examples, examples);
   }
   if (o.masking) {

@@ -105,6 +105,23 @@ TEST(AffineAttacks, CarliniWagnerNeedsOneRunOfCWhenTheBoundaryIsFlat) {
   EXPECT_TRUE((full.distance <= early.distance * (1 + 1e-6)).all().item<bool>());
 }
 
+TEST(AffineAttacks, CarliniWagnerStaysFiniteWhenTheGradientAlmostVanishes) {
+  // A large margin and a gradient of 1e-20: the first-order c (~1e41) overflows float.
+  auto p = problem(6, 3, 30, 7);
+  p.x = 0.5 + 0.05 * p.x;
+  p.w *= 1e-20;
+  p.b = torch::tensor({10.0f, 0.0f, 0.0f});
+  p.y = torch::zeros({6}, torch::kLong);
+  const Model model = test::affine_model(p.w, p.b);
+  CarliniWagnerOptions o;
+  o.steps = 10;
+  o.binary_search_steps = 3;
+  const AttackResult r = CarliniWagnerL2(o).run(model, batch_of(p));
+  EXPECT_TRUE(torch::isfinite(r.x_adv).all().item<bool>());
+  EXPECT_FALSE(r.success.any().item<bool>());
+  EXPECT_TRUE(torch::equal(r.pred, p.y));
+}
+
 TEST(AffineAttacks, PgdNeverLeavesTheBallOrTheRange) {
   for (Norm norm : {Norm::Linf, Norm::L2, Norm::L1}) {
     for (uint64_t seed = 0; seed < 5; ++seed) {
