@@ -239,9 +239,9 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   } else {
     const json& k = r["masking"];
     b.paragraph("Verdict: **" + text(k["verdict"]) + "** — " + text(k["message"]) + ". On " +
-                text(k["points"]) + " clean-correct points at eps " + num(k["eps"]) +
-                ": plain PGD leaves " + pct(k["pgd_robust_accuracy"]) +
-                " of these points robust, the adaptive ladder " +
+                text(k["points"]) + " clean-correct points at eps " + num(k["eps"]) + ": plain " +
+                k.value("baseline", std::string("PGD")) + " leaves " +
+                pct(k["pgd_robust_accuracy"]) + " of these points robust, the adaptive ladder " +
                 pct(k["adaptive_robust_accuracy"]) + ".");
     rows.clear();
     for (const auto& i : k["indicators"]) {

@@ -56,8 +56,8 @@ void print_report(const MaskingReport& r) {
     std::printf("%-4s %-38s %8.2f%% %8.2f%% %7lld\n", t.step.c_str(), t.attack.c_str(),
                 100 * t.accuracy_before, 100 * t.accuracy_after, static_cast<long long>(t.broken));
   }
-  std::printf("\nrobust accuracy  plain PGD %.2f%%, after the adaptive ladder %.2f%%\n",
-              100 * r.pgd_accuracy, 100 * r.adaptive_accuracy);
+  std::printf("\nrobust accuracy  plain %s %.2f%%, after the adaptive ladder %.2f%%\n",
+              r.baseline.c_str(), 100 * r.pgd_accuracy, 100 * r.adaptive_accuracy);
   std::printf("verdict          %s: %s\n", verdict_name(r.verdict).c_str(), r.message.c_str());
 }
 

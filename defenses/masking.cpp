@@ -157,6 +157,7 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   const bool l1 = o.threat.norm == Norm::L1;
   const std::string pgd = l1 ? "apgd" : "pgd";
   const std::string baseline = l1 ? "L1-APGD" : "PGD";
+  report.baseline = baseline;
   say("plain " + baseline);
   const Outcome plain = run(c.points, [&](double e) {
     return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
@@ -359,6 +360,7 @@ nlohmann::json to_json(const MaskingReport& r) {
   j["points"] = r.points;
   j["clean_accuracy"] = r.clean_accuracy;
   j["randomised"] = r.randomised;
+  j["baseline"] = r.baseline;
   j["pgd_robust_accuracy"] = r.pgd_accuracy;
   j["adaptive_robust_accuracy"] = r.adaptive_accuracy;
   j["lowered_most_by"] = r.lowered_most_by;

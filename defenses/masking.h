@@ -71,7 +71,8 @@ struct MaskingReport {
   int64_t points = 0;           // clean-correct points
   double clean_accuracy = 0.0;  // over examples_seen
   bool randomised = false;
-  double pgd_accuracy = 0.0;       // plain PGD
+  std::string baseline = "PGD";    // the plain attack: PGD, or L1-APGD under L1
+  double pgd_accuracy = 0.0;       // plain PGD (the baseline)
   double adaptive_accuracy = 0.0;  // after every retry (per-point worst case)
   std::string lowered_most_by;     // the retry that broke the most points
   std::vector<Indicator> indicators;
