@@ -42,11 +42,28 @@ double annealed_learning_rate(double lr, int64_t t, int64_t steps) {
 
 }  // namespace
 
-torch::Tensor first_order_const(const torch::Tensor& f, const torch::Tensor& g, double confidence,
-                                double fallback) {
-  const torch::Tensor g2 = g.detach().to(torch::kDouble).pow(2).flatten(1).sum(1);
-  const torch::Tensor c = 2 * (f.detach().to(torch::kDouble) + confidence) / g2;
-  return torch::where(c.isfinite() & c.gt(0), c, torch::full_like(c, fallback));
+namespace {
+
+torch::Tensor squared_norms(const torch::Tensor& g) {
+  return g.detach().to(torch::kDouble).pow(2).flatten(1).sum(1);
+}
+
+}  // namespace
+
+torch::Tensor first_order_const(const torch::Tensor& f, const torch::Tensor& g, double confidence) {
+  const torch::Tensor c = 2 * (f.detach().to(torch::kDouble) + confidence) / squared_norms(g);
+  return torch::where(c.isfinite() & c.gt(0), c, torch::full_like(c, NAN));
+}
+
+torch::Tensor kkt_multiplier(const torch::Tensor& distance, const torch::Tensor& g) {
+  return 2 * distance.detach().to(torch::kDouble) / squared_norms(g).sqrt();
+}
+
+torch::Tensor initial_search_const(const torch::Tensor& f, const torch::Tensor& g,
+                                   double confidence) {
+  const torch::Tensor c = first_order_const(f, g, confidence);
+  return torch::where(c.isnan(), torch::full_like(c, kFallbackConst),
+                      (kConstFactor * c).clamp_max(kMaxConst));
 }
 
 CarliniWagnerL2::CarliniWagnerL2(CarliniWagnerOptions options) : options_(options) {
@@ -90,17 +107,19 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   };
   const torch::Tensor w_x =
       torch::atanh(((batch.x - o.lo) / scale - 1).clamp(-kTanhLimit, kTanhLimit));
-  const torch::Tensor label_or_target = targeted ? batch.target : batch.y;
-  // f(x') <= -κ means x' is adversarial with confidence κ.
-  const auto margin = [&](const torch::Tensor& logits, const torch::Tensor& cls) {
-    const torch::Tensor own = logits.gather(1, cls.unsqueeze(1)).squeeze(1);
-    const torch::Tensor other = best_other_logit(logits, cls);
-    return targeted ? other - own : own - other;
+  // CW's f is the negated (unclipped) margin loss: f(x') <= -κ means x' is adversarial with
+  // confidence κ.
+  const auto cw_f = [](const torch::Tensor& logits, const torch::Tensor& y,
+                       const torch::Tensor& target) {
+    return -attack_loss({LossKind::Margin}, logits, y, target);
+  };
+  const auto target_of = [&](const torch::Tensor& idx) {
+    return targeted ? batch.target.index_select(0, idx) : torch::Tensor();
   };
   // f and its input gradient at the given points (rows `idx` of the batch).
-  const auto margin_gradient = [&](const torch::Tensor& points, const torch::Tensor& idx) {
+  const auto f_and_gradient = [&](const torch::Tensor& points, const torch::Tensor& idx) {
     const torch::Tensor xp = points.detach().requires_grad_(true);
-    const torch::Tensor f = margin(model.logits(xp), label_or_target.index_select(0, idx));
+    const torch::Tensor f = cw_f(model.logits(xp), batch.y.index_select(0, idx), target_of(idx));
     const torch::Tensor g = input_gradient(f, xp);
     result.forward_calls.index_add_(0, idx, torch::ones_like(idx));
     result.backward_calls.index_add_(0, idx, torch::ones_like(idx));
@@ -111,10 +130,8 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   if (o.initial_const) {
     c = torch::full({n}, *o.initial_const, dopts);
   } else {
-    const torch::Tensor all = torch::arange(n, long_opts);
-    const auto [f, g] = margin_gradient(to_pixels(w_x), all);
-    c = (kConstFactor * first_order_const(f, g, o.confidence, kFallbackConst / kConstFactor))
-            .clamp_max(kMaxConst);
+    const auto [f, g] = f_and_gradient(to_pixels(w_x), torch::arange(n, long_opts));
+    c = initial_search_const(f, g, o.confidence);
   }
   torch::Tensor lower = torch::zeros({n}, dopts);
   torch::Tensor upper = torch::full({n}, std::numeric_limits<double>::infinity(), dopts);
@@ -129,7 +146,7 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
     torch::Tensor m = torch::zeros_like(w), v = torch::zeros_like(w);
     torch::Tensor found = torch::zeros({idx.numel()}, fopts.dtype(torch::kBool));
     const torch::Tensor x0 = batch.x.index_select(0, idx), y = batch.y.index_select(0, idx);
-    const torch::Tensor cls = label_or_target.index_select(0, idx);
+    const torch::Tensor target = target_of(idx);
     const torch::Tensor cs = c.index_select(0, idx);
     const torch::Tensor cc = cs.to(fopts.dtype());
     const torch::Tensor ones = torch::ones_like(idx);
@@ -137,7 +154,7 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
       const torch::Tensor wi = w.detach().requires_grad_(true);
       const torch::Tensor xa = to_pixels(wi);
       const torch::Tensor logits = model.logits(xa);
-      const torch::Tensor f = margin(logits, cls);
+      const torch::Tensor f = cw_f(logits, y, target);
       const torch::Tensor l2sq = (xa - x0).pow(2).flatten(1).sum(1);
       const torch::Tensor loss = l2sq + cc * f.clamp_min(-o.confidence);
       const torch::Tensor grad = torch::autograd::grad({loss.sum()}, {wi})[0];
@@ -146,8 +163,7 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
 
       torch::NoGradGuard no_grad;
       const torch::Tensor pred = logits.argmax(1);
-      const torch::Tensor adversarial =
-          f.lt(-o.confidence) & is_adversarial_pred(pred, y, targeted ? cls : torch::Tensor());
+      const torch::Tensor adversarial = f.lt(-o.confidence) & is_adversarial_pred(pred, y, target);
       const torch::Tensor l2 = l2sq.sqrt();
       const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
       update_rows(best_l2, idx, better, l2);
@@ -184,9 +200,8 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
       // The KKT multiplier at the best point: the c where the penalty becomes exact.
       const torch::Tensor rows = broken.nonzero().squeeze(1);
       const torch::Tensor at = idx.index_select(0, rows);
-      const auto [f, g] = margin_gradient(result.x_adv.index_select(0, at), at);
-      const torch::Tensor d = best_l2.index_select(0, at).to(torch::kDouble);
-      const torch::Tensor lambda = 2 * d / g.to(torch::kDouble).pow(2).flatten(1).sum(1).sqrt();
+      const torch::Tensor g = f_and_gradient(result.x_adv.index_select(0, at), at).second;
+      const torch::Tensor lambda = kkt_multiplier(best_l2.index_select(0, at), g);
       const torch::Tensor r_low = low.index_select(0, rows), r_up = up.index_select(0, rows);
       const torch::Tensor proposal = kKktFactor * lambda;
       const torch::Tensor inside = proposal.isfinite() & proposal.gt(r_low) & proposal.lt(r_up);

@@ -56,9 +56,18 @@ class CarliniWagnerL2 : public Attack {
 };
 
 // The smallest c for which the minimiser of ||δ||² + c·max(f(x) + g·δ, -κ) reaches f = -κ:
-// 2(f + κ)/||g||² per example (f [N], g [N, ...]). `fallback` where it is not positive and finite
-// (x already adversarial, or no gradient).
-torch::Tensor first_order_const(const torch::Tensor& f, const torch::Tensor& g, double confidence,
-                                double fallback);
+// 2(f + κ)/||g||² per example (f [N], g [N, ...], double), NaN where that is not positive and
+// finite (x already adversarial, or no gradient).
+torch::Tensor first_order_const(const torch::Tensor& f, const torch::Tensor& g, double confidence);
+
+// The KKT multiplier of min ||δ|| s.t. f(x + δ) = -κ at a point on the boundary, from its distance
+// to x and the gradient g of f there: 2·distance/||g||, the smallest c for which the penalty is
+// exact. For a linear f at the minimal perturbation it equals first_order_const at x.
+torch::Tensor kkt_multiplier(const torch::Tensor& distance, const torch::Tensor& g);
+
+// The first c of each example's search: 3× first_order_const, the paper's 1e-3 where there is
+// none, at most 1e12 (so that c stays finite in float).
+torch::Tensor initial_search_const(const torch::Tensor& f, const torch::Tensor& g,
+                                   double confidence);
 
 }  // namespace advtk
