@@ -106,8 +106,11 @@ AttackResult Apgd::run(const Model& model, const AttackBatch& batch) {
         }
         // apgd-ce, apgd-dlr and apgd-t draw their starts from disjoint streams: one example's
         // runs in a suite do not all begin at the same random point.
-        const uint64_t variant = o.targeted ? 2 : o.loss == LossKind::Dlr ? 1 : 0;
-        const auto stream = (variant << 40) + static_cast<uint64_t>(round * o.restarts + restart);
+        const StreamFamily family = o.targeted                ? StreamFamily::ApgdTargeted
+                                    : o.loss == LossKind::Dlr ? StreamFamily::ApgdDlr
+                                                              : StreamFamily::ApgdCe;
+        const uint64_t stream =
+            family_stream(family, static_cast<uint64_t>(round * o.restarts + restart));
         if (!o.large_reps) {
           single_run(model, sub, idx, loss_target, stream, o.threat.eps, o.steps, {}, true, result,
                      reported_loss);

@@ -28,6 +28,10 @@ std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Ten
   return out;
 }
 
+uint64_t family_stream(StreamFamily family, uint64_t k) {
+  return (static_cast<uint64_t>(family) << 40) + k;
+}
+
 torch::Tensor example_gaussian(std::vector<torch::Generator>& generators,
                                const torch::Tensor& like) {
   std::vector<torch::Tensor> noise;

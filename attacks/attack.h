@@ -54,6 +54,13 @@ torch::Tensor is_adversarial_pred(const torch::Tensor& pred, const torch::Tensor
 std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Tensor& index,
                                                  uint64_t stream);
 
+// The random streams of each attack family are disjoint, so two attacks run with one seed on one
+// example (PGD and APGD in a suite, the masking check's PGD and its noise draws) never start
+// from the same draws. APGD keeps 0-2 (its CE, DLR and targeted runs).
+enum class StreamFamily : uint64_t { ApgdCe = 0, ApgdDlr = 1, ApgdTargeted = 2, Pgd = 3, Square = 4, Noise = 5, Fab = 6 };
+// Stream k of a family: (family << 40) + k.
+uint64_t family_stream(StreamFamily family, uint64_t k);
+
 // Standard normal noise shaped like `like` [N, ...] (its device and dtype), row i drawn from
 // generators[i].
 torch::Tensor example_gaussian(std::vector<torch::Generator>& generators,

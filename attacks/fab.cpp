@@ -357,8 +357,9 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
         const AttackBatch sub = select_examples(batch, idx);
         Tensor x1 = sub.x;
         if (restart > 0) {
-          auto gens = example_generators(o.seed, sub.index,
-                                         static_cast<uint64_t>(set) * o.restarts + restart);
+          auto gens = example_generators(
+              o.seed, sub.index,
+              family_stream(StreamFamily::Fab, static_cast<uint64_t>(set) * o.restarts + restart));
           x1 = restart_start(tm, sub.x, gens);
         }
         // A user's target must win over every class, so its runs leave whichever class is

@@ -80,7 +80,8 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
     AttackBatch sub = select_examples(batch, idx);
     torch::Tensor x_cur = sub.x;
     if (steps > 0 && o.start != StartKind::None) {
-      auto gens = example_generators(o.seed, sub.index, static_cast<uint64_t>(restart));
+      auto gens = example_generators(
+          o.seed, sub.index, family_stream(StreamFamily::Pgd, static_cast<uint64_t>(restart)));
       if (o.start == StartKind::UniformBall) {
         x_cur = random_start(o.threat, sub.x, gens);
       } else if (o.start == StartKind::Gaussian) {
@@ -105,8 +106,10 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
         lg.loss = loss_fn(lg.logits);
       } else if (o.smoothing_samples > 0) {
         const double sigma = o.smoothing_sigma > 0 ? o.smoothing_sigma : o.threat.eps / 4;
-        auto gens = example_generators(o.seed, sub.index,
-                                       1000000 + static_cast<uint64_t>(restart * (steps + 1) + t));
+        auto gens = example_generators(
+            o.seed, sub.index,
+            family_stream(StreamFamily::Pgd,
+                          (uint64_t{1} << 32) + static_cast<uint64_t>(restart * (steps + 1) + t)));
         lg = smoothed_loss_gradient(model, xi, loss_fn, o.smoothing_samples, sigma, gens);
       } else {
         lg = loss_gradient(model, xi, loss_fn, o.eot);
@@ -156,8 +159,9 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
   return best;
 }
 
-std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss) {
+std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss, int64_t eot) {
   IterativeAttackOptions o;
+  o.eot = eot;
   o.threat = threat;
   o.steps = 1;
   o.step_size = threat.eps;
@@ -167,8 +171,10 @@ std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss) {
   return std::make_unique<IterativeGradientAttack>(o);
 }
 
-std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss) {
+std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss,
+                                   int64_t eot) {
   IterativeAttackOptions o;
+  o.eot = eot;
   o.threat = threat;
   o.steps = 1;
   o.start = StartKind::RandomSign;

@@ -61,8 +61,10 @@ class IterativeGradientAttack : public Attack {
   IterativeAttackOptions options_;
 };
 
-std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss = {});
-std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss = {});
+// `eot`: gradient passes averaged for the step (randomised models).
+std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss = {}, int64_t eot = 1);
+std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss = {},
+                                   int64_t eot = 1);
 std::unique_ptr<Attack> make_pgd(IterativeAttackOptions options);
 
 }  // namespace advtk

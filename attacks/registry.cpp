@@ -86,8 +86,7 @@ std::vector<AttackInfo> build_registry() {
                false,
                true,
                [](const AttackConfig& c) {
-                 auto a = make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy));
-                 return a;
+                 return make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy), c.eot);
                }});
   r.push_back({"fgm",
                "one normalised-gradient step of size eps, FGSM for L2/L1",
@@ -95,7 +94,7 @@ std::vector<AttackInfo> build_registry() {
                false,
                true,
                [](const AttackConfig& c) {
-                 return make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy));
+                 return make_fgsm(threat_of(c), loss_of(c, LossKind::CrossEntropy), c.eot);
                }});
   r.push_back({"rfgsm",
                "random-sign step of eps/2, then a gradient step of eps/2 (Tramer et al. 2018)",
@@ -103,7 +102,8 @@ std::vector<AttackInfo> build_registry() {
                false,
                true,
                [](const AttackConfig& c) {
-                 return make_rfgsm(threat_of(c), c.seed, loss_of(c, LossKind::CrossEntropy));
+                 return make_rfgsm(threat_of(c), c.seed, loss_of(c, LossKind::CrossEntropy),
+                                   c.eot);
                }});
   r.push_back(
       {"pgd",

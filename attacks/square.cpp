@@ -245,16 +245,12 @@ class Proposals {
   }
 
   // L2 and L1: the mass of two windows moves into the first, redrawn as its old direction plus
-  // a fresh pattern, and the second is emptied. L2: as in the reference, each channel of the new
-  // window gets the L2 mass of both windows over all channels plus its share of the unspent
-  // budget, and the whole perturbation is rescaled to norm eps. L1 (Croce & Hein 2021's
-  // adaptation, as in AutoAttack's L1 Square): per channel, the unspent budget's share plus c
-  // times the channel's L1 mass in both windows (the reference's factor), then the projection
-  // onto the L1 ball within the box, which trims any excess.
+  // a fresh pattern, and the second is emptied; square_window_mass says how much each channel
+  // gets. L2 then rescales the whole perturbation to norm eps; L1 projects onto the L1 ball
+  // within the box, which trims any excess.
   torch::Tensor window_update(Active& a, double p) {
     const bool l1 = threat_.norm == Norm::L1;
     const int64_t m = a.size(), c = c_;
-    const auto channels = static_cast<double>(c);
     const double eps = threat_.eps;
     int64_t s = std::max<int64_t>(window_side(p, c_, h_, w_), 3);
     if (s % 2 == 0) ++s;  // odd, so the pattern has a centre pixel
@@ -280,12 +276,7 @@ class Proposals {
     torch::Tensor fresh = place(pattern(draws.select(1, 4), s), top, left, s, h_, w_) *
                               draws.narrow(1, 5, c).to(opts_).view({m, c, 1, 1}) +
                           old / (size(old) + 1e-12);
-    const torch::Tensor mass =
-        l1 ? ((eps - l1_norm(delta)).clamp_min(0) / channels + size(delta * in_either)) * channels
-           : ((eps * eps - l2_norm(delta).square()).clamp_min(0) / channels +
-              l2_norm(delta * in_either).square())
-                 .sqrt();
-    fresh = fresh / (size(fresh) + 1e-12) * mass;
+    fresh = fresh / (size(fresh) + 1e-12) * square_window_mass(threat_.norm, delta, in_either, eps);
     const torch::Tensor moved = delta * (1 - in_either) + fresh;
     if (l1) return onto_ball(a.x + moved, a.x);
     return (a.x + moved / (l2_norm(moved) + 1e-12) * eps).clamp(threat_.lo, threat_.hi);
@@ -318,6 +309,19 @@ class Proposals {
 };
 
 }  // namespace
+
+torch::Tensor square_window_mass(Norm norm, const torch::Tensor& delta,
+                                 const torch::Tensor& in_windows, double eps) {
+  const auto channels = static_cast<double>(delta.size(1));
+  const torch::Tensor in = delta * in_windows;
+  if (norm == Norm::L1)
+    return ((eps - l1_norm(delta)).clamp_min(0) / channels + in.abs().sum({2, 3}, true)) *
+           channels;
+  TORCH_INTERNAL_ASSERT(norm == Norm::L2, "square_window_mass: an L2 or L1 update");
+  return ((eps * eps - l2_norm(delta).square()).clamp_min(0) / channels +
+          in.square().sum({2, 3}, true))
+      .sqrt();
+}
 
 double square_p_schedule(double p_init, int64_t query, int64_t queries, bool rescale) {
   // Tuned for 10,000 queries; other budgets stretch or squeeze it (when rescaling).
@@ -378,7 +382,8 @@ AttackResult SquareAttack::run(const Model& model, const AttackBatch& batch) {
     a.x = sub.x;
     a.y = sub.y;
     a.target = sub.target;
-    a.gens = example_generators(o.seed, sub.index, static_cast<uint64_t>(restart));
+    a.gens = example_generators(o.seed, sub.index,
+                                family_stream(StreamFamily::Square, static_cast<uint64_t>(restart)));
 
     // Queries the model at x_new [a.size()]; keeps x_new where the loss fell or the example is
     // now fooled (the start is kept whatever its loss). Returns the fooled examples.

@@ -62,6 +62,17 @@ class SquareAttack : public Attack {
 // 10,000-query run, with `query` rescaled to 10,000 when `rescale` holds.
 double square_p_schedule(double p_init, int64_t query, int64_t queries, bool rescale = true);
 
+// The mass [m, c, 1, 1] each channel of the update's new window gets, from the perturbation
+// delta [m, c, h, w] and the mask of both windows [m, 1, h, w]. L2 (Andriushchenko et al. 2020's
+// reference): the channel's own L2 mass in both windows plus its share of the unspent budget
+// eps² − ‖delta‖², so the moved perturbation keeps the norm max(eps, ‖delta‖) and nothing outside
+// the windows shrinks. (AutoAttack's port adds every channel's window mass to each channel, which
+// overshoots by (c − 1)·mass² on colour images; the final rescaling to eps then shrinks the rest.)
+// L1 (Croce & Hein 2021, AutoAttack's L1 Square): the unspent budget's share plus the channel's L1
+// mass in both windows, times c (the reference's factor; the projection trims the excess).
+torch::Tensor square_window_mass(Norm norm, const torch::Tensor& delta,
+                                 const torch::Tensor& in_windows, double eps);
+
 // The L2 update's s×s window shape (float, on the CPU): the top s/2 rows hold concentric
 // rectangles weighted 1/(k+1)² for ring k, the bottom rows the same with a minus sign; unit
 // Frobenius norm.

@@ -17,7 +17,9 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "data/image_folder.h"
+#include "attacks/transfer.h"
 #include "defenses/masking.h"
+#include "defenses/masking_ladder.h"
 #include "defenses/masking_support.h"
 
 namespace advtk {
@@ -80,9 +82,14 @@ class Auditor {
     if (saved_) saved_(name);
   }
 
-  // Runs (or reads back) the attack made by `make` on the first `n` examples, one batch at a time.
+  // Runs (or reads back) the attack made by `make` on the examples at positions `rows` (CPU
+  // int64, ascending), one batch at a time; outcomes follow rows.
+  // `judge_passes` > 1: success is decided again by a majority over that many passes (a
+  // randomised model), before the batch is saved.
   ChunkedRun chunked(const std::string& stage, const AttackFactory& make,
-                     const std::vector<double>& budgets, int64_t n, bool keep_x_adv) {
+                     const std::vector<double>& budgets, const torch::Tensor& rows,
+                     bool keep_x_adv, int64_t judge_passes = 1) {
+    const int64_t n = rows.numel();
     ChunkedRun out;
     out.budgets.resize(budgets.size());
     std::vector<std::vector<torch::Tensor>> parts(budgets.size() * 6);
@@ -98,11 +105,15 @@ class Auditor {
         j = *store_.json(name);
       } else {
         const int64_t m = std::min(b, n - k * b);
-        const Dataset chunk = rows_of(data_, torch::arange(k * b, k * b + m, torch::kLong));
+        const Dataset chunk = rows_of(data_, rows.narrow(0, k * b, m));
         AttackRunOptions run_options;
         run_options.batch_size = b;
         run_options.seed = o_.seed;
-        const std::vector<AttackRun> runs = run_attack(model_, chunk, make, budgets, run_options);
+        std::vector<AttackRun> runs = run_attack(model_, chunk, make, budgets, run_options);
+        if (judge_passes > 1) {
+          for (AttackRun& r : runs)
+            r.success = majority_misclassified(model_, r.x_adv, r.y, judge_passes, b);
+        }
         TensorMap map;
         nlohmann::json forward = nlohmann::json::array(), backward = nlohmann::json::array();
         double seconds = 0.0;
@@ -356,7 +367,10 @@ double audit_work_estimate(const AuditOptions& o, int64_t examples, int64_t num_
   const double forward_only = 0.35;  // a forward pass costs about a third of forward+backward
   const double budgets = static_cast<double>(std::max<size_t>(o.eps.size(), 1));
   const double targets = static_cast<double>(std::min(p.target_classes, num_classes - 1));
-  double per_example = 1 + p.pgd_steps * p.pgd_restarts + p.apgd_steps * p.apgd_restarts +
+  // L1: APGD-CE runs AutoAttack's 5 restarts.
+  const double apgd_ce_restarts = static_cast<double>(
+      o.norm == Norm::L1 ? std::max<int64_t>(p.apgd_restarts, 5) : p.apgd_restarts);
+  double per_example = 1 + p.pgd_steps * p.pgd_restarts + p.apgd_steps * apgd_ce_restarts +
                        targets * p.apgd_steps * p.apgd_restarts + forward_only * p.square_queries;
   double work = budgets * per_example * examples;
   if (o.min_norm) {
@@ -379,6 +393,23 @@ double audit_work_estimate(const AuditOptions& o, int64_t examples, int64_t num_
   }
   work += 3.0 * p.numerical_examples;
   return work;
+}
+
+double audit_adaptive_work_estimate(const AuditOptions& o, int64_t examples, int64_t num_classes) {
+  if (!o.masking) return 0.0;
+  const AuditPlan& p = o.plan;
+  const double forward_only = 0.35;
+  const double budgets = static_cast<double>(std::max<size_t>(o.eps.size(), 1));
+  const double targets = static_cast<double>(std::min(p.target_classes, num_classes - 1));
+  const double pgd = static_cast<double>(p.masking_pgd_steps);
+  const double apgd = static_cast<double>(p.masking_apgd_steps);
+  // Every rung of the ladder, each on every example: R1 (margin PGD, APGD-DLR, APGD-T), R2 (EOT
+  // 20), R3 (BPDA PGD and APGD-DLR), R4 (two smoothed scales, 41 forward passes a step), R5 (4x
+  // steps, 5 restarts), R6 (Square with 2x queries).
+  const double per_example = pgd + apgd + targets * apgd + 20 * (apgd + pgd) + pgd + apgd +
+                             forward_only * 2 * 41 * pgd + 20 * pgd +
+                             forward_only * 2 * static_cast<double>(p.masking_queries);
+  return budgets * per_example * static_cast<double>(examples);
 }
 
 AuditResult run_audit(const Model& model, const Dataset& data, const AuditOptions& o_in,
@@ -404,10 +435,29 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
               " is not one of the budgets (--eps)");
   o.main_eps = *main_it;
   const ProbeResult probe = model.probe(shape, 0);
+  // A randomised model: every verdict is a majority over the masking check's passes, clean
+  // accuracy is the expected accuracy of one pass, and the gradient attacks average 20 EOT passes.
+  const bool randomised = outputs_vary(model, data, o.batch_size);
+  const int64_t passes = randomised ? MaskingOptions{}.vote_passes : 1;
+  const int64_t eot = randomised ? 20 : 1;
   const int64_t classes = std::max(data.num_classes(), probe.num_classes);
   std::vector<std::string> attacks = audit_attacks(o.norm);
-  if (classes < 3)  // APGD-T needs a class other than the label and the runner-up to aim at
-    attacks.erase(std::remove(attacks.begin(), attacks.end(), "apgd-t"), attacks.end());
+  // APGD-T's targeted DLR loss needs 4 classes (it scales by z_π1 − (z_π3 + z_π4)/2): with 3 the
+  // untargeted DLR loss (3 classes) takes its place; with 2 neither exists.
+  nlohmann::json skipped_attacks = nlohmann::json::array();
+  const auto apgd_t = std::find(attacks.begin(), attacks.end(), "apgd-t");
+  if (classes < 4 && apgd_t != attacks.end()) {
+    const std::string why = "the targeted DLR loss needs at least 4 classes, the model has " +
+                            std::to_string(classes);
+    if (classes == 3) {
+      *apgd_t = "apgd-dlr";
+      skipped_attacks.push_back({{"attack", "apgd-t"}, {"reason", why}, {"replaced_by", "apgd-dlr"}});
+    } else {
+      attacks.erase(apgd_t);
+      skipped_attacks.push_back(
+          {{"attack", "apgd-t"}, {"reason", why + " (and the DLR loss at least 3)"}});
+    }
+  }
   const AuditPlan& p = o.plan;
 
   const nlohmann::json plan = p;
@@ -420,6 +470,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       {"seed", o.seed},
       {"batch_size", o.batch_size},
       {"sections", {{"min_norm", o.min_norm}, {"masking", o.masking}, {"sharpness", o.sharpness}}},
+      {"randomised", {{"detected", randomised}, {"vote_passes", passes}, {"eot", eot}}},
       {"plan", plan}};
   const nlohmann::json data_info = {
       {"source", data.source},
@@ -459,21 +510,25 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     const auto t = Clock::now();
     const EvaluationResult e =
         evaluate(model, data, o.batch_size, classes,
-                 [&](int64_t done, int64_t total) { a.report(done, total); });
+                 [&](int64_t done, int64_t total) { a.report(done, total); }, passes);
     nlohmann::json per = nlohmann::json::array();
     for (double v : e.per_class_accuracy)
       per.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
     a.save("clean",
            {{"accuracy", e.accuracy},
+            {"majority_accuracy", e.majority_accuracy},
+            {"passes", e.passes},
             {"mean_loss", e.mean_loss},
             {"per_class_accuracy", per},
             {"seconds", seconds_since(t)}},
-           {{"predictions", e.predictions}, {"confusion", e.confusion}});
+           {{"predictions", e.predictions},
+            {"majority_correct", e.majority_correct},
+            {"confusion", e.confusion}});
   }
   const nlohmann::json clean = *store.json("clean");
   const TensorMap clean_t = *store.tensors("clean");
   const torch::Tensor y = data.labels;
-  const torch::Tensor clean_correct = clean_t.at("predictions").eq(y);
+  const torch::Tensor clean_correct = clean_t.at("majority_correct").to(torch::kBool);
   stage_seconds["clean"] = clean["seconds"];
 
   // 2. Attacks at every budget.
@@ -489,21 +544,28 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     if (name == "pgd") {
       c.steps = p.pgd_steps;
       c.restarts = p.pgd_restarts;
-    } else if (name == "apgd" || name == "apgd-t") {
+    } else if (name == "apgd" || name == "apgd-t" || name == "apgd-dlr") {
       c.steps = p.apgd_steps;
       c.restarts = p.apgd_restarts;
       if (name == "apgd-t") c.target_classes = std::min(p.target_classes, classes - 1);
+      if (name == "apgd-dlr") c.loss = LossKind::Dlr;
+      if (o.norm == Norm::L1) {
+        // AutoAttack's L1 version: the 3ε/2ε/ε schedule, and 5 restarts for APGD-CE.
+        c.large_reps = true;
+        if (name == "apgd") c.restarts = std::max<int64_t>(c.restarts, 5);
+      }
     } else if (name == "square") {
       c.queries = p.square_queries;
     }
-    const AttackInfo& info = find_attack(name);
+    if (name != "square") c.eot = eot;
+    const AttackInfo& info = find_attack(name == "apgd-dlr" ? "apgd" : name);
     const ChunkedRun run = a.chunked(
         "attack-" + name,
         [&](double eps) {
           c.eps = eps;
           return make_attack(info, c);
         },
-        o.eps, n, false);
+        o.eps, torch::arange(n, torch::kLong), false, passes);
     for (size_t e = 0; e < o.eps.size(); ++e) {
       attack_entries.push_back(
           attack_entry(name, o.eps[e], run.budgets[e], clean_correct,
@@ -536,8 +598,8 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       }
       const AttackInfo& info = find_attack(name);
       const ChunkedRun run = a.chunked(
-          std::string("min-norm-") + name, [&](double) { return make_attack(info, c); }, {0.0}, m,
-          deepfool);
+          std::string("min-norm-") + name, [&](double) { return make_attack(info, c); }, {0.0},
+          torch::arange(m, torch::kLong), deepfool, passes);
       const BudgetOutcome& r = run.budgets[0];
       const torch::Tensor correct = clean_correct.narrow(0, 0, m);
       const torch::Tensor d = torch::where(r.success, r.distance.to(torch::kDouble),
@@ -608,55 +670,56 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
 
   // 4. Robustness verification: the gradient-masking detector.
   nlohmann::json masking = {{"skipped", true}, {"reason", "--skip masking"}};
-  torch::Tensor masking_found;  // [N] bool: points its adaptive attacks broke at the main budget
+  torch::Tensor masking_broken;  // [N] bool: points any attack of the check broke at main_eps
+  const MaskingOptions masking_options = [&] {
+    MaskingOptions m;
+    m.threat = {o.norm, o.main_eps, lo, hi};
+    m.points = p.masking_points;
+    m.expensive_points = p.masking_expensive_points;
+    m.batch_size = o.batch_size;
+    m.pgd_steps = p.masking_pgd_steps;
+    m.apgd_steps = p.masking_apgd_steps;
+    m.square_queries = p.masking_queries;
+    m.noise_draws = p.masking_noise_draws;
+    m.surrogate = o.surrogate;
+    m.bpda_model = o.bpda_model;
+    m.seed = o.seed;
+    return m;
+  }();
   if (o.masking) {
     a.begin("gradient-masking check at eps " + eps_text(o.main_eps));
     if (!store.tensors("masking")) {
-      torch::Tensor found = torch::zeros({0}, torch::kLong);
+      torch::Tensor broken_ids = torch::zeros({0}, torch::kLong);
       nlohmann::json j;
       if (!clean_correct.any().item<bool>()) {
         j = {{"skipped", true}, {"reason", "no clean-correct examples to check"}};
       } else {
-        MaskingOptions m;
-        m.threat = {o.norm, o.main_eps, lo, hi};
-        m.points = p.masking_points;
-        m.expensive_points = p.masking_expensive_points;
-        m.batch_size = o.batch_size;
-        m.pgd_steps = p.masking_pgd_steps;
-        m.apgd_steps = p.masking_apgd_steps;
-        m.square_queries = p.masking_queries;
-        m.noise_draws = p.masking_noise_draws;
-        m.surrogate = o.surrogate;
-        m.bpda_model = o.bpda_model;
-        m.seed = o.seed;
         try {
-          const MaskingReport r = detect_masking(model, data, m, [&](const std::string& stage) {
-            if (progress) progress("masking: " + stage, a.stage_index_, stage_count, 0, 0);
-          });
+          const MaskingReport r =
+              detect_masking(model, data, masking_options, [&](const std::string& stage) {
+                if (progress) progress("masking: " + stage, a.stage_index_, a.stage_count_, 0, 0);
+              });
           j = to_json(r);
-          if (r.found_index.defined() && r.found_index.numel() > 0) found = r.found_index;
+          if (r.broken_index.defined() && r.broken_index.numel() > 0) broken_ids = r.broken_index;
         } catch (const Error& e) {
           // e.g. a randomised model whose majority vote finds no clean-correct point
           j = {{"skipped", true}, {"reason", e.what()}};
         }
       }
-      a.save("masking", j, {{"found_index", found}});
+      a.save("masking", j, {{"broken_index", broken_ids}});
     }
     masking = *store.json("masking");
     masking["eps"] = o.main_eps;
     if (masking.contains("seconds")) stage_seconds["masking"] = masking["seconds"];
     // Its points carry the data's example ids; mark their positions here.
-    const torch::Tensor found_ids = store.tensors("masking")->at("found_index");
-    masking_found = torch::isin(ids, found_ids);
+    const torch::Tensor ids_broken = store.tensors("masking")->at("broken_index");
+    masking_broken = torch::isin(ids, ids_broken);
   }
 
-  // Worst case per example at each budget over every attack: the fixed-budget attacks, the
+  // Which examples some attack so far broke at budget e: the fixed-budget attacks, the
   // minimum-norm attacks where their perturbation (in the audit's norm) fits the budget, and the
-  // masking check's adaptive attacks at the main budget and above (the balls are nested).
-  nlohmann::json worst = nlohmann::json::array();
-  double main_robust = 0.0;
-  for (size_t e = 0; e < o.eps.size(); ++e) {
-    torch::Tensor broken = torch::zeros({n}, torch::kBool);
+  // masking check's attacks at the main budget and above (the balls are nested).
+  const auto broken_by_at = [&](size_t e) {
     std::vector<std::pair<std::string, torch::Tensor>> by;
     for (const auto& [name, budgets] : outcomes)
       by.emplace_back(name, budgets[e].success & clean_correct);
@@ -665,8 +728,88 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       d.narrow(0, 0, success.size(0)).copy_(success & dist.le(o.eps[e] * (1 + 1e-6) + 1e-7));
       by.emplace_back(name, d & clean_correct);
     }
-    if (masking_found.defined() && o.eps[e] >= o.main_eps)
-      by.emplace_back("masking-adaptive", masking_found & clean_correct);
+    if (masking_broken.defined() && o.eps[e] >= o.main_eps)
+      by.emplace_back("masking-check", masking_broken & clean_correct);
+    return by;
+  };
+
+  // 4b. A masked or suspect model: the adaptive attacks that broke its points in the check run
+  // on every example the other attacks left robust, at every budget. Its headline figure must
+  // come from the attacks that work on it, not from those it fools.
+  nlohmann::json adaptive = {{"ran", false}};
+  std::vector<std::pair<std::string, std::vector<torch::Tensor>>> adaptive_hits;  // [budget][N]
+  const std::string verdict = masking.value("verdict", std::string());
+  if (verdict == "masked" || verdict == "suspect") {
+    const LadderFacts facts = masking.value("ladder_facts", LadderFacts{});
+    const Ladder ladder = build_ladder(model, masking_options, facts);
+    std::vector<const Rung*> chosen;
+    for (const Rung& rung : ladder.rungs) {
+      for (const auto& r : masking["retries"])
+        if (r["step"] == rung.step && r["attack"] == rung.attack && r["broken"].get<int64_t>() > 0)
+          chosen.push_back(&rung);
+    }
+    adaptive = {{"ran", !chosen.empty()},
+                {"verdict", verdict},
+                {"why", chosen.empty()
+                            ? "the masking verdict is " + verdict +
+                                  " but no retry of its ladder broke a point: no adaptive attack "
+                                  "to run on the other examples; the figures are an upper bound "
+                                  "from attacks that may be fooled"
+                            : "the masking verdict is " + verdict +
+                                  ": the retries that broke points in the check run on every "
+                                  "example the other attacks left robust, at every budget"},
+                {"majority_vote_passes", facts.randomised ? masking_options.vote_passes : 1},
+                {"attacks", nlohmann::json::array()}};
+    a.stage_count_ += static_cast<int>(chosen.size());
+    for (size_t k = 0; k < chosen.size(); ++k) {
+      const Rung& rung = *chosen[k];
+      const std::string label = rung.step + " " + rung.attack;
+      a.begin("adaptive " + label + " (masking verdict " + verdict + ")");
+      const torch::Tensor still = [&] {
+        torch::Tensor b = torch::zeros({n}, torch::kBool);
+        for (const auto& [name, mask] : broken_by_at(0)) b |= mask;
+        for (const auto& [name, hits] : adaptive_hits) b |= hits[0];
+        return clean_correct & ~b;
+      }();
+      const torch::Tensor rows = still.nonzero().squeeze(1);
+      std::vector<torch::Tensor> hits;
+      for (size_t e = 0; e < o.eps.size(); ++e) hits.push_back(torch::zeros({n}, torch::kBool));
+      nlohmann::json entry = {{"step", rung.step},
+                              {"attack", rung.attack},
+                              {"examples_attacked", rows.numel()},
+                              {"broken", nlohmann::json::array()}};
+      if (rows.numel() > 0) {
+        const auto make = [&](double eps) -> std::unique_ptr<Attack> {
+          std::unique_ptr<Attack> inner = rung.make(eps);
+          if (rung.crafted_on == nullptr) return inner;
+          return std::make_unique<TransferAttack>(std::move(inner), *rung.crafted_on);
+        };
+        const ChunkedRun run =
+            a.chunked("adaptive-" + std::to_string(k), make, o.eps, rows, false,
+                      std::max(passes, facts.randomised ? masking_options.vote_passes : 1));
+        for (size_t e = 0; e < o.eps.size(); ++e) {
+          hits[e].index_put_({rows}, run.budgets[e].success);
+          entry["broken"].push_back(
+              {{"eps", o.eps[e]}, {"examples", run.budgets[e].success.sum().item<int64_t>()}});
+        }
+        entry["seconds"] = run.seconds;
+        entry["parameters"] = run.parameters.empty() ? nlohmann::json(nullptr)
+                                                     : run.parameters.back();
+        stage_seconds["adaptive-" + std::to_string(k)] = run.seconds;
+      }
+      adaptive["attacks"].push_back(entry);
+      adaptive_hits.emplace_back("adaptive " + label, hits);
+    }
+  }
+
+  // Worst case per example at each budget over every attack.
+  nlohmann::json worst = nlohmann::json::array();
+  double main_robust = 0.0;
+  std::string main_from;
+  for (size_t e = 0; e < o.eps.size(); ++e) {
+    torch::Tensor broken = torch::zeros({n}, torch::kBool);
+    std::vector<std::pair<std::string, torch::Tensor>> by = broken_by_at(e);
+    for (const auto& [name, hits] : adaptive_hits) by.emplace_back(name, hits[e] & clean_correct);
     for (const auto& [name, mask] : by) broken |= mask;
     nlohmann::json broken_by = nlohmann::json::object(), only_by = nlohmann::json::object();
     for (const auto& [name, mask] : by) {
@@ -676,12 +819,20 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       broken_by[name] = mask.sum().item<int64_t>();
       only_by[name] = (mask & ~others).sum().item<int64_t>();
     }
+    nlohmann::json sets = nlohmann::json::array({"standard"});
+    if (!min_norm_hits.empty()) sets.push_back("min-norm");
+    if (masking_broken.defined() && o.eps[e] >= o.main_eps) sets.push_back("masking-check");
+    if (!adaptive_hits.empty()) sets.push_back("adaptive");
     const torch::Tensor robust = clean_correct & ~broken;
     const double acc = fraction(robust);
-    if (o.eps[e] == o.main_eps) main_robust = acc;
+    if (o.eps[e] == o.main_eps) {
+      main_robust = acc;
+      for (const auto& set : sets) main_from += (main_from.empty() ? "" : " + ") + set.get<std::string>();
+    }
     worst.push_back({{"eps", o.eps[e]},
                      {"robust_accuracy", acc},
                      {"robust_examples", robust.sum().item<int64_t>()},
+                     {"attack_sets", sets},
                      {"per_class_robust_accuracy", per_class(robust, y, classes)},
                      {"broken_by", broken_by},
                      {"only_broken_by", only_by}});
@@ -768,6 +919,18 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   rep["data"] = data_info;
   rep["settings"] = settings;
   rep["clean_accuracy"] = clean["accuracy"];
+  rep["randomised"] = {
+      {"detected", randomised},
+      {"vote_passes", passes},
+      {"eot", eot},
+      {"how_to_read",
+       randomised ? "the model's outputs change between passes: clean accuracy is the expected "
+                    "accuracy of one pass over " +
+                        std::to_string(passes) +
+                        " passes; an example counts as correct, and as broken, only by a "
+                        "majority of that many passes; the gradient attacks average " +
+                        std::to_string(eot) + " passes per step (EOT)"
+                  : "deterministic: one pass decides"}};
   rep["clean"] = {{"per_class_accuracy", clean["per_class_accuracy"]},
                   {"mean_loss", clean["mean_loss"]},
                   {"confusion", [&] {
@@ -784,6 +947,9 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   rep["worst_case"] = worst;
   rep["main_eps"] = o.main_eps;
   rep["main_robust_accuracy"] = main_robust;
+  rep["main_robust_accuracy_from"] = main_from;
+  rep["skipped_attacks"] = skipped_attacks;
+  rep["adaptive"] = adaptive;
   rep["min_norm"] = min_norm;
   rep["fragile_examples"] = fragile;
   rep["masking"] = masking;

@@ -100,4 +100,9 @@ std::vector<std::string> audit_attacks(Norm norm);
 // examples, for the time estimate before starting.
 double audit_work_estimate(const AuditOptions& options, int64_t examples, int64_t num_classes);
 
+// The same bound for the adaptive attacks a `masked` or `suspect` verdict adds (every rung of
+// the masking check's ladder on every example at every budget); 0 when masking is skipped.
+double audit_adaptive_work_estimate(const AuditOptions& options, int64_t examples,
+                                    int64_t num_classes);
+
 }  // namespace advtk

@@ -7,43 +7,67 @@
 namespace advtk {
 
 EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch_size,
-                          int64_t num_classes, const BatchProgress& progress) {
+                          int64_t num_classes, const BatchProgress& progress, int64_t passes) {
   ADVTK_CHECK(batch_size > 0, "--batch-size: expected a positive number, got ", batch_size);
+  ADVTK_CHECK(passes >= 1 && passes % 2 == 1, "passes: expected an odd number >= 1, got ",
+              passes);
   torch::NoGradGuard no_grad;
   const int64_t n = data.size();
-  std::vector<torch::Tensor> predictions;
+  std::vector<torch::Tensor> predictions;  // [passes, batch] per batch
   torch::Tensor loss_sum = torch::zeros({}, torch::kDouble);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t end = std::min(n, start + batch_size);
     const torch::Tensor x = model.from_unit_range(data.images.slice(0, start, end));
     const torch::Tensor y = data.labels.slice(0, start, end).to(model.device());
-    const torch::Tensor logits = model.logits(x).to(torch::kFloat);
-    loss_sum +=
-        torch::nn::functional::cross_entropy(
-            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-            .to(torch::kCPU, torch::kDouble);
-    predictions.push_back(logits.argmax(1).to(torch::kCPU));
-    if (num_classes <= 0) num_classes = logits.size(1);
+    std::vector<torch::Tensor> per_pass;
+    for (int64_t p = 0; p < passes; ++p) {
+      const torch::Tensor logits = model.logits(x).to(torch::kFloat);
+      loss_sum +=
+          torch::nn::functional::cross_entropy(
+              logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+              .to(torch::kCPU, torch::kDouble);
+      per_pass.push_back(logits.argmax(1).to(torch::kCPU));
+      if (num_classes <= 0) num_classes = logits.size(1);
+    }
+    predictions.push_back(torch::stack(per_pass));
     if (progress) progress(end, n);
   }
   EvaluationResult r;
   r.examples = n;
-  r.predictions = torch::cat(predictions);
-  const int64_t k = std::max(
-      num_classes,
-      std::max(r.predictions.max().item<int64_t>(), data.labels.max().item<int64_t>()) + 1);
-  r.confusion = torch::bincount(data.labels * k + r.predictions, {}, k * k).view({k, k});
-  r.correct = r.confusion.diagonal().sum().item<int64_t>();
-  r.accuracy = static_cast<double>(r.correct) / static_cast<double>(n);
-  r.mean_loss = loss_sum.item<double>() / static_cast<double>(n);
+  r.passes = passes;
+  const torch::Tensor all = torch::cat(predictions, 1);  // [passes, N]
+  r.predictions = passes == 1 ? all[0] : std::get<0>(all.mode(0));
+  const torch::Tensor labels = data.labels.to(torch::kLong);
+  r.majority_correct = all.eq(labels.unsqueeze(0)).sum(0).mul(2).gt(passes);
+  const int64_t k = std::max(num_classes,
+                             std::max(all.max().item<int64_t>(), labels.max().item<int64_t>()) + 1);
+  r.confusion = torch::bincount((labels.unsqueeze(0) * k + all).flatten(), {}, k * k).view({k, k});
+  const auto total = static_cast<double>(n * passes);
+  r.correct = r.majority_correct.sum().item<int64_t>();
+  r.accuracy = static_cast<double>(r.confusion.diagonal().sum().item<int64_t>()) / total;
+  r.majority_accuracy = static_cast<double>(r.correct) / static_cast<double>(n);
+  r.mean_loss = loss_sum.item<double>() / total;
   const torch::Tensor per_class_total = r.confusion.sum(1);
   for (int64_t c = 0; c < k; ++c) {
-    const int64_t total = per_class_total[c].item<int64_t>();
+    const int64_t count = per_class_total[c].item<int64_t>();
     r.per_class_accuracy.push_back(
-        total == 0 ? std::numeric_limits<double>::quiet_NaN()
-                   : static_cast<double>(r.confusion[c][c].item<int64_t>()) / total);
+        count == 0 ? std::numeric_limits<double>::quiet_NaN()
+                   : static_cast<double>(r.confusion[c][c].item<int64_t>()) / count);
   }
   return r;
+}
+
+bool outputs_vary(const Model& model, const Dataset& data, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  const int64_t m = std::min<int64_t>({data.size(), 100, std::max<int64_t>(batch_size, 1)});
+  if (m == 0) return false;
+  const torch::Tensor x = model.from_unit_range(data.images.slice(0, 0, m));
+  const torch::Tensor a = model.logits(x).to(torch::kCPU, torch::kDouble);
+  const torch::Tensor b = model.logits(x).to(torch::kCPU, torch::kDouble);
+  const torch::Tensor finite = torch::isfinite(a) & torch::isfinite(b);
+  if (!finite.any().item<bool>()) return false;
+  const double scale = 1 + a.masked_select(finite).abs().max().item<double>();
+  return (a - b).masked_select(finite).abs().max().item<double>() > 1e-5 * scale;
 }
 
 }  // namespace advtk

@@ -13,20 +13,31 @@ namespace advtk {
 
 struct EvaluationResult {
   int64_t examples = 0;
-  int64_t correct = 0;
+  int64_t passes = 1;  // forward passes per example (a randomised model: more than one)
+  int64_t correct = 0;  // examples correct in more than half of the passes
+  // Correct predictions over examples × passes: with one pass the accuracy, with more the
+  // expected accuracy of one pass of a randomised model.
   double accuracy = 0.0;
-  double mean_loss = 0.0;                  // cross-entropy
-  std::vector<double> per_class_accuracy;  // NaN for classes with no examples
-  torch::Tensor confusion;                 // [K, K] int64: row = true label, column = prediction
-  torch::Tensor predictions;               // [N] int64
+  double majority_accuracy = 0.0;          // correct / examples
+  double mean_loss = 0.0;                  // cross-entropy, over examples × passes
+  std::vector<double> per_class_accuracy;  // expected, per class; NaN for classes with no examples
+  torch::Tensor confusion;  // [K, K] int64 over every pass: row = true label, column = prediction
+  torch::Tensor predictions;       // [N] int64: the most frequent prediction over the passes
+  torch::Tensor majority_correct;  // [N] bool: correct in more than half of the passes
 };
 
 // Called after each batch with (examples done, total).
 using BatchProgress = std::function<void(int64_t, int64_t)>;
 
-// Runs the model over `data` in batches without gradients. `num_classes` sizes the confusion
-// matrix (0: the model's output width).
+// Runs the model over `data` in batches without gradients, `passes` times (odd, for a majority).
+// `num_classes` sizes the confusion matrix (0: the model's output width).
 EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch_size,
-                          int64_t num_classes = 0, const BatchProgress& progress = {});
+                          int64_t num_classes = 0, const BatchProgress& progress = {},
+                          int64_t passes = 1);
+
+// Whether two forward passes over the first (at most 100) examples differ beyond float noise
+// (relative 1e-5 of the largest logit): a randomised model, whose every verdict must be a
+// majority over several passes (Athalye, Engstrom, Ilyas & Kwok 2018).
+bool outputs_vary(const Model& model, const Dataset& data, int64_t batch_size);
 
 }  // namespace advtk

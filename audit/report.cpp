@@ -91,10 +91,15 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
       "Clean accuracy " + pct(r["clean_accuracy"]) + " on " + text(r["data"]["examples"]) +
           " examples of " + text(r["data"]["source"]) + ".",
       "Robust accuracy at " + norm + " eps " + main_eps +
-          " (per-example worst case over the attacks below, the minimum-norm attacks within the "
-          "budget and the masking check's adaptive attacks): " +
+          " (per-example worst case over " +
+          r.value("main_robust_accuracy_from", std::string("the attacks below")) + " attacks): " +
           pct(r["main_robust_accuracy"]) +
           " — an upper bound on the true robust accuracy, not a proof."};
+  for (const auto& s : r.value("skipped_attacks", json::array()))
+    summary.push_back("Attack " + text(s["attack"]) + " not run: " + text(s["reason"]) +
+                      (s.contains("replaced_by") ? "; " + text(s["replaced_by"]) + " runs instead"
+                                                 : std::string()) +
+                      ".");
   if (masking_ran)
     summary.push_back("Gradient-masking verdict (on its " + text(r["masking"]["points"]) +
                       " clean-correct points at eps " + num(r["masking"]["eps"]) + "): " +
@@ -259,6 +264,26 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
       rows.push_back({text(t["step"]), text(t["attack"]), pct(t["robust_accuracy_before"]),
                       pct(t["robust_accuracy_after"]), text(t["broken"])});
     if (!rows.empty()) b.table({"step", "retry", "before", "after", "broken"}, rows);
+    if (k.contains("worst_case_robust_accuracy"))
+      b.paragraph("Over every attack of the check (PGD, FGSM, APGD-CE, Square, transfer, noise, "
+                  "the convergence runs and the ladder) " +
+                  pct(k["worst_case_robust_accuracy"]) +
+                  " of its points stay robust; each of those breaks joins the worst case above "
+                  "from the main budget up.");
+  }
+  const json adaptive = r.value("adaptive", json::object());
+  if (adaptive.value("ran", false) || adaptive.contains("why")) {
+    b.heading("Adaptive attacks on every example", 3);
+    b.paragraph(text(adaptive["why"]) + ".");
+    rows.clear();
+    for (const auto& t : adaptive["attacks"]) {
+      std::string broken;
+      for (const auto& e : t["broken"])
+        broken += (broken.empty() ? "" : ", ") + text(e["examples"]) + " at " + num(e["eps"]);
+      rows.push_back({text(t["step"]), text(t["attack"]), text(t["examples_attacked"]), broken});
+    }
+    if (!rows.empty())
+      b.table({"step", "attack", "examples attacked", "broken (of those) per eps"}, rows);
   }
 
   // 4. Numerical exploitation.

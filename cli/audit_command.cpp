@@ -178,13 +178,21 @@ int run_audit_command(const AuditCliOptions& o) {
   }
   const double per_pass = seconds_per_pass(model, data, a.batch_size);
   const double estimate = per_pass * audit_work_estimate(a, data.size(), data.num_classes());
-  if (!o.common.quiet)
+  const double adaptive =
+      per_pass * audit_adaptive_work_estimate(a, data.size(), data.num_classes());
+  if (!o.common.quiet) {
     std::fprintf(stderr,
                  "audit (%s) of %s on %lld examples: at most about %s (upper bound: every example "
                  "attacked for every step; early stopping makes it shorter; %.3g ms per "
                  "forward+backward example pass)\n",
                  o.budget.c_str(), o.model_path.c_str(), static_cast<long long>(data.size()),
                  format_duration(estimate).c_str(), 1000 * per_pass);
+    if (adaptive > 0)
+      std::fprintf(stderr,
+                   "  and up to %s more if the masking check finds masking (its adaptive attacks "
+                   "then run on the examples the others left robust, at every budget)\n",
+                   format_duration(adaptive).c_str());
+  }
 
   ProgressBar bar("", 0, show_progress(o.common));
   std::string shown;

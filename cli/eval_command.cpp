@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/evaluation.h"
+#include "defenses/masking.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
@@ -24,9 +25,17 @@ struct EvalOptions {
 nlohmann::json nullable(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
 
 void print_text(const EvaluationResult& r, const Dataset& data) {
-  std::cout << std::fixed << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% ("
-            << r.correct << "/" << r.examples << ")  mean cross-entropy " << std::setprecision(4)
-            << r.mean_loss << "\n\n";
+  if (r.passes > 1) {
+    std::cout << std::fixed << std::setprecision(2) << "randomised model (outputs change between "
+              << "passes): expected accuracy of one pass " << 100 * r.accuracy << "% over "
+              << r.passes << " passes per example; correct by a majority of them "
+              << 100 * r.majority_accuracy << "% (" << r.correct << "/" << r.examples
+              << ")  mean cross-entropy " << std::setprecision(4) << r.mean_loss << "\n\n";
+  } else {
+    std::cout << std::fixed << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% ("
+              << r.correct << "/" << r.examples << ")  mean cross-entropy "
+              << std::setprecision(4) << r.mean_loss << "\n\n";
+  }
   const int64_t k = r.confusion.size(0);
   size_t name_width = 5;
   for (int64_t c = 0; c < k; ++c) name_width = std::max(name_width, data.class_name(c).size());
@@ -60,9 +69,12 @@ void run_eval(const EvalOptions& o) {
   const Dataset data = load_data(o.data, o.common.seed);
   const Model model =
       load_model_for(o.model_path, to_model_options(o.model, o.common.device), data);
+  // A randomised model's accuracy is an expectation: the majority rule of the masking check.
+  const int64_t passes =
+      outputs_vary(model, data, o.common.batch_size) ? MaskingOptions{}.vote_passes : 1;
   ProgressBar bar("eval", data.size(), show_progress(o.common));
   const EvaluationResult r = evaluate(model, data, o.common.batch_size, data.num_classes(),
-                                      [&](int64_t done, int64_t) { bar.update(done); });
+                                      [&](int64_t done, int64_t) { bar.update(done); }, passes);
   bar.finish();
   if (!o.json) {
     print_text(r, data);
@@ -74,6 +86,9 @@ void run_eval(const EvalOptions& o) {
   j["examples"] = r.examples;
   j["correct"] = r.correct;
   j["accuracy"] = r.accuracy;
+  j["randomised"] = r.passes > 1;
+  j["passes"] = r.passes;
+  j["majority_accuracy"] = r.majority_accuracy;
   j["mean_loss"] = r.mean_loss;
   j["per_class_accuracy"] = nlohmann::json::array();
   for (double a : r.per_class_accuracy) j["per_class_accuracy"].push_back(nullable(a));

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/seeding.h"
 #include "defenses/masking_indicators.h"
-#include "defenses/straight_through.h"
+#include "defenses/masking_ladder.h"
 
 namespace advtk {
 namespace {
@@ -21,57 +21,65 @@ std::string percent(double v) {
   return s;
 }
 
-// The adaptive ladder: each retry attacks the points still robust and reports the accuracy
-// before and after; a point is robust only while every attack so far failed on it.
-class Ladder {
+// Runs the ladder's rungs in turn, each on the points still robust; a point is robust only while
+// every attack so far failed on it.
+class LadderRun {
  public:
-  Ladder(const MaskingContext& c, torch::Tensor broken) : c_(c), broken_(std::move(broken)) {
+  LadderRun(const MaskingContext& c, torch::Tensor broken) : c_(c), broken_(std::move(broken)) {
+    found_ = torch::zeros_like(broken_);
     found_x_ = torch::zeros_like(c.x);
   }
 
-  void retry(const std::string& step, const std::string& what, const Model& attacked,
-             const MakeAttack& make, const MaskingProgress& progress) {
+  void retry(const Rung& rung) {
     const torch::Tensor left = (~broken_).nonzero().squeeze(1);
     Retry r;
-    r.step = step;
-    r.attack = what;
+    r.step = rung.step;
+    r.attack = rung.attack;
     r.accuracy_before = accuracy();
     if (left.numel() > 0) {
-      if (progress) progress(step + ": " + what);
       const Dataset rest = rows_of(c_.points, left);
-      // Crafted on `attacked` (e.g. the BPDA view), judged on the model itself.
-      Outcome o = attack_points(attacked, rest, make, c_.options.threat.eps, 1,
-                                c_.options.batch_size, c_.options.seed);
-      o.broken =
-          majority_misclassified(*c_.model, o.x_adv, rest.labels, c_.passes, c_.options.batch_size);
+      const Outcome o = attack_at_budget(
+          c_, rung.crafted_on != nullptr ? *rung.crafted_on : *c_.model, rest, rung.make);
       r.seconds = o.seconds;
-      const torch::Tensor newly = left.index_select(0, o.broken.nonzero().squeeze(1));
+      const torch::Tensor hit = o.broken.nonzero().squeeze(1);
+      const torch::Tensor newly = left.index_select(0, hit);
       r.broken = newly.numel();
       if (newly.numel() > 0) {
         broken_.index_fill_(0, newly, true);
-        found_x_.index_copy_(0, newly, o.x_adv.index_select(0, o.broken.nonzero().squeeze(1)));
+        found_x_.index_copy_(0, newly, o.x_adv.index_select(0, hit));
         found_.index_fill_(0, newly, true);
       }
+      if (rung.changed_loss) broken_by_changed_loss_ += r.broken;
     }
     r.accuracy_after = accuracy();
     retries_.push_back(r);
   }
 
   double accuracy() const { return 1.0 - broken_.to(torch::kDouble).mean().item<double>(); }
-  const std::vector<Retry>& retries() const { return retries_; }
+  std::vector<Retry>& retries() { return retries_; }
   const torch::Tensor& found() const { return found_; }
   const torch::Tensor& found_x() const { return found_x_; }
-  void start_found() { found_ = torch::zeros_like(broken_); }
+  int64_t broken_by_changed_loss() const { return broken_by_changed_loss_; }
 
  private:
   const MaskingContext& c_;
   torch::Tensor broken_, found_, found_x_;
   std::vector<Retry> retries_;
+  int64_t broken_by_changed_loss_ = 0;
 };
 
-std::unique_ptr<Attack> apgd(const MaskingContext& c, double eps, LossKind loss, bool targeted,
-                             int64_t eot) {
-  return masking_apgd(c, eps, loss, targeted, c.options.apgd_steps, 1, eot);
+Outcome first_rows(const Outcome& o, int64_t m) {
+  Outcome out = o;
+  out.broken = o.broken.slice(0, 0, m);
+  out.x_adv = o.x_adv.slice(0, 0, m);
+  out.claimed = o.claimed.slice(0, 0, m);
+  return out;
+}
+
+const Indicator* find_indicator(const std::vector<Indicator>& all, const std::string& id) {
+  for (const Indicator& i : all)
+    if (i.id == id) return &i;
+  return nullptr;
 }
 
 }  // namespace
@@ -90,6 +98,49 @@ std::string verdict_name(Verdict v) {
 
 bool counts_as_difference(int64_t diff, int64_t points) {
   return diff >= 2 && static_cast<double>(diff) > 0.002 * static_cast<double>(points);
+}
+
+void decide_verdict(MaskingReport& r) {
+  bool fired = false, unconverged = false;
+  for (const Indicator& i : r.indicators) {
+    fired = fired || (i.fired && i.symptom);
+    unconverged = unconverged || (i.fired && !i.symptom);
+  }
+  const double drop = r.pgd_accuracy - r.adaptive_accuracy;
+  const int64_t dropped = static_cast<int64_t>(std::llround(drop * static_cast<double>(r.points)));
+  const std::string figures = "plain " + r.baseline + " leaves " + percent(r.pgd_accuracy) +
+                              " robust, adaptive attacks " + percent(r.adaptive_accuracy) +
+                              " (" + r.lowered_most_by + " broke the most)";
+  if (fired && drop >= 0.05 && dropped >= 10) {
+    r.verdict = Verdict::Masked;
+    r.message = "gradient masking: " + figures;
+  } else if (drop >= kLadderDropEvidence && dropped >= 10) {
+    // The drop is the evidence: plain gradient attacks overstate robustness by this much.
+    r.verdict = Verdict::Masked;
+    r.message = "gradient masking: no indicator fired on a symptom, but " + figures +
+                     ", a drop of " + percent(drop) + " (at least " +
+                     percent(kLadderDropEvidence) + " is evidence on its own)";
+  } else if (fired) {
+    r.verdict = Verdict::Suspect;
+    r.message =
+        "an indicator fired but no retry broke the defense: the robustness claim is "
+        "unreliable; a manual adaptive attack is required";
+  } else if (unconverged) {
+    r.verdict = Verdict::NoEvidence;
+    r.message = "no evidence of gradient masking, but plain " + r.baseline +
+                     " has not converged (more steps or restarts break more): it leaves " +
+                     percent(r.pgd_accuracy) + " robust, the adaptive attacks " +
+                     percent(r.adaptive_accuracy) +
+                     ", an upper bound from these attacks, not a proof of robustness";
+  } else {
+    r.verdict = Verdict::NoEvidence;
+    r.message = "no evidence of gradient masking; robust accuracy " +
+                     percent(r.worst_case_accuracy) +
+                     " is an upper bound from these attacks, not a proof of robustness";
+  }
+  if (r.worst_case_accuracy < r.adaptive_accuracy)
+    r.message += "; over every attack of the check " + percent(r.worst_case_accuracy) +
+                      " stay robust";
 }
 
 MaskingReport detect_masking(const Model& model, const Dataset& data, const MaskingOptions& o,
@@ -129,6 +180,8 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   const int64_t n = c.points.size();
   c.expensive = rows_of(c.points, torch::arange(std::min(n, o.expensive_points)));
   c.classes = batched_logits(model, c.x.slice(0, 0, 1), 1).size(1);
+  BreakLog breaks(c.points);
+  c.breaks = &breaks;
   report.examples_seen = pts.seen;
   report.points = n;
   report.clean_accuracy = pts.clean_accuracy;
@@ -139,8 +192,10 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   report.randomised = randomness.fired;
   say("1 broken graph");
   report.indicators.push_back(check_broken_graph(c));
-  say("2 zero gradients");
-  report.indicators.push_back(check_zero_gradients(c));
+  say("2 zero gradients, 13 exploding gradients");
+  const PointGradients gradients = point_gradients(c);
+  report.indicators.push_back(check_zero_gradients(c, gradients));
+  report.indicators.push_back(check_exploding_gradients(c, gradients));
   say("3 probability output");
   report.indicators.push_back(check_probability_output(c));
   report.indicators.push_back(randomness);
@@ -149,22 +204,17 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   say("6 unstable predictions");
   report.indicators.push_back(check_unstable_predictions(c));
 
-  const double eps = o.threat.eps;
-  const auto run = [&](const Dataset& on, const MakeAttack& make, uint64_t seed = 0) {
-    return attack_points(model, on, make, eps, c.passes, o.batch_size, mix_seed(o.seed, seed));
-  };
   // The baseline every "pgd" step below runs: PGD, or L1-APGD for L1 (see masking_pgd).
   const bool l1 = o.threat.norm == Norm::L1;
-  const std::string pgd = l1 ? "apgd" : "pgd";
   const std::string baseline = l1 ? "L1-APGD" : "PGD";
   report.baseline = baseline;
   say("plain " + baseline);
-  const Outcome plain = run(c.points, [&](double e) {
-    return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
+  const Outcome plain = attack_at_budget(c, model, c.points, [&](double e) {
+    return masking_pgd(o, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1);
   });
   report.pgd_accuracy = 1.0 - plain.broken.to(torch::kDouble).mean().item<double>();
   say("FGSM");
-  const Outcome fgsm = run(c.points, [&](double e) {
+  const Outcome fgsm = attack_at_budget(c, model, c.points, [&](double e) {
     ThreatModel t = o.threat;
     t.eps = e;
     return make_fgsm(t);
@@ -173,30 +223,26 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
 
   say("APGD-CE");
   const int64_t m = c.expensive.size();
-  const Outcome apgd_ce =
-      run(c.expensive, [&](double e) { return apgd(c, e, LossKind::CrossEntropy, false, 1); });
-  const torch::Tensor white_box = plain.broken.slice(0, 0, m) | apgd_ce.broken;
-  const auto square = [&](int64_t queries, uint64_t seed) {
-    return [&o, queries, seed](double e) -> std::unique_ptr<Attack> {
-      SquareOptions s;
-      s.threat = o.threat;
-      s.threat.eps = e;
-      s.queries = queries;
-      s.seed = seed;
-      return std::make_unique<SquareAttack>(s);
-    };
-  };
+  const Outcome plain_expensive = first_rows(plain, m);
+  const Outcome apgd_ce = attack_at_budget(c, model, c.expensive, [&](double e) {
+    return masking_apgd(o, e, LossKind::CrossEntropy, false, o.apgd_steps, 1, 1);
+  });
+  const torch::Tensor white_box = plain_expensive.broken | apgd_ce.broken;
   say("Square");
-  torch::Tensor black_box = run(c.expensive, square(o.square_queries, o.seed)).broken;
+  torch::Tensor black_box = attack_at_budget(c, model, c.expensive, [&](double e) {
+                              SquareOptions s;
+                              s.threat = o.threat;
+                              s.threat.eps = e;
+                              s.queries = o.square_queries;
+                              s.seed = o.seed;
+                              return std::make_unique<SquareAttack>(s);
+                            }).broken;
   std::string black_box_name = "Square";
   if (o.surrogate != nullptr) {
     say("transfer from the surrogate");
-    const Outcome from = attack_points(
-        *o.surrogate, c.expensive,
-        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); }, eps,
-        1, o.batch_size, o.seed);
-    black_box = black_box | majority_misclassified(model, from.x_adv, c.expensive.labels, c.passes,
-                                                   o.batch_size);
+    const Outcome from = attack_at_budget(c, *o.surrogate, c.expensive,
+                                          [&](double e) { return masking_transfer_pgd(o, e); });
+    black_box = black_box | from.broken;
     black_box_name = "Square or transfer";
   }
   report.indicators.push_back(
@@ -204,104 +250,50 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   say("9 unbounded attack");
   report.indicators.push_back(check_unbounded_attack(c));
   say("10 budget growth");
-  report.indicators.push_back(check_budget_growth(c));
+  report.indicators.push_back(check_budget_growth(c, plain_expensive));
   say("11 random noise");
   report.indicators.push_back(
       check_noise_beats_attacks(c, white_box | black_box | fgsm.broken.slice(0, 0, m)));
   say("12 optimisation health");
-  report.indicators.push_back(check_optimisation_health(c, plain.broken));
-  std::sort(report.indicators.begin(), report.indicators.end(),
-            [](const Indicator& a, const Indicator& b) { return a.number < b.number; });
+  report.indicators.push_back(check_optimisation_health(c, plain_expensive));
 
   // The ladder, on the points plain PGD left robust.
-  Ladder ladder(c, plain.broken.clone());
-  ladder.start_found();
-  const auto step = [&](const std::string& name, const std::string& what, const MakeAttack& make,
-                        const Model* on = nullptr) {
-    say(name + " " + what);
-    ladder.retry(name, what, on != nullptr ? *on : model, make, {});
-  };
-  step("R1", pgd + " --loss margin",
-       [&](double e) { return masking_pgd(c, e, LossKind::Margin, o.pgd_steps, 1, 1); });
-  step("R1", "apgd --loss dlr", [&](double e) { return apgd(c, e, LossKind::Dlr, false, 1); });
-  if (c.classes >= 4)
-    step("R1", "apgd-t", [&](double e) { return apgd(c, e, LossKind::Dlr, true, 1); });
-  if (report.randomised) {
-    const int64_t k = o.eot_samples > 0 ? o.eot_samples : std::max<int64_t>(eot_samples, 20);
-    step("R2", "apgd --eot " + std::to_string(k),
-         [&](double e) { return apgd(c, e, LossKind::CrossEntropy, false, k); });
-    step("R2", pgd + " --loss margin --eot " + std::to_string(k),
-         [&](double e) { return masking_pgd(c, e, LossKind::Margin, o.pgd_steps, 1, k); });
+  LadderFacts facts;
+  facts.randomised = report.randomised;
+  facts.eot_samples = eot_samples;
+  facts.classes = c.classes;
+  for (const Indicator& i : report.indicators) {
+    facts.gradient_trouble =
+        facts.gradient_trouble || (i.fired && (i.id == "broken-graph" || i.id == "zero-gradients" ||
+                                               i.id == "shattered-gradients"));
+    facts.exploding = facts.exploding || (i.fired && i.id == "exploding-gradients");
+    if (i.id == "zero-gradients") facts.zero_gradient_fraction = i.extra["all_zero_fraction"];
   }
-  // R3: BPDA through the given preprocessing, or through a copy of the model (and its
-  // preprocessing) whose zero-derivative operations pass the gradient straight through.
-  std::optional<Model> rewritten;
-  std::string bpda_name = "bpda";
-  if (o.bpda_model == nullptr) {
-    try {
-      StraightThrough st = straight_through_copy(model.module());
-      int64_t ops = st.rewritten;
-      ModelOptions options = model.options();
-      if (options.preprocess) {
-        StraightThrough front = straight_through_copy(*options.preprocess);
-        ops += front.rewritten;
-        options.preprocess = front.module;
-      }
-      if (ops > 0) {
-        rewritten = Model::wrap(st.module, options, model.name() + " (straight-through)");
-        bpda_name = "bpda (straight-through rewrite of " + std::to_string(ops) + " ops)";
-      }
-    } catch (const Error& e) {
-      // A graph that cannot be rewritten: R3 needs --preprocess then.
-      spdlog::warn("R3 skipped: {}", e.what());
-    }
-  }
-  const Model* bpda_model = o.bpda_model != nullptr ? o.bpda_model
-                            : rewritten             ? &*rewritten
-                                                    : nullptr;
-  if (bpda_model != nullptr) {
-    const int64_t k = report.randomised ? 20 : 1;
-    step(
-        "R3", bpda_name + " " + pgd,
-        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, k); },
-        bpda_model);
-    step(
-        "R3", bpda_name + " apgd --loss dlr",
-        [&](double e) { return apgd(c, e, LossKind::Dlr, false, k); }, bpda_model);
-  }
-  // R4: where autograd's gradient is broken, the gradient of the Gaussian-smoothed loss,
-  // estimated from loss values alone.
-  bool gradient_trouble = false;
-  for (const Indicator& i : report.indicators)
-    gradient_trouble =
-        gradient_trouble || (i.fired && (i.id == "broken-graph" || i.id == "zero-gradients" ||
-                                         i.id == "shattered-gradients"));
-  if (gradient_trouble) {
-    step("R4", "pgd --loss margin, smoothed gradients (20 antithetic pairs, sigma eps/4)",
-         [&](double e) {
-           IterativeAttackOptions a;
-           a.threat = o.threat;
-           a.threat.eps = e;
-           a.steps = o.pgd_steps;
-           a.loss.kind = LossKind::Margin;
-           a.smoothing_samples = 20;
-           a.seed = mix_seed(o.seed, 4);
-           return make_pgd(a);
-         });
-  }
-  step("R5", pgd + " --steps " + std::to_string(4 * o.pgd_steps) + " --restarts 5",
-       [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, 4 * o.pgd_steps, 5, 1); });
-  step("R6", "square --queries " + std::to_string(2 * o.square_queries),
-       square(2 * o.square_queries, mix_seed(o.seed, 7)));
-  if (o.surrogate != nullptr) {
-    step(
-        "R6", "transfer " + pgd + " from the surrogate",
-        [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, o.pgd_steps, 1, 1); },
-        o.surrogate);
+  report.ladder_facts = facts;
+  const Ladder ladder = build_ladder(model, o, facts);
+  report.bpda_blocked = ladder.bpda_blocked;
+  LadderRun run(c, plain.broken.clone());
+  for (const Rung& rung : ladder.rungs) {
+    say(rung.step + " " + rung.attack);
+    run.retry(rung);
   }
   say("");
-  report.retries = ladder.retries();
-  report.adaptive_accuracy = ladder.accuracy();
+  report.retries = run.retries();
+  for (const SkippedRung& s : ladder.skipped) {
+    Retry r;
+    r.step = s.step;
+    r.attack = s.attack;
+    r.skipped = s.reason;
+    r.accuracy_before = r.accuracy_after = run.accuracy();
+    report.retries.push_back(r);
+  }
+  std::stable_sort(report.retries.begin(), report.retries.end(),
+                   [](const Retry& a, const Retry& b) { return a.step < b.step; });
+  report.indicators.push_back(check_loss_specific(c, run.broken_by_changed_loss()));
+  std::sort(report.indicators.begin(), report.indicators.end(),
+            [](const Indicator& a, const Indicator& b) { return a.number < b.number; });
+  report.adaptive_accuracy = run.accuracy();
+  report.worst_case_accuracy = 1.0 - breaks.broken().to(torch::kDouble).mean().item<double>();
   int64_t most = 0;
   for (const Retry& r : report.retries) {
     if (r.broken > most) {
@@ -309,44 +301,16 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
       report.lowered_most_by = r.step + " " + r.attack;
     }
   }
-  const torch::Tensor found = ladder.found().nonzero().squeeze(1);
+  const torch::Tensor found = run.found().nonzero().squeeze(1);
   report.found_index = c.points.example_ids().index_select(0, found);
-  report.found_x = ladder.found_x().index_select(0, found);
+  report.found_x = run.found_x().index_select(0, found);
   report.found_y = c.y.index_select(0, found);
   report.found_pred = predictions(model, report.found_x, o.batch_size);
+  const torch::Tensor any = breaks.broken().nonzero().squeeze(1);
+  report.broken_index = c.points.example_ids().index_select(0, any);
+  report.broken_x = breaks.x_adv().index_select(0, any);
 
-  // The verdict.
-  bool fired = false, unconverged = false;
-  for (const Indicator& i : report.indicators) {
-    fired = fired || (i.fired && i.symptom);
-    unconverged = unconverged || (i.fired && !i.symptom);
-  }
-  const double drop = report.pgd_accuracy - report.adaptive_accuracy;
-  const int64_t dropped = static_cast<int64_t>(std::llround(drop * static_cast<double>(n)));
-  if (fired && drop >= 0.05 && dropped >= 10) {
-    report.verdict = Verdict::Masked;
-    report.message = "gradient masking: plain " + baseline + " leaves " +
-                     percent(report.pgd_accuracy) + " robust, adaptive attacks " +
-                     percent(report.adaptive_accuracy) + " (" + report.lowered_most_by +
-                     " broke the most)";
-  } else if (fired) {
-    report.verdict = Verdict::Suspect;
-    report.message =
-        "an indicator fired but no retry broke the defense: the robustness claim is "
-        "unreliable; a manual adaptive attack is required";
-  } else if (unconverged) {
-    report.verdict = Verdict::NoEvidence;
-    report.message = "no evidence of gradient masking, but plain " + baseline +
-                     " has not converged (more steps or restarts break more): it leaves " +
-                     percent(report.pgd_accuracy) + " robust, the adaptive attacks " +
-                     percent(report.adaptive_accuracy) +
-                     ", an upper bound from these attacks, not a proof of robustness";
-  } else {
-    report.verdict = Verdict::NoEvidence;
-    report.message = "no evidence of gradient masking; robust accuracy " +
-                     percent(report.adaptive_accuracy) +
-                     " is an upper bound from these attacks, not a proof of robustness";
-  }
+  decide_verdict(report);
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
@@ -363,7 +327,11 @@ nlohmann::json to_json(const MaskingReport& r) {
   j["baseline"] = r.baseline;
   j["pgd_robust_accuracy"] = r.pgd_accuracy;
   j["adaptive_robust_accuracy"] = r.adaptive_accuracy;
+  j["worst_case_robust_accuracy"] = r.worst_case_accuracy;
+  j["broken_by_any_attack"] = r.broken_index.defined() ? r.broken_index.numel() : 0;
   j["lowered_most_by"] = r.lowered_most_by;
+  if (!r.bpda_blocked.empty()) j["bpda_blocked"] = r.bpda_blocked;
+  j["ladder_facts"] = r.ladder_facts;
   j["indicators"] = nlohmann::json::array();
   for (const Indicator& i : r.indicators) {
     j["indicators"].push_back(
@@ -381,12 +349,14 @@ nlohmann::json to_json(const MaskingReport& r) {
   }
   j["retries"] = nlohmann::json::array();
   for (const Retry& t : r.retries) {
-    j["retries"].push_back({{"step", t.step},
-                            {"attack", t.attack},
-                            {"robust_accuracy_before", t.accuracy_before},
-                            {"robust_accuracy_after", t.accuracy_after},
-                            {"broken", t.broken},
-                            {"seconds", t.seconds}});
+    nlohmann::json e = {{"step", t.step},
+                        {"attack", t.attack},
+                        {"robust_accuracy_before", t.accuracy_before},
+                        {"robust_accuracy_after", t.accuracy_after},
+                        {"broken", t.broken},
+                        {"seconds", t.seconds}};
+    if (!t.skipped.empty()) e["skipped"] = t.skipped;
+    j["retries"].push_back(e);
   }
   j["stage_seconds"] = nlohmann::json::object();
   for (const auto& [name, secs] : r.stage_seconds) j["stage_seconds"][name] = secs;

@@ -1,5 +1,5 @@
 // Gradient-masking detection: does a defense resist attacks, or only starve gradient attacks of a
-// useful gradient? Twelve indicators (Athalye, Carlini & Wagner 2018; Carlini et al. 2019;
+// useful gradient? Fourteen indicators (Athalye, Carlini & Wagner 2018; Carlini et al. 2019;
 // Pintor et al. 2022; AutoAttack's checks), an adaptive retry ladder on the points plain PGD
 // leaves robust, and a verdict with the evidence behind it.
 //
@@ -59,7 +59,22 @@ struct Retry {
   double accuracy_before = 0.0, accuracy_after = 0.0;
   int64_t broken = 0;  // points it broke that were still robust
   double seconds = 0.0;
+  std::string skipped;  // why it did not run (its premise failed); empty when it ran
 };
+
+// What the indicators measured that decides the retry ladder (masking_ladder.h).
+struct LadderFacts {
+  bool randomised = false;
+  int64_t eot_samples = 1;  // indicator 4's estimate
+  int64_t classes = 0;
+  bool gradient_trouble = false;  // indicator 1, 2 or 5 fired
+  bool exploding = false;         // indicator 13 fired
+  // The input gradient of every loss is zero at (nearly) every point: no gradient step moves,
+  // so the gradient rungs are skipped (BPDA, smoothed gradients and Square still run).
+  double zero_gradient_fraction = 0.0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LadderFacts, randomised, eot_samples, classes, gradient_trouble,
+                                   exploding, zero_gradient_fraction)
 
 enum class Verdict { Masked, Suspect, NoEvidence };
 std::string verdict_name(Verdict v);  // "masked", "suspect", "no-evidence"
@@ -73,12 +88,19 @@ struct MaskingReport {
   bool randomised = false;
   std::string baseline = "PGD";    // the plain attack: PGD, or L1-APGD under L1
   double pgd_accuracy = 0.0;       // plain PGD (the baseline)
-  double adaptive_accuracy = 0.0;  // after every retry (per-point worst case)
+  double adaptive_accuracy = 0.0;  // after every retry (per-point worst case: PGD, then the ladder)
+  // Per-point worst case over every attack the check ran at its budget (PGD, FGSM, APGD-CE,
+  // Square, transfer, noise, the convergence runs and the ladder): never above any of them.
+  double worst_case_accuracy = 0.0;
   std::string lowered_most_by;     // the retry that broke the most points
+  std::string bpda_blocked;        // why the ladder had no BPDA rung, when it had none
   std::vector<Indicator> indicators;
+  LadderFacts ladder_facts;
   std::vector<Retry> retries;
   // The adversarial examples the retries found on points plain PGD left robust (CPU).
   torch::Tensor found_index, found_x, found_y, found_pred;
+  // Every point any attack of the check broke at its budget: example ids, and the point found.
+  torch::Tensor broken_index, broken_x;
   std::vector<std::pair<std::string, double>> stage_seconds;  // where the time went
   double seconds = 0.0;
 };
@@ -91,8 +113,20 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
 
 nlohmann::json to_json(const MaskingReport& report);
 
+// Sets the verdict and its message from the indicators and the accuracies: `masked` when an
+// indicator fired on a symptom and the ladder lowered robust accuracy by >= 5 points (and 10
+// points), or when the ladder alone lowered it by kLadderDropEvidence; `suspect` when a symptom
+// fired without such a drop; `no-evidence` otherwise.
+void decide_verdict(MaskingReport& report);
+
 // Whether `diff` examples of `points` is a real difference between attacks: more than 0.2% of
 // the points and at least 2 examples.
 bool counts_as_difference(int64_t diff, int64_t points);
+
+// A ladder that lowers robust accuracy this far below plain PGD (and by at least 10 points) is
+// evidence of masking in its own right, whether or not an indicator fired. Honest models
+// measured drop at most 13 points (an undefended CNN under L1, where the plain attack has not
+// converged) and at most 5 under Linf; the masked defenses of the tests drop 25-62 (README).
+constexpr double kLadderDropEvidence = 0.20;
 
 }  // namespace advtk

@@ -32,6 +32,15 @@ double fraction(const torch::Tensor& mask) {
 
 int64_t count(const torch::Tensor& mask) { return mask.to(torch::kLong).sum().item<int64_t>(); }
 
+// Indicator 5's thresholds on the median gradient cosine. At ε/16 (Athalye et al.'s "nearby
+// points"): 0.5. At ε the gradient of an honest ReLU network turns too (other units switch), so
+// the bar is lower; it is set below every honest model measured (README, masking calibration).
+constexpr double kShatteredAtSixteenth = 0.5;
+constexpr double kShatteredAtEps = 0.1;
+// Indicator 14: the changed-loss retries break at least this fraction of all points (and 10).
+// Honest models measured lose at most 2-3% of their points to every retry together (README).
+constexpr double kLossSpecificFraction = 0.10;
+
 // Uniform noise in the Linf box of radius r (per coordinate), or on the L2/L1 sphere of radius r,
 // kept in the valid range. Drawn per example from (seed, id, stream).
 torch::Tensor nearby(const MaskingContext& c, const torch::Tensor& x, const torch::Tensor& ids,
@@ -62,38 +71,93 @@ torch::Tensor logits_of(const MaskingContext& c, const torch::Tensor& x) {
 
 }  // namespace
 
-std::unique_ptr<Attack> masking_apgd(const MaskingContext& c, double eps, LossKind loss,
-                                     bool targeted, int64_t steps, int64_t restarts, int64_t eot) {
+BreakLog::BreakLog(const Dataset& points)
+    : ids_(points.example_ids().to(torch::kLong).contiguous()),
+      broken_(torch::zeros({points.size()}, torch::kBool)),
+      x_adv_(torch::zeros_like(points.images)) {}
+
+void BreakLog::add(const Dataset& on, const torch::Tensor& broken, const torch::Tensor& x_adv) {
+  if (!ids_.defined() || on.size() == 0) return;
+  // The rows of `on` among the points, by id (ids are unique).
+  const auto [sorted, order] = ids_.sort();
+  const torch::Tensor on_ids = on.example_ids().to(torch::kLong);
+  const torch::Tensor at = torch::searchsorted(sorted, on_ids).clamp_max(sorted.numel() - 1);
+  TORCH_INTERNAL_ASSERT(sorted.index_select(0, at).eq(on_ids).all().item<bool>(),
+                        "BreakLog: a point that is not one of the check's");
+  const torch::Tensor rows = order.index_select(0, at);
+  const torch::Tensor b = broken.to(torch::kBool).cpu();
+  const torch::Tensor fresh = b & ~broken_.index_select(0, rows);
+  const torch::Tensor pick = fresh.nonzero().squeeze(1);
+  if (pick.numel() == 0) return;
+  const torch::Tensor dst = rows.index_select(0, pick);
+  x_adv_.index_copy_(0, dst, x_adv.cpu().index_select(0, pick).to(x_adv_.scalar_type()));
+  broken_.index_fill_(0, dst, true);
+}
+
+Outcome attack_at_budget(const MaskingContext& c, const Model& attacked, const Dataset& on,
+                         const MakeAttack& make) {
+  // Crafted on `attacked` (a BPDA view, a surrogate), judged on the model itself.
+  Outcome o = attack_points(attacked, on, make, c.options.threat.eps, 1, c.options.batch_size,
+                            c.options.seed);
+  if (&attacked != c.model || c.passes > 1)
+    o.broken = majority_misclassified(*c.model, o.x_adv, on.labels, c.passes, c.options.batch_size);
+  if (c.breaks != nullptr) c.breaks->add(on, o.broken, o.x_adv);
+  return o;
+}
+
+namespace {
+
+uint64_t salted(const MaskingOptions& o, uint64_t salt) {
+  return salt == 0 ? o.seed : mix_seed(o.seed, salt);
+}
+
+}  // namespace
+
+std::unique_ptr<Attack> masking_apgd(const MaskingOptions& o, double eps, LossKind loss,
+                                     bool targeted, int64_t steps, int64_t restarts, int64_t eot,
+                                     uint64_t salt) {
   ApgdOptions a;
-  a.threat = c.options.threat;
+  a.threat = o.threat;
   a.threat.eps = eps;
   a.loss = loss;
   a.targeted = targeted;
   a.steps = steps;
   a.restarts = restarts;
   a.eot = eot;
-  a.seed = c.options.seed;
+  a.seed = salted(o, salt);
   // L1: AutoAttack's schedule (ε×3, ×2, then ε), whose larger early balls escape the sparse
   // local optima where a fixed-ε L1 run stops.
   a.large_reps = a.threat.norm == Norm::L1;
   return std::make_unique<Apgd>(a);
 }
 
-std::unique_ptr<Attack> masking_pgd(const MaskingContext& c, double eps, LossKind loss,
-                                    int64_t steps, int64_t restarts, int64_t eot) {
+std::unique_ptr<Attack> masking_pgd(const MaskingOptions& o, double eps, LossKind loss,
+                                    int64_t steps, int64_t restarts, int64_t eot, uint64_t salt) {
   // L1-PGD with a fixed sparse step is far from converged in tens of steps even on an
   // undefended model (Croce & Hein 2021), which the ladder would read as masking: for L1 the
   // baseline is L1-APGD with the same iterations, restarts, loss and EOT.
-  if (c.options.threat.norm == Norm::L1)
-    return masking_apgd(c, eps, loss, false, steps, restarts, eot);
+  if (o.threat.norm == Norm::L1)
+    return masking_apgd(o, eps, loss, false, steps, restarts, eot, salt);
   IterativeAttackOptions a;
-  a.threat = c.options.threat;
+  a.threat = o.threat;
   a.threat.eps = eps;
   a.steps = steps;
   a.restarts = restarts;
   a.loss.kind = loss;
   a.eot = eot;
-  a.seed = c.options.seed;
+  a.seed = salted(o, salt);
+  return make_pgd(a);
+}
+
+std::unique_ptr<Attack> masking_transfer_pgd(const MaskingOptions& o, double eps) {
+  if (o.threat.norm == Norm::L1)
+    return masking_apgd(o, eps, LossKind::CrossEntropy, false, o.pgd_steps, 1, 1);
+  IterativeAttackOptions a;
+  a.threat = o.threat;
+  a.threat.eps = eps;
+  a.steps = o.pgd_steps;
+  a.early_stop = false;
+  a.seed = o.seed;
   return make_pgd(a);
 }
 
@@ -158,16 +222,22 @@ Indicator check_broken_graph(const MaskingContext& c) {
   return ind;
 }
 
-Indicator check_zero_gradients(const MaskingContext& c) {
+PointGradients point_gradients(const MaskingContext& c) {
+  PointGradients g;
+  g.ce = input_gradients(*c.model, c.x, c.y, LossKind::CrossEntropy, c.options.batch_size);
+  g.margin = input_gradients(*c.model, c.x, c.y, LossKind::Margin, c.options.batch_size);
+  g.dlr = c.classes >= 3
+              ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size)
+              : g.margin;
+  return g;
+}
+
+Indicator check_zero_gradients(const MaskingContext& c, const PointGradients& g) {
   Indicator ind =
       make(2, "zero-gradients", "input gradients are non-zero for the CE, margin and DLR losses",
            "Athalye et al. 2018, Carlini et al. 2019; CE vanishing where the margin "
            "does not means a saturated softmax (large logit scale)");
-  const auto ce = input_gradients(*c.model, c.x, c.y, LossKind::CrossEntropy, c.options.batch_size);
-  const auto margin = input_gradients(*c.model, c.x, c.y, LossKind::Margin, c.options.batch_size);
-  const bool dlr_ok = c.classes >= 3;
-  const auto dlr =
-      dlr_ok ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size) : margin;
+  const Gradients &ce = g.ce, &margin = g.margin, &dlr = g.dlr;
   // "Zero": below float32 resolution of an O(1) gradient; vanishing CE: 1e-6 of the margin's.
   const auto zero = [](const torch::Tensor& g) { return g.abs().amax(1).le(1e-12); };
   const torch::Tensor ce_zero = zero(ce.grad), margin_zero = zero(margin.grad),
@@ -196,6 +266,30 @@ Indicator check_zero_gradients(const MaskingContext& c) {
           100 * fraction(all_zero), 100 * fraction(ce_vanishing));
   if (zero_fired) ind.detail += " (a zero-derivative operation?)";
   if (saturated) ind.detail += " (saturated softmax: try the margin or DLR loss)";
+  ind.extra["all_zero_fraction"] = fraction(all_zero);
+  return ind;
+}
+
+Indicator check_exploding_gradients(const MaskingContext& c, const PointGradients& g) {
+  Indicator ind = make(13, "exploding-gradients",
+                       "the logit margin's input gradient stays within 100x its median",
+                       "Athalye, Carlini & Wagner 2018 (exploding gradients); the margin does not "
+                       "vanish as the softmax saturates, so a large value is not confidence");
+  const torch::Tensor norm = g.margin.grad.to(torch::kDouble).norm(2, 1);
+  const torch::Tensor finite = torch::isfinite(norm);
+  const torch::Tensor ok = norm.masked_select(finite);
+  const double median = ok.numel() > 0 ? ok.median().item<double>() : 0.0;
+  const torch::Tensor exploding = ~finite | (finite & norm.gt(100.0 * median) & (median > 0));
+  ind.value = fraction(exploding);
+  ind.threshold = 0.01;
+  ind.fired = ind.value > ind.threshold && count(exploding) >= 2;
+  ind.examples = example_ids_where(c.points, exploding);
+  ind.extra = {{"median_l2", median},
+               {"max_l2", ok.numel() > 0 ? ok.max().item<double>() : 0.0},
+               {"nonfinite", count(~finite)}};
+  ind.detail = fmt("the margin's input gradient is over 100x its median (%.3g) or not finite at "
+                   "%.1f%% of the points",
+                   median, 100 * ind.value);
   return ind;
 }
 
@@ -279,23 +373,29 @@ Indicator check_shattered_gradients(const MaskingContext& c) {
   const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
   const auto g0 = input_gradients(*c.model, x, y, LossKind::Margin, c.options.batch_size).grad;
   double cos_small = 0, cos_eps = 0;
-  torch::Tensor low;
+  torch::Tensor low_small, low_eps;
   for (const double frac : {1.0 / 16, 1.0}) {
     const torch::Tensor xd = nearby(c, x, ids, frac * c.options.threat.eps, frac < 1 ? 11 : 12);
     const auto g1 = input_gradients(*c.model, xd, y, LossKind::Margin, c.options.batch_size).grad;
     const torch::Tensor cos = row_cosine(g0, g1);
     (frac < 1 ? cos_small : cos_eps) = median_of(cos);
-    if (frac < 1) low = cos.lt(0.5);
+    (frac < 1 ? low_small : low_eps) = cos.lt(frac < 1 ? kShatteredAtSixteenth : kShatteredAtEps);
   }
-  ind.extra = {{"median_cosine_eps_over_16", cos_small}, {"median_cosine_eps", cos_eps}};
-  ind.value = cos_small;
-  ind.threshold = 0.5;
-  ind.fired = cos_small < ind.threshold;
-  ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), low);
-  ind.detail =
-      fmt("median cosine between the gradients at x and at x + noise: %.3f at eps/16, "
-          "%.3f at eps",
-          cos_small, cos_eps);
+  ind.extra = {{"median_cosine_eps_over_16", cos_small},
+               {"median_cosine_eps", cos_eps},
+               {"threshold_eps_over_16", kShatteredAtSixteenth},
+               {"threshold_eps", kShatteredAtEps}};
+  const bool small_fired = cos_small < kShatteredAtSixteenth;
+  const bool eps_fired = cos_eps < kShatteredAtEps;
+  ind.value = small_fired || !eps_fired ? cos_small : cos_eps;
+  ind.threshold = small_fired || !eps_fired ? kShatteredAtSixteenth : kShatteredAtEps;
+  ind.fired = small_fired || eps_fired;
+  ind.examples =
+      example_ids_where(rows_of(c.points, torch::arange(n)), small_fired ? low_small : low_eps);
+  ind.detail = fmt("median cosine between the gradients at x and at x + noise: %.3f at eps/16 "
+                   "(fires below %.2f), ",
+                   cos_small, kShatteredAtSixteenth) +
+               fmt("%.3f at eps (fires below %.2f)", cos_eps, kShatteredAtEps);
   return ind;
 }
 
@@ -365,7 +465,7 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
                                           : range * d;
   const Outcome o = attack_points(
       *c.model, c.expensive,
-      [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, 100); }, eps, c.passes,
+      [&](double e) { return masking_pgd(c.options, e, LossKind::CrossEntropy, 100); }, eps, c.passes,
       c.options.batch_size, c.options.seed);
   const torch::Tensor robust = ~o.broken;
   ind.value = fraction(o.broken);
@@ -376,17 +476,18 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
   return ind;
 }
 
-Indicator check_budget_growth(const MaskingContext& c) {
+Indicator check_budget_growth(const MaskingContext& c, const Outcome& base) {
   Indicator ind = make(10, "budget-growth", "success grows with the budget towards 100%",
                        "Athalye et al. 2018; Carlini et al. 2019 (accuracy vs budget curve)");
-  std::vector<torch::Tensor> broken;
-  std::vector<double> acc;
-  for (const double k : {1.0, 2.0, 4.0}) {
+  std::vector<torch::Tensor> broken = {base.broken};
+  std::vector<double> acc = {1 - fraction(base.broken)};
+  for (const double k : {2.0, 4.0}) {
     const double eps = k * c.options.threat.eps;
     broken.push_back(attack_points(
                          *c.model, c.expensive,
                          [&](double e) {
-                           return masking_pgd(c, e, LossKind::CrossEntropy, c.options.pgd_steps);
+                           return masking_pgd(c.options, e, LossKind::CrossEntropy,
+                                              c.options.pgd_steps);
                          },
                          eps, c.passes, c.options.batch_size, c.options.seed)
                          .broken);
@@ -420,14 +521,11 @@ Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor
     n.threat = c.options.threat;
     n.draws = c.options.noise_draws;
     n.seed = c.options.seed;
-    const Outcome o = attack_points(
-        *c.model, rest,
-        [&](double e) {
-          NoiseOptions m = n;
-          m.threat.eps = e;
-          return std::make_unique<NoiseAttack>(m);
-        },
-        c.options.threat.eps, c.passes, c.options.batch_size, c.options.seed);
+    const Outcome o = attack_at_budget(c, *c.model, rest, [&](double e) {
+      NoiseOptions m = n;
+      m.threat.eps = e;
+      return std::make_unique<NoiseAttack>(m);
+    });
     only.index_put_({left}, o.broken);
   }
   ind.value = static_cast<double>(count(only));
@@ -441,17 +539,12 @@ Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor
   return ind;
 }
 
-Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor& pgd) {
+Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base) {
   Indicator ind = make(12, "optimisation-health",
                        "PGD raises the loss and has converged (more steps or restarts break "
                        "nothing more)",
                        "Carlini et al. 2019; Pintor et al. 2022 (non-converging attack)");
   const int64_t n = c.expensive.size();
-  const torch::Tensor pgd_here = pgd.slice(0, 0, n);
-  const Outcome base = attack_points(
-      *c.model, c.expensive,
-      [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, c.options.pgd_steps); },
-      c.options.threat.eps, c.passes, c.options.batch_size, c.options.seed);
   // The loss at the returned point of the points left robust, against the loss at x.
   const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
   const auto loss_at = [&](const torch::Tensor& pts) {
@@ -462,17 +555,16 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
   const double flat_fraction =
       count(robust) > 0 ? static_cast<double>(count(flat)) / static_cast<double>(count(robust))
                         : 0.0;
-  const Outcome longer = attack_points(
-      *c.model, c.expensive,
-      [&](double e) {
-        return masking_pgd(c, e, LossKind::CrossEntropy, 4 * c.options.pgd_steps, 1);
-      },
-      c.options.threat.eps, c.passes, c.options.batch_size, mix_seed(c.options.seed, 1));
-  const Outcome restarted = attack_points(
-      *c.model, c.expensive,
-      [&](double e) { return masking_pgd(c, e, LossKind::CrossEntropy, c.options.pgd_steps, 5); },
-      c.options.threat.eps, c.passes, c.options.batch_size, mix_seed(c.options.seed, 2));
-  const torch::Tensor more = (longer.broken | restarted.broken) & ~(base.broken | pgd_here);
+  // From starts of their own: the baseline's start again would only repeat its run.
+  const Outcome longer = attack_at_budget(c, *c.model, c.expensive, [&](double e) {
+    return masking_pgd(c.options, e, LossKind::CrossEntropy, 4 * c.options.pgd_steps, 1, 1,
+                       kSaltLonger);
+  });
+  const Outcome restarted = attack_at_budget(c, *c.model, c.expensive, [&](double e) {
+    return masking_pgd(c.options, e, LossKind::CrossEntropy, c.options.pgd_steps, 5, 1,
+                       kSaltRestarts);
+  });
+  const torch::Tensor more = (longer.broken | restarted.broken) & ~base.broken;
   const bool not_converged = counts_as_difference(count(more), n);
   const bool no_ascent = flat_fraction > 0.5 && count(robust) >= 2;
   // An iterate the attack saw as adversarial, returned as a point that is not.
@@ -491,6 +583,21 @@ Indicator check_optimisation_health(const MaskingContext& c, const torch::Tensor
           "steps or 5 restarts break %.0f more; %.0f points had an adversarial iterate but "
           "the returned point is not",
           100 * flat_fraction, static_cast<double>(count(more)), static_cast<double>(count(lost)));
+  return ind;
+}
+
+Indicator check_loss_specific(const MaskingContext& c, int64_t broken_by_changed_loss) {
+  Indicator ind = make(14, "loss-specific",
+                       "a changed loss (margin, DLR, targeted DLR) breaks few of the points "
+                       "cross-entropy PGD left robust",
+                       "Carlini & Wagner 2017; Croce & Hein 2020 (DLR against CE-only masking)");
+  const auto n = static_cast<double>(c.points.size());
+  ind.value = static_cast<double>(broken_by_changed_loss) / std::max(n, 1.0);
+  ind.threshold = kLossSpecificFraction;
+  ind.fired = ind.value >= ind.threshold && broken_by_changed_loss >= 10;
+  ind.detail = fmt("the margin, DLR and targeted-DLR retries break %.0f of the %.0f points "
+                   "(%.1f%%) that cross-entropy PGD left robust",
+                   static_cast<double>(broken_by_changed_loss), n, 100 * ind.value);
   return ind;
 }
 

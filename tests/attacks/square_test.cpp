@@ -129,6 +129,33 @@ TEST(SquareWindow, ThreeByThreeMatchesTheRectanglesByHand) {
   }
 }
 
+TEST(SquareWindow, L2MassKeepsTheColourPerturbationOutsideTheWindows) {
+  // A colour perturbation on the sphere (‖δ‖ = ε) whose windows hold different mass per channel:
+  // the new window's channels together get exactly the windows' mass (nothing unspent), so the
+  // moved perturbation still has norm ε and the final rescaling leaves the rest of δ as it was.
+  // Summing every channel's window mass into each channel (AutoAttack's port) gives 3× here.
+  auto gen = make_generator(5);
+  const torch::Tensor delta = torch::randn({2, 3, 8, 8}, gen) * torch::tensor({1.0, 2.0, 0.5}).view({1, 3, 1, 1});
+  const double eps = 2.0;
+  const torch::Tensor on_sphere = delta / delta.square().sum({1, 2, 3}, true).sqrt() * eps;
+  torch::Tensor windows = torch::zeros({2, 1, 8, 8});
+  windows.narrow(2, 1, 3).narrow(3, 2, 3).fill_(1);
+  windows.narrow(2, 4, 3).narrow(3, 4, 3).fill_(1);
+  const torch::Tensor mass = square_window_mass(Norm::L2, on_sphere, windows, eps);
+  ASSERT_EQ(mass.sizes(), (std::vector<int64_t>{2, 3, 1, 1}));
+  const torch::Tensor in = (on_sphere * windows).square().sum({2, 3}, true).sqrt();
+  EXPECT_TRUE(torch::allclose(mass, in, 1e-5, 1e-6));
+  const torch::Tensor outside = (on_sphere * (1 - windows)).square().sum({1, 2, 3});
+  const torch::Tensor total = outside + mass.square().sum({1, 2, 3});
+  EXPECT_TRUE(torch::allclose(total, torch::full({2}, eps * eps), 1e-4, 1e-5));
+  // Inside the ball the unspent budget is shared equally between the channels.
+  const torch::Tensor half = on_sphere / 2;
+  const torch::Tensor inner = square_window_mass(Norm::L2, half, windows, eps).square();
+  const torch::Tensor share = (eps * eps - half.square().sum({1, 2, 3}, true)) / 3;
+  EXPECT_TRUE(torch::allclose(inner, share + (half * windows).square().sum({2, 3}, true), 1e-4,
+                              1e-5));
+}
+
 TEST(SquareWindow, L1ThreeByThreeMatchesTheRectanglesByHand) {
   // Ring weights 1/(k+1)^4: top row 1/16, 1 + 1/16, 1/16 (L1 1.1875); bottom rows 1/16 everywhere
   // but the centre (1, 1), 1 + 1/16 (L1 1.375); each half L1 1, then the whole L1 1 (÷ 2).

@@ -2,10 +2,17 @@
 // uninterrupted one, the report's figures are consistent, and the HTML is well-formed.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <set>
 
+#include "attacks/attack_runner.h"
 #include "attacks/attack_test_util.h"
+#include "attacks/iterative_attack.h"
+#include "attacks/transfer.h"
 #include "audit/audit.h"
+#include "audit/evaluation.h"
+#include "defenses/masking_support.h"
+#include "defenses/straight_through.h"
 #include "audit/report.h"
 #include "core/sha256.h"
 #include "test_util.h"
@@ -176,7 +183,7 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
               r["min_norm"][0]["robust_accuracy_at"][e]["robust_accuracy"].get<double>());
     const auto& by = r["worst_case"][e]["broken_by"];
     EXPECT_TRUE(by.contains("deepfool") && by.contains("cw"));
-    EXPECT_EQ(by.contains("masking-adaptive"), r["worst_case"][e]["eps"] >= r["main_eps"]);
+    EXPECT_EQ(by.contains("masking-check"), r["worst_case"][e]["eps"] >= r["main_eps"]);
   }
   EXPECT_LE(r["min_norm"][0]["q1"].get<double>(), r["min_norm"][0]["median"].get<double>());
   EXPECT_EQ(r["masking"]["verdict"], "no-evidence");
@@ -213,6 +220,165 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
   const std::string md = render_markdown(build_report(r, "fragile.png"));
   EXPECT_NE(md.find("| worst case |"), std::string::npos);
   EXPECT_NE(md.find("![the most fragile examples](fragile.png)"), std::string::npos);
+}
+
+// The fitted affine classifier behind a front end written into its forward.
+Model defended_affine(const Model& affine, const std::string& front_end) {
+  torch::jit::Module m("Defended");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("w", affine.module().attr("w").toTensor(), false);
+  m.register_parameter("b", affine.module().attr("b").toTensor(), false);
+  m.define("def forward(self, x):\n    return torch.addmm(self.b, torch.flatten(" + front_end +
+           ", 1), self.w.t())\n");
+  return Model::wrap(m, {}, "defended");
+}
+
+// Robust accuracy over all examples of `make` crafted on `crafted_on`, judged on `model` by a
+// majority of `passes` (clean mistakes count as broken).
+double robust_by_hand(const Model& model, const Model& crafted_on, const Dataset& data,
+                      const AttackFactory& make, double eps, int64_t passes) {
+  const EvaluationResult clean = evaluate(model, data, 64, 0, {}, passes);
+  AttackRunOptions run;
+  run.batch_size = 64;
+  const AttackRun r = run_attack(
+      model, data,
+      [&](double e) -> std::unique_ptr<Attack> {
+        if (&crafted_on == &model) return make(e);
+        return std::make_unique<TransferAttack>(make(e), crafted_on);
+      },
+      {eps}, run)[0];
+  const torch::Tensor broken = majority_misclassified(model, r.x_adv, data.labels, passes, 64);
+  return (clean.majority_correct & ~broken).to(torch::kDouble).mean().item<double>();
+}
+
+// The headline is at or below every attack's own figure, and at most 2 points above the
+// adaptive attack run by hand (it may be lower: the audit runs more attacks than the one).
+void expect_headline_from_the_strongest(const nlohmann::json& r, double by_hand) {
+  const double headline = r["main_robust_accuracy"].get<double>();
+  for (const auto& a : r["attacks"])
+    if (a["eps"] == r["main_eps"])
+      EXPECT_LE(headline, a["robust_accuracy"].get<double>()) << a["attack"];
+  EXPECT_LE(headline, by_hand + 0.02) << r["worst_case"].dump(1);
+  std::printf("headline %.3f, by hand %.3f\n", headline, by_hand);
+}
+
+// A quantised front end: every gradient is zero, so the standard attacks (but Square) fail; the
+// masking check's BPDA breaks its points, and the audit then runs BPDA on every example at every
+// budget: the headline is BPDA's figure, not that of the attacks the defense fools.
+TEST_F(AuditTest, AMaskedModelsHeadlineComesFromItsAdaptiveAttack) {
+  const Model affine = fitted_affine(test::fashion(Split::Train, 2000));
+  const Model model = defended_affine(affine, "torch.round(x * 15.0) / 15.0");
+  const Dataset data = test::fashion(Split::Test, 64);
+  test::TempDir dir;
+  AuditOptions o = options(dir.file("q"));
+  o.min_norm = o.sharpness = false;
+  const nlohmann::json r = run_audit(model, data, o).report;
+  EXPECT_EQ(r["masking"]["verdict"], "masked") << r["masking"]["message"];
+  ASSERT_TRUE(r["adaptive"]["ran"].get<bool>()) << r["adaptive"].dump(1);
+  bool bpda = false;
+  for (const auto& a : r["adaptive"]["attacks"])
+    bpda = bpda || a["attack"].get<std::string>().find("bpda") != std::string::npos;
+  EXPECT_TRUE(bpda) << r["adaptive"].dump(1);
+  const auto& main = r["worst_case"][1];
+  EXPECT_EQ(main["attack_sets"].back(), "adaptive");
+  const Model rewritten =
+      Model::wrap(straight_through_copy(model.module()).module, {}, "straight-through");
+  IterativeAttackOptions pgd;
+  pgd.steps = 20;
+  const double bpda_by_hand = robust_by_hand(
+      model, rewritten, data,
+      [&](double e) {
+        pgd.threat = {Norm::Linf, e};
+        return make_pgd(pgd);
+      },
+      0.1, 1);
+  expect_headline_from_the_strongest(r, bpda_by_hand);
+  // Every budget got the adaptive attack, not only the main one.
+  EXPECT_TRUE(r["worst_case"][0]["broken_by"].contains(
+      "adaptive " + r["adaptive"]["attacks"][0]["step"].get<std::string>() + " " +
+      r["adaptive"]["attacks"][0]["attack"].get<std::string>()));
+}
+
+// Gaussian input noise on every pass: the audit sees the randomness, judges every example by a
+// majority of 9 passes, reports clean accuracy as an expectation and attacks with EOT.
+TEST_F(AuditTest, ARandomisedModelIsJudgedByMajorityAndAttackedWithEot) {
+  const Model affine = fitted_affine(test::fashion(Split::Train, 2000));
+  const Model model = defended_affine(affine, "x + 0.2 * torch.randn_like(x)");
+  const Dataset data = test::fashion(Split::Test, 100);
+  test::TempDir dir;
+  AuditOptions o = options(dir.file("n"));
+  o.min_norm = o.sharpness = false;
+  torch::manual_seed(1);
+  const nlohmann::json r = run_audit(model, data, o).report;
+  EXPECT_TRUE(r["randomised"]["detected"].get<bool>());
+  EXPECT_EQ(r["randomised"]["vote_passes"], 9);
+  for (const auto& a : r["attacks"])
+    if (a["attack"] != "square") EXPECT_EQ(a["parameters"]["eot"], 20) << a["attack"];
+  IterativeAttackOptions pgd;
+  pgd.steps = 20;
+  pgd.eot = 20;
+  pgd.early_stop = false;  // a noisy pass's lucky break is no reason to stop ascending
+  const double eot_by_hand = robust_by_hand(
+      model, model, data,
+      [&](double e) {
+        pgd.threat = {Norm::Linf, e};
+        return make_pgd(pgd);
+      },
+      0.1, 9);
+  expect_headline_from_the_strongest(r, eot_by_hand);
+}
+
+// Three classes: APGD-T's targeted DLR loss needs four, so APGD with the DLR loss stands in.
+TEST_F(AuditTest, ThreeClassesReplaceApgdTAndSaySo) {
+  Dataset train = test::fashion(Split::Train, 600), data = test::fashion(Split::Test, 32);
+  train.labels = train.labels.remainder(3);
+  data.labels = data.labels.remainder(3);
+  train.class_names.clear();
+  data.class_names.clear();
+  torch::Tensor w = torch::zeros({3, 784}, torch::requires_grad());
+  torch::Tensor b = torch::zeros({3}, torch::requires_grad());
+  torch::optim::SGD sgd({w, b}, torch::optim::SGDOptions(0.5));
+  for (int step = 0; step < 50; ++step) {
+    sgd.zero_grad();
+    torch::nn::functional::cross_entropy(torch::addmm(b, train.images.flatten(1), w.t()),
+                                         train.labels)
+        .backward();
+    sgd.step();
+  }
+  const Model model = test::affine_model(w.detach().clone(), b.detach().clone());
+  test::TempDir dir;
+  AuditOptions o = options(dir.file("k3"));
+  o.min_norm = o.sharpness = false;
+  const nlohmann::json r = run_audit(model, data, o).report;
+  ASSERT_EQ(r["skipped_attacks"].size(), 1u);
+  EXPECT_EQ(r["skipped_attacks"][0]["replaced_by"], "apgd-dlr");
+  bool dlr = false;
+  for (const auto& a : r["attacks"]) {
+    EXPECT_NE(a["attack"], "apgd-t");
+    dlr = dlr || (a["attack"] == "apgd-dlr" && a["parameters"]["loss"] == "dlr");
+  }
+  EXPECT_TRUE(dlr);
+  EXPECT_NE(render_markdown(build_report(r, "")).find("apgd-dlr runs instead"), std::string::npos);
+}
+
+// L1: APGD-CE and APGD-T with AutoAttack's 3ε/2ε/ε schedule, APGD-CE with its 5 restarts.
+TEST_F(AuditTest, L1AuditsRunApgdWithAutoAttacksL1Schedule) {
+  const Model model = fitted_affine(test::fashion(Split::Train, 500));
+  const Dataset data = test::fashion(Split::Test, 16);
+  test::TempDir dir;
+  AuditOptions o = options(dir.file("l1"));
+  o.norm = Norm::L1;
+  o.eps = {5.0};
+  o.masking = o.min_norm = o.sharpness = false;
+  const nlohmann::json r = run_audit(model, data, o).report;
+  int apgds = 0;
+  for (const auto& a : r["attacks"]) {
+    if (a["attack"] != "apgd" && a["attack"] != "apgd-t") continue;
+    ++apgds;
+    EXPECT_EQ(a["parameters"].value("large_reps", false), true) << a["attack"];
+    if (a["attack"] == "apgd") EXPECT_EQ(a["parameters"]["restarts"], 5);
+  }
+  EXPECT_EQ(apgds, 2);
 }
 
 TEST(Sha256, MatchesTheStandardTestVectors) {

@@ -96,6 +96,41 @@ class Masking : public ::testing::Test {
   Dataset test_;
 };
 
+// The verdict rule on hand-made figures.
+MaskingReport figures(double pgd, double adaptive, bool symptom_fired) {
+  MaskingReport r;
+  r.points = 200;
+  r.pgd_accuracy = pgd;
+  r.adaptive_accuracy = r.worst_case_accuracy = adaptive;
+  r.lowered_most_by = "R3 bpda";
+  Indicator i;
+  i.id = "broken-graph";
+  i.fired = symptom_fired;
+  r.indicators.push_back(i);
+  return r;
+}
+
+TEST(MaskingVerdict, ALargeLadderDropIsEvidenceWithoutAnyIndicator) {
+  MaskingReport r = figures(0.80, 0.55, false);  // 25 points: beyond every honest model's drop
+  decide_verdict(r);
+  EXPECT_EQ(r.verdict, Verdict::Masked) << r.message;
+  r = figures(0.80, 0.67, false);  // 13 points, as an undefended CNN under L1
+  decide_verdict(r);
+  EXPECT_EQ(r.verdict, Verdict::NoEvidence) << r.message;
+  // A symptom with a drop of 5 points is masking; without a drop it is suspect.
+  r = figures(0.80, 0.74, true);
+  decide_verdict(r);
+  EXPECT_EQ(r.verdict, Verdict::Masked);
+  r = figures(0.80, 0.80, true);
+  decide_verdict(r);
+  EXPECT_EQ(r.verdict, Verdict::Suspect);
+  // Too few points for the drop to count: 25 points of 20 examples is 5 examples.
+  r = figures(0.80, 0.55, false);
+  r.points = 20;
+  decide_verdict(r);
+  EXPECT_EQ(r.verdict, Verdict::NoEvidence);
+}
+
 TEST_F(Masking, PlainCnnShowsNoEvidence) {
   const MaskingReport r = check(trained_cnn(false));
   EXPECT_EQ(r.verdict, Verdict::NoEvidence) << summary(r);
