@@ -17,9 +17,42 @@ bool is_integer_dtype(int64_t code) {
   return c10::isIntegralType(t, /*includeBool=*/true);
 }
 
+}  // namespace
+
+bool cast_is_to_integer(const torch::jit::Node* node) {
+  if (std::string(node->kind().toQualString()) != "aten::to" || node->inputs().size() < 2 ||
+      !node->inputs()[0]->type()->isSubtypeOf(*c10::TensorType::get()))
+    return false;
+  for (size_t i = 1; i < node->inputs().size(); ++i) {
+    const torch::jit::Value* v = node->inputs()[i];
+    if (v->type()->kind() != c10::TypeKind::IntType) continue;
+    const auto dtype = torch::jit::toIValue(v);
+    return dtype && dtype->isInt() && is_integer_dtype(dtype->toInt());
+  }
+  return false;
+}
+
+namespace {
+
 std::optional<OpRisk> risk_of(const torch::jit::Node* node) {
   static const std::map<std::string, OpRisk> kOps = {
       {"aten::round", OpRisk::ZeroDerivative},
+      {"aten::round_", OpRisk::ZeroDerivative},
+      {"aten::floor_", OpRisk::ZeroDerivative},
+      {"aten::ceil_", OpRisk::ZeroDerivative},
+      {"aten::trunc_", OpRisk::ZeroDerivative},
+      {"aten::sign_", OpRisk::ZeroDerivative},
+      {"aten::sgn_", OpRisk::ZeroDerivative},
+      {"aten::floor_divide_", OpRisk::ZeroDerivative},
+      {"aten::heaviside", OpRisk::ZeroDerivative},
+      {"aten::heaviside_", OpRisk::ZeroDerivative},
+      {"aten::remainder", OpRisk::Discontinuous},
+      {"aten::remainder_", OpRisk::Discontinuous},
+      {"aten::fmod", OpRisk::Discontinuous},
+      {"aten::fmod_", OpRisk::Discontinuous},
+      {"aten::frac", OpRisk::Discontinuous},
+      {"aten::frac_", OpRisk::Discontinuous},
+      {"prim::Enter", OpRisk::GraphCut},  // a with-block: torch.no_grad()
       {"aten::floor", OpRisk::ZeroDerivative},
       {"aten::ceil", OpRisk::ZeroDerivative},
       {"aten::trunc", OpRisk::ZeroDerivative},
@@ -67,15 +100,11 @@ std::optional<OpRisk> risk_of(const torch::jit::Node* node) {
     return it->second;
   }
   // x.long(), x.to(torch.uint8), ...: aten::to with a constant integer dtype.
-  if (kind == "aten::to" && node->inputs().size() >= 2 &&
-      node->inputs()[0]->type()->isSubtypeOf(*c10::TensorType::get())) {
-    for (size_t i = 1; i < node->inputs().size(); ++i) {
-      const torch::jit::Value* v = node->inputs()[i];
-      if (v->type()->kind() != c10::TypeKind::IntType) continue;
-      const auto dtype = torch::jit::toIValue(v);
-      if (dtype && dtype->isInt() && is_integer_dtype(dtype->toInt())) return OpRisk::GraphCut;
-      break;
-    }
+  if (cast_is_to_integer(node)) return OpRisk::GraphCut;
+  // x / c with a rounding mode ("floor", "trunc"): a step function.
+  if (kind == "aten::div" && node->inputs().size() == 3) {
+    const auto mode = torch::jit::toIValue(node->inputs()[2]);
+    if (mode && mode->isString()) return OpRisk::ZeroDerivative;
   }
   return {};
 }
@@ -106,6 +135,8 @@ std::string op_risk_name(OpRisk risk) {
       return "graph-cut";
     case OpRisk::Random:
       return "random";
+    case OpRisk::Discontinuous:
+      return "discontinuous";
   }
   return "?";
 }

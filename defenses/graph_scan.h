@@ -16,9 +16,14 @@ enum class OpRisk {
   ZeroDerivative,  // piecewise constant: its gradient is zero almost everywhere
   GraphCut,        // no gradient flows through it
   Random,          // a fresh draw every pass
+  Discontinuous,   // jumps the gradient does not see (remainder, fmod, frac)
 };
 
-std::string op_risk_name(OpRisk risk);  // "zero-derivative", "graph-cut", "random"
+// "zero-derivative", "graph-cut", "random", "discontinuous"
+std::string op_risk_name(OpRisk risk);
+
+// Whether `node` is aten::to of a tensor to an integer or boolean dtype (x.long(), ...).
+bool cast_is_to_integer(const torch::jit::Node* node);
 
 struct RiskyOp {
   std::string op;  // e.g. "aten::round"

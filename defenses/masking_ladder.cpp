@@ -117,18 +117,25 @@ Ladder build_ladder(const Model& model, const MaskingOptions& o, const LadderFac
     try {
       StraightThrough st = straight_through_copy(model.module());
       int64_t ops = st.rewritten;
+      std::vector<std::string> blocked = st.blocked;
       ModelOptions options = model.options();
       if (options.preprocess) {
         StraightThrough front = straight_through_copy(*options.preprocess);
         ops += front.rewritten;
+        blocked.insert(blocked.end(), front.blocked.begin(), front.blocked.end());
         options.preprocess = front.module;
       }
+      std::string left;
+      for (const std::string& b : blocked) left += (left.empty() ? "" : "; ") + b;
       if (ops > 0) {
         bpda = std::make_shared<const Model>(
             Model::wrap(st.module, options, model.name() + " (straight-through)"));
         bpda_name = "bpda (straight-through rewrite of " + std::to_string(ops) + " ops)";
+        if (!left.empty()) ladder.bpda_blocked = "left without a surrogate gradient: " + left;
       } else {
-        ladder.bpda_blocked = "no zero-derivative operation the rewrite knows was found";
+        ladder.bpda_blocked = left.empty()
+                                  ? "no zero-derivative operation the rewrite knows was found"
+                                  : "no operation could be rewritten: " + left;
       }
     } catch (const Error& e) {
       ladder.bpda_blocked = e.what();  // R3 needs --preprocess then

@@ -1,12 +1,15 @@
 #include "defenses/straight_through.h"
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/remove_mutation.h>
 
 #include "core/error.h"
+#include "defenses/graph_scan.h"
 
 namespace advtk {
 namespace {
@@ -14,58 +17,145 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-bool is_float_tensor_cast(const Node* node) {
-  const std::string kind = node->kind().toQualString();
-  if (kind != "aten::to" && kind != "aten::type_as") return false;
-  const auto type = node->output()->type()->cast<c10::TensorType>();
-  if (!type) return false;
-  const auto dtype = type->scalarType();
-  // Unknown dtypes are taken as float: the cast of a comparison to anything but an integer.
-  return !dtype || c10::isFloatingType(*dtype);
-}
+std::string kind_of(const Node* node) { return node->kind().toQualString(); }
+
+bool is_tensor(const Value* v) { return v->type()->isSubtypeOf(*c10::TensorType::get()); }
 
 bool is_comparison(const Node* node) {
   static const std::set<std::string> kComparisons = {"aten::gt", "aten::lt", "aten::ge",
                                                      "aten::le", "aten::eq", "aten::ne"};
-  return kComparisons.count(node->kind().toQualString()) > 0 &&
-         node->inputs()[0]->type()->isSubtypeOf(*c10::TensorType::get());
+  return kComparisons.count(kind_of(node)) > 0 && is_tensor(node->inputs()[0]) &&
+         is_tensor(node->output());
 }
 
-// Inserts x + (y - x).detach() after y's node and moves y's later uses to it.
-void pass_straight_through(torch::jit::Graph& graph, Value* x, Value* y) {
-  Node* after = y->node();
-  torch::jit::WithInsertPoint guard(after->next());
-  Value* one = graph.insertConstant(1);
-  Node* sub = graph.create(c10::Symbol::fromQualString("aten::sub"), {y, x, one});
-  graph.insertNode(sub);
-  Node* detach = graph.create(c10::Symbol::fromQualString("aten::detach"), {sub->output()});
-  graph.insertNode(detach);
-  Node* add = graph.create(c10::Symbol::fromQualString("aten::add"), {x, detach->output(), one});
-  graph.insertNode(add);
-  sub->output()->setType(y->type());
-  detach->output()->setType(y->type());
-  add->output()->setType(y->type());
-  y->replaceAllUsesAfterNodeWith(add, add->output());
-  // The rewrite's own sub still reads y.
-  sub->replaceInputWith(add->output(), y);
+// +1 for x > t and x >= t, −1 for x < t and x <= t, 0 for == and != (no monotone surrogate).
+int comparison_slope(const Node* node) {
+  const std::string k = kind_of(node);
+  if (k == "aten::gt" || k == "aten::ge") return 1;
+  if (k == "aten::lt" || k == "aten::le") return -1;
+  return 0;
 }
 
-void rewrite_block(torch::jit::Graph& graph, torch::jit::Block* block, int64_t& count) {
-  std::vector<std::pair<Value*, Value*>> pairs;  // (x, y)
-  static const std::set<std::string> kSteps = {"aten::round", "aten::floor", "aten::ceil",
-                                               "aten::trunc", "aten::sign"};
+std::optional<double> constant_number(const Value* v) {
+  const auto iv = torch::jit::toIValue(v);
+  if (!iv) return std::nullopt;
+  if (iv->isDouble()) return iv->toDouble();
+  if (iv->isInt()) return static_cast<double>(iv->toInt());
+  if (iv->isBool()) return iv->toBool() ? 1.0 : 0.0;
+  return std::nullopt;
+}
+
+// Uses that read a value only as a number (arithmetic, casts): a float surrogate can stand in.
+bool only_numeric_uses(const Value* v) {
+  static const std::set<std::string> kNumeric = {
+      "aten::to",  "aten::type_as", "aten::div", "aten::mul",     "aten::add",
+      "aten::sub", "aten::rsub",    "aten::neg", "aten::true_divide"};
+  for (const auto& use : v->uses())
+    if (kNumeric.count(kind_of(use.user)) == 0) return false;
+  return !v->uses().empty();
+}
+
+// What replaces y = f(x) in the backward pass.
+enum class Surrogate { Identity, Negated, DividedBy, Constant };
+
+struct Site {
+  Value* x;
+  Value* y;
+  Surrogate surrogate;
+  Value* divisor = nullptr;  // DividedBy
+};
+
+// Inserts s(x) + (float(y) − s(x)).detach() after y's node and moves y's later uses to it.
+void rewrite(torch::jit::Graph& graph, const Site& site) {
+  Value* x = site.x;
+  Value* y = site.y;
+  torch::jit::WithInsertPoint guard(y->node()->next());
+  const auto op = [&](const char* name, std::vector<Value*> inputs) {
+    Node* n = graph.create(c10::Symbol::fromQualString(name), inputs);
+    graph.insertNode(n);
+    n->output()->setType(x->type());
+    return n->output();
+  };
+  Value* out = nullptr;
+  if (site.surrogate == Surrogate::Constant) {
+    out = op("aten::detach", {y});
+  } else {
+    Value* one = graph.insertConstant(1);
+    Value* s = x;
+    if (site.surrogate == Surrogate::Negated) s = op("aten::neg", {x});
+    if (site.surrogate == Surrogate::DividedBy) s = op("aten::div", {x, site.divisor});
+    Value* yf = is_tensor(y) && y->type()->expect<c10::TensorType>()->scalarType() &&
+                        c10::isFloatingType(*y->type()->expect<c10::TensorType>()->scalarType())
+                    ? y
+                    : op("aten::type_as", {y, x});
+    Value* diff = op("aten::sub", {yf, s, one});
+    Value* frozen = op("aten::detach", {diff});
+    out = op("aten::add", {s, frozen, one});
+  }
+  // Later readers of y read the rewrite; the rewrite's own nodes, before it, still read y.
+  y->replaceAllUsesAfterNodeWith(out->node(), out);
+}
+
+void collect(torch::jit::Block* block, std::vector<Site>& sites, std::vector<std::string>& blocked) {
+  static const std::set<std::string> kSteps = {"aten::round", "aten::floor",    "aten::ceil",
+                                               "aten::trunc", "aten::sign",     "aten::sgn",
+                                               "aten::heaviside", "aten::detach"};
+  static const std::set<std::string> kPeriodic = {"aten::remainder", "aten::fmod", "aten::frac"};
+  static const std::set<std::string> kInPlace = {"aten::round_", "aten::floor_", "aten::ceil_",
+                                                 "aten::trunc_", "aten::sign_",  "aten::sgn_",
+                                                 "aten::frac_",  "aten::remainder_",
+                                                 "aten::fmod_",  "aten::floor_divide_",
+                                                 "aten::heaviside_", "aten::detach_"};
   for (Node* node : block->nodes()) {
-    for (torch::jit::Block* inner : node->blocks()) rewrite_block(graph, inner, count);
-    const std::string kind = node->kind().toQualString();
-    if (kSteps.count(kind) > 0 && node->inputs().size() >= 1 &&
-        node->inputs()[0]->type()->isSubtypeOf(*c10::TensorType::get())) {
-      pairs.emplace_back(node->inputs()[0], node->output());
-    } else if (is_float_tensor_cast(node) && is_comparison(node->inputs()[0]->node())) {
-      pairs.emplace_back(node->inputs()[0]->node()->inputs()[0], node->output());
+    for (torch::jit::Block* inner : node->blocks()) collect(inner, sites, blocked);
+    const std::string k = kind_of(node);
+    if (node->inputs().empty() || node->outputs().size() != 1) {
+      if (k == "prim::Enter") blocked.push_back("a no_grad region (prim::Enter)");
+      continue;
+    }
+    Value* x = node->inputs()[0];
+    Value* y = node->output();
+    if (!is_tensor(x)) continue;
+    if (kSteps.count(k) > 0) {
+      sites.push_back({x, y, Surrogate::Identity});
+    } else if (kPeriodic.count(k) > 0) {
+      sites.push_back({x, y, Surrogate::Constant});
+    } else if (k == "aten::floor_divide" ||
+               (k == "aten::div" && node->inputs().size() == 3 &&
+                torch::jit::toIValue(node->inputs()[2]).has_value() &&
+                torch::jit::toIValue(node->inputs()[2])->isString())) {
+      sites.push_back({x, y, Surrogate::DividedBy, node->inputs()[1]});
+    } else if (kInPlace.count(k) > 0) {
+      blocked.push_back(k + " (in place on a value that may be aliased)");
+    } else if (is_comparison(node) || k == "aten::bucketize" ||
+               (k == "aten::to" && cast_is_to_integer(node))) {
+      // A non-float result: rewritten where it is only read as a number.
+      bool in_where = false;
+      for (const auto& use : y->uses()) in_where = in_where || kind_of(use.user) == "aten::where";
+      if (in_where) continue;  // the where below gets the surrogate
+      const int slope = is_comparison(node) ? comparison_slope(node) : 1;
+      if (slope == 0) {
+        blocked.push_back(k + " (no monotone surrogate)");
+      } else if (!only_numeric_uses(y)) {
+        blocked.push_back(k + " (its result is used as an index or a mask)");
+      } else {
+        sites.push_back({x, y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
+      }
+    } else if (k == "aten::where" && node->inputs().size() == 3 &&
+               is_comparison(x->node())) {
+      // where(cmp(x, t), a, b): a step from b to a as cmp turns true.
+      const std::optional<double> a = constant_number(node->inputs()[1]);
+      const std::optional<double> b = constant_number(node->inputs()[2]);
+      if (!a || !b) continue;  // the gradient flows through the branches
+      const int slope = comparison_slope(x->node()) * (*a > *b ? 1 : *a < *b ? -1 : 0);
+      if (slope == 0) {
+        blocked.push_back("aten::where on " + kind_of(x->node()) + " (no monotone surrogate)");
+      } else {
+        sites.push_back({x->node()->inputs()[0], y,
+                         slope > 0 ? Surrogate::Identity : Surrogate::Negated});
+      }
     }
   }
-  for (const auto& [x, y] : pairs) pass_straight_through(graph, x, y);
-  count += static_cast<int64_t>(pairs.size());
 }
 
 }  // namespace
@@ -78,7 +168,12 @@ StraightThrough straight_through_copy(const torch::jit::Module& module) {
     auto& graph_function = dynamic_cast<torch::jit::GraphFunction&>(forward);
     std::shared_ptr<torch::jit::Graph> graph = graph_function.graph();
     torch::jit::Inline(*graph);
-    rewrite_block(*graph, graph->block(), out.rewritten);
+    // round_(t) → round(t) where no alias can see the difference, so the step has an input.
+    torch::jit::RemoveTensorMutation(graph);
+    std::vector<Site> sites;
+    collect(graph->block(), sites, out.blocked);
+    for (const Site& s : sites) rewrite(*graph, s);
+    out.rewritten = static_cast<int64_t>(sites.size());
     graph->lint();
   } catch (const Error&) {
     throw;

@@ -67,9 +67,18 @@ class Masking : public ::testing::Test {
     std::string ids;
     for (const auto& i : r.indicators)
       if (i.fired) ids += " " + i.id;
-    std::printf("verdict %s: PGD %.3f -> adaptive %.3f (%s); fired:%s\n",
+    double cos_eps = 0, cos_small = 0;
+    for (const auto& i : r.indicators) {
+      if (i.id != "shattered-gradients") continue;
+      cos_eps = i.extra["median_cosine_eps"];
+      cos_small = i.extra["median_cosine_eps_over_16"];
+    }
+    std::printf("verdict %s: PGD %.3f -> adaptive %.3f, all attacks %.3f (%s); gradient cosine "
+                "%.3f at eps/16, %.3f at eps; fired:%s\n",
                 verdict_name(r.verdict).c_str(), r.pgd_accuracy, r.adaptive_accuracy,
-                r.lowered_most_by.c_str(), ids.c_str());
+                r.worst_case_accuracy, r.lowered_most_by.c_str(), cos_small, cos_eps, ids.c_str());
+    EXPECT_LE(r.worst_case_accuracy, r.adaptive_accuracy);
+    EXPECT_LE(r.worst_case_accuracy, r.pgd_accuracy);
     return r;
   }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "defenses/graph_scan.h"
 #include "masking_fixtures.h"
 #include "models/zoo.h"
 
@@ -66,6 +67,73 @@ TEST(StraightThrough, ReachesIntoSubmodulesAndLeavesTheOriginalAlone) {
   const torch::Tensor w = torch::ones({2, 1, 4, 4});
   EXPECT_TRUE(torch::allclose(input_gradient(st.module, x, w), 2 * w));
   EXPECT_TRUE(torch::equal(input_gradient(outer, x, w), torch::zeros_like(x)));
+}
+
+// One construct per tiny model: the rewrite keeps the forward values exactly and gives the
+// gradient of its surrogate (slope per element), and the graph scan names the construct.
+struct Construct {
+  const char* name;
+  const char* body;   // the forward's return expression of x
+  double slope;       // d surrogate / dx per element
+  const char* op;     // what the scan reports
+};
+
+class StraightThroughConstruct : public ::testing::TestWithParam<Construct> {};
+
+TEST_P(StraightThroughConstruct, KeepsValuesAndGivesTheSurrogatesGradient) {
+  const Construct& c = GetParam();
+  torch::jit::Module m = test::script(
+      "M", std::string("def forward(self, x):\n  y = x * 1.0\n  return ") + c.body + "\n");
+  StraightThrough st = straight_through_copy(m);
+  EXPECT_GE(st.rewritten, 1) << c.name;
+  EXPECT_TRUE(st.blocked.empty()) << c.name << ": " << st.blocked.front();
+  const torch::Tensor x = torch::rand({2, 1, 5, 5}) * 0.9 + 0.05;
+  const torch::Tensor w = torch::randn({2, 1, 5, 5});
+  // Equal up to the rounding of s + (y − s) (the BPDA view only crafts; the model judges).
+  EXPECT_TRUE(torch::allclose(st.module.forward({x}).toTensor(), m.forward({x}).toTensor(), 0,
+                              1e-6))
+      << c.name;
+  EXPECT_TRUE(torch::allclose(input_gradient(st.module, x, w), c.slope * w, 1e-5, 1e-6))
+      << c.name << "\n" << input_gradient(st.module, x, w).flatten().slice(0, 0, 4) << "\n"
+      << w.flatten().slice(0, 0, 4);
+  bool found = false;
+  for (const RiskyOp& op : scan_forward_graph(m)) found = found || op.op == c.op;
+  EXPECT_TRUE(found) << c.name << " not found by the scan";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryConstruct, StraightThroughConstruct,
+    ::testing::Values(
+        Construct{"round_in_place", "y.round_()", 1.0, "aten::round_"},
+        Construct{"floor_in_place", "y.floor_()", 1.0, "aten::floor_"},
+        Construct{"sign_in_place", "(y - 0.5).sign_()", 1.0, "aten::sign_"},
+        Construct{"heaviside", "torch.heaviside(y - 0.5, torch.zeros_like(y))", 1.0,
+                  "aten::heaviside"},
+        // x − remainder(x, c) is floor quantisation: the periodic part gets slope 0.
+        Construct{"remainder", "y - torch.remainder(y, 0.25)", 1.0, "aten::remainder"},
+        Construct{"fmod", "y - torch.fmod(y, 0.25)", 1.0, "aten::fmod"},
+        Construct{"frac", "(y * 4.0 - torch.frac(y * 4.0)) / 4.0", 1.0, "aten::frac"},
+        Construct{"floor_divide", "torch.floor_divide(y, 0.25)", 4.0, "aten::floor_divide"},
+        Construct{"div_floor", "torch.div(y, 0.25, rounding_mode='floor')", 4.0, "aten::div"},
+        Construct{"int_cast", "(y * 8.0).long().float() / 8.0", 1.0, "aten::to"},
+        Construct{"detach", "y.detach() * 2.0", 2.0, "aten::detach"},
+        Construct{"greater", "(y > 0.5).float()", 1.0, "aten::gt"},
+        Construct{"less", "(y < 0.5).float()", -1.0, "aten::lt"},
+        Construct{"less_times", "(y <= 0.5) * 3.0", -3.0, "aten::le"},
+        Construct{"where_step", "torch.where(y > 0.5, 1.0, 0.0)", 1.0, "aten::gt"},
+        Construct{"where_down", "torch.where(y < 0.5, 1.0, 0.0)", -1.0, "aten::lt"},
+        Construct{"bucketize",
+                  "torch.bucketize(y, torch.tensor([0.25, 0.5, 0.75])).float() / 4.0", 0.25,
+                  "aten::bucketize"}),
+    [](const ::testing::TestParamInfo<Construct>& info) { return std::string(info.param.name); });
+
+// Equality has no monotone surrogate: it is left as it is and named.
+TEST(StraightThrough, EqualityIsNamedAsBlocking) {
+  torch::jit::Module m =
+      test::script("Eq", "def forward(self, x):\n  return (torch.round(x * 4.0) == 2.0).float()\n");
+  StraightThrough st = straight_through_copy(m);
+  ASSERT_EQ(st.blocked.size(), 1u);
+  EXPECT_NE(st.blocked[0].find("aten::eq"), std::string::npos);
 }
 
 }  // namespace
