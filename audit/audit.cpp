@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "attacks/attack_runner.h"
+#include "attacks/autoattack_checks.h"
 #include "attacks/registry.h"
 #include "audit/evaluation.h"
 #include "audit/image_grid.h"
@@ -949,6 +950,22 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   rep["main_robust_accuracy"] = main_robust;
   rep["main_robust_accuracy_from"] = main_from;
   rep["skipped_attacks"] = skipped_attacks;
+  {
+    // AutoAttack's sanity checks; Square's: what it alone broke at the main budget among the
+    // standard attacks (all white-box but it).
+    std::vector<SanityCheck> checks = autoattack_checks(model, data, o.batch_size);
+    for (const auto& [name, budgets] : outcomes) {
+      if (name != "square") continue;
+      const size_t e = static_cast<size_t>(main_it - o.eps.begin());
+      torch::Tensor white_box = torch::zeros({n}, torch::kBool);
+      for (const auto& [other, b] : outcomes)
+        if (other != "square") white_box |= b[e].success;
+      checks.push_back(square_check(
+          (budgets[e].success & clean_correct & ~white_box).sum().item<int64_t>(),
+          clean_correct.sum().item<int64_t>()));
+    }
+    rep["checks"] = to_json(checks);
+  }
   rep["adaptive"] = adaptive;
   rep["min_norm"] = min_norm;
   rep["fragile_examples"] = fragile;

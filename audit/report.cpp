@@ -105,6 +105,8 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                       " clean-correct points at eps " + num(r["masking"]["eps"]) + "): " +
                       text(r["masking"]["verdict"]) + " — " + text(r["masking"]["message"]));
   for (const auto& f : r["numerical"]["flags"]) summary.push_back("Numerical: " + text(f));
+  for (const auto& c : r.value("checks", json::array()))
+    if (c["warning"].get<bool>()) summary.push_back("Check " + text(c["check"]) + ": " + text(c["message"]));
   if (r.contains("gate")) summary.push_back("Gate: " + text(r["gate"]["message"]));
   b.flags(summary);
 

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "attacks/attack_runner.h"
+#include "attacks/autoattack_checks.h"
 #include "attacks/registry.h"
 #include "attacks/transfer.h"
 #include "audit/example_set.h"
@@ -127,7 +128,12 @@ void run_attack_command(const AttackCliOptions& o) {
   config.noise = o.noise;
   config.draws = o.draws;
   std::optional<Model> surrogate;
-  if (!o.surrogate.empty()) surrogate = load_surrogate(o.surrogate, model_options, data);
+  if (!o.surrogate.empty()) {
+    surrogate = load_surrogate(o.surrogate, model_options, data);
+    // Every step raises the surrogate's loss: the first point that fools the surrogate is barely
+    // across its boundary, and seldom across the target's.
+    config.early_stop = false;
+  }
   const auto build = [&]() -> std::unique_ptr<Attack> {
     auto attack = ensemble ? make_ensemble(o.attack, config) : make_attack(info, config);
     if (surrogate) return std::make_unique<TransferAttack>(std::move(attack), *surrogate);
@@ -143,6 +149,13 @@ void run_attack_command(const AttackCliOptions& o) {
   run_options.seed = o.common.seed;
   ADVTK_CHECK(info.targeted || run_options.target.mode == TargetMode::None, "--target: ", info.name,
               " is untargeted");
+
+  // AutoAttack's own sanity checks around its suites (checks.py), as warnings.
+  const bool autoattack = o.attack.rfind("autoattack", 0) == 0;
+  std::vector<SanityCheck> checks;
+  if (autoattack) checks = autoattack_checks(model, data, o.common.batch_size);
+  for (const SanityCheck& c : checks)
+    if (c.warning) spdlog::warn("{}: {}", c.id, c.message);
 
   ProgressBar bar(o.attack, data.size(), show_progress(o.common));
   double shown_eps = -1;
@@ -167,6 +180,20 @@ void run_attack_command(const AttackCliOptions& o) {
   std::vector<nlohmann::json> summaries;
   for (const AttackRun& run : runs) {
     nlohmann::json s = summarize_run(run, info.minimum_norm, budgets);
+    if (autoattack) {
+      std::vector<SanityCheck> all = checks;
+      const nlohmann::json& parts = run.parameters["attacks"];
+      for (size_t k = 0; k < parts.size(); ++k) {
+        if (parts[k].value("attack", std::string()) != "square") continue;
+        const torch::Tensor attacked = run.clean_pred.eq(run.y);
+        all.push_back(square_check(
+            (run.broken_by.eq(static_cast<int64_t>(k)) & attacked).sum().item<int64_t>(),
+            attacked.sum().item<int64_t>()));
+        if (all.back().warning)
+          spdlog::warn("eps {}: {}: {}", format_eps(run.eps), all.back().id, all.back().message);
+      }
+      s["checks"] = to_json(all);
+    }
     s["seed"] = o.common.seed;
     s["model"] = o.model_path;
     s["data"] = data.source;

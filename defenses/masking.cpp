@@ -255,7 +255,13 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
   report.indicators.push_back(
       check_noise_beats_attacks(c, white_box | black_box | fgsm.broken.slice(0, 0, m)));
   say("12 optimisation health");
-  report.indicators.push_back(check_optimisation_health(c, plain_expensive));
+  const double zero_fraction = [&] {
+    for (const Indicator& i : report.indicators)
+      if (i.id == "zero-gradients") return i.extra["all_zero_fraction"].get<double>();
+    return 0.0;
+  }();
+  report.indicators.push_back(
+      check_optimisation_health(c, plain_expensive, zero_fraction >= kZeroGradientSkip));
 
   // The ladder, on the points plain PGD left robust.
   LadderFacts facts;
@@ -267,8 +273,8 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
         facts.gradient_trouble || (i.fired && (i.id == "broken-graph" || i.id == "zero-gradients" ||
                                                i.id == "shattered-gradients"));
     facts.exploding = facts.exploding || (i.fired && i.id == "exploding-gradients");
-    if (i.id == "zero-gradients") facts.zero_gradient_fraction = i.extra["all_zero_fraction"];
   }
+  facts.zero_gradient_fraction = zero_fraction;
   report.ladder_facts = facts;
   const Ladder ladder = build_ladder(model, o, facts);
   report.bpda_blocked = ladder.bpda_blocked;

@@ -33,10 +33,11 @@ double fraction(const torch::Tensor& mask) {
 int64_t count(const torch::Tensor& mask) { return mask.to(torch::kLong).sum().item<int64_t>(); }
 
 // Indicator 5's thresholds on the median gradient cosine. At ε/16 (Athalye et al.'s "nearby
-// points"): 0.5. At ε the gradient of an honest ReLU network turns too (other units switch), so
-// the bar is lower; it is set below every honest model measured (README, masking calibration).
+// points"): 0.5. At ε the gradient of an honest ReLU network turns more (other units switch):
+// the tests' plain and PGD-trained CNNs measure 0.85-0.94 there, the x + 0.02·sin(2000x) front
+// end 0.26 (README), so 0.3.
 constexpr double kShatteredAtSixteenth = 0.5;
-constexpr double kShatteredAtEps = 0.1;
+constexpr double kShatteredAtEps = 0.3;
 // Indicator 14: the changed-loss retries break at least this fraction of all points (and 10).
 // Honest models measured lose at most 2-3% of their points to every retry together (README).
 constexpr double kLossSpecificFraction = 0.10;
@@ -539,7 +540,8 @@ Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor
   return ind;
 }
 
-Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base) {
+Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base,
+                                    bool gradients_dead) {
   Indicator ind = make(12, "optimisation-health",
                        "PGD raises the loss and has converged (more steps or restarts break "
                        "nothing more)",
@@ -555,16 +557,20 @@ Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base
   const double flat_fraction =
       count(robust) > 0 ? static_cast<double>(count(flat)) / static_cast<double>(count(robust))
                         : 0.0;
-  // From starts of their own: the baseline's start again would only repeat its run.
-  const Outcome longer = attack_at_budget(c, *c.model, c.expensive, [&](double e) {
-    return masking_pgd(c.options, e, LossKind::CrossEntropy, 4 * c.options.pgd_steps, 1, 1,
-                       kSaltLonger);
-  });
-  const Outcome restarted = attack_at_budget(c, *c.model, c.expensive, [&](double e) {
-    return masking_pgd(c.options, e, LossKind::CrossEntropy, c.options.pgd_steps, 5, 1,
-                       kSaltRestarts);
-  });
-  const torch::Tensor more = (longer.broken | restarted.broken) & ~base.broken;
+  // From starts of their own: the baseline's start again would only repeat its run. With a zero
+  // gradient everywhere no step moves: not run (the loss test above already fires).
+  torch::Tensor more = torch::zeros_like(base.broken);
+  if (!gradients_dead) {
+    const Outcome longer = attack_at_budget(c, *c.model, c.expensive, [&](double e) {
+      return masking_pgd(c.options, e, LossKind::CrossEntropy, 4 * c.options.pgd_steps, 1, 1,
+                         kSaltLonger);
+    });
+    const Outcome restarted = attack_at_budget(c, *c.model, c.expensive, [&](double e) {
+      return masking_pgd(c.options, e, LossKind::CrossEntropy, c.options.pgd_steps, 5, 1,
+                         kSaltRestarts);
+    });
+    more = (longer.broken | restarted.broken) & ~base.broken;
+  }
   const bool not_converged = counts_as_difference(count(more), n);
   const bool no_ascent = flat_fraction > 0.5 && count(robust) >= 2;
   // An iterate the attack saw as adversarial, returned as a point that is not.
@@ -583,6 +589,10 @@ Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base
           "steps or 5 restarts break %.0f more; %.0f points had an adversarial iterate but "
           "the returned point is not",
           100 * flat_fraction, static_cast<double>(count(more)), static_cast<double>(count(lost)));
+  if (gradients_dead) {
+    ind.detail += " (the 4x-steps and restart runs were skipped: the gradient is zero everywhere)";
+    ind.extra["convergence_runs_skipped"] = true;
+  }
   return ind;
 }
 

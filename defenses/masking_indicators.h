@@ -1,4 +1,4 @@
-// The twelve indicators of the masking detector, each a function of what was measured.
+// The fourteen indicators of the masking detector, each a function of what was measured.
 // Thresholds and where they come from are documented next to each (and in the README).
 #pragma once
 
@@ -69,8 +69,10 @@ Indicator check_unbounded_attack(const MaskingContext& c);
 // `base`: plain PGD's outcome on c.expensive (its ε point of the curve).
 Indicator check_budget_growth(const MaskingContext& c, const Outcome& base);
 Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor& all_attacks);
-// `base`: plain PGD's outcome on c.expensive (the baseline, not run again).
-Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base);
+// `base`: plain PGD's outcome on c.expensive (the baseline, not run again). `gradients_dead`:
+// every loss's gradient is zero (nearly) everywhere, so the 4x-steps and restart runs are skipped.
+Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base,
+                                    bool gradients_dead);
 // 14: a changed loss (R1: the margin loss, DLR, targeted DLR) breaks far more of the points
 // plain cross-entropy PGD left robust than the other retries: the loss is masked for CE only.
 Indicator check_loss_specific(const MaskingContext& c, int64_t broken_by_changed_loss);

@@ -254,7 +254,7 @@ TEST(SquareAffine, WindowsReachTheLastRowAndColumn) {
   const Problem p{w, b, torch::full({16, 1, 8, 8}, 0.5f), torch::zeros({16}, torch::kLong)};
   SquareOptions o;
   o.threat = {Norm::Linf, 0.03, 0, 1};
-  o.queries = 200;
+  o.queries = 1000;
   const AttackResult r = SquareAttack(o).run(test::affine_model(w, b), batch_of(p));
   EXPECT_TRUE(r.success.all().item<bool>());
   EXPECT_GT(r.forward_calls.gt(1).sum().item<int64_t>(), 0);  // some started on the wrong side

@@ -326,7 +326,7 @@ TEST(Cli, MaskingGivesAVerdictWithEvidenceAndExitCodes) {
   EXPECT_EQ(honest.exit_code, 0) << honest.out << honest.err;
   const auto report = nlohmann::json::parse(test::read_bytes(dir.file("honest") + "/masking.json"));
   EXPECT_EQ(report.at("verdict"), "no-evidence");
-  ASSERT_EQ(report.at("indicators").size(), 12u);
+  ASSERT_EQ(report.at("indicators").size(), 14u);
   EXPECT_LE(report.at("adaptive_robust_accuracy").get<double>(),
             report.at("pgd_robust_accuracy").get<double>());
 
