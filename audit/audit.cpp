@@ -497,7 +497,9 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
                    {{"model", model_key},
                     {"data", data_info},
                     {"settings", settings},
-                    {"versions", {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}}}},
+                    // stages 2: the masking stage saves every break of the check
+                    {"versions",
+                     {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"stages", 2}}}},
                    o.resume);
 
   const int stage_count = 1 + static_cast<int>(attacks.size()) + (o.min_norm ? 2 : 0) +

@@ -23,15 +23,22 @@ class Masking : public ::testing::Test {
   }
 
   static torch::jit::Module trained_cnn(bool adversarial) {
+    return trained(Architecture::Cnn, adversarial ? "pgd" : "", 2);
+  }
+
+  // A zoo model trained on 3,000 Fashion-MNIST images: plainly (method ""), or adversarially
+  // ("pgd", "trades") at Linf 0.1.
+  static torch::jit::Module trained(Architecture arch, const std::string& method, int64_t epochs) {
     ZooOptions z;
-    Model model = Model::wrap(build_zoo_model(Architecture::Cnn, z), {}, "cnn");
+    Model model = Model::wrap(build_zoo_model(arch, z), {}, "zoo");
     TrainOptions t;
-    t.epochs = 2;
+    t.epochs = epochs;
     t.batch_size = 64;
     AdversarialTrainingOptions a;
     a.threat = {Norm::Linf, 0.1};
+    if (!method.empty()) a.method = parse_adversarial_method(method);
     std::unique_ptr<TrainingObjective> objective =
-        adversarial ? make_adversarial_objective(a) : std::make_unique<CrossEntropyObjective>();
+        method.empty() ? std::make_unique<CrossEntropyObjective>() : make_adversarial_objective(a);
     train(model, test::fashion(Split::Train, 3000), nullptr, *objective, t);
     return model.module();
   }
@@ -216,6 +223,31 @@ TEST_F(Masking, AdversariallyTrainedCnnShowsNoEvidence) {
   EXPECT_EQ(r.verdict, Verdict::NoEvidence) << summary(r);
   EXPECT_GT(r.adaptive_accuracy, 0.3);
 }
+
+// No false alarms: honest robust models of other architectures, training lengths and methods.
+struct Honest {
+  const char* name;
+  Architecture arch;
+  const char* method;
+  int64_t epochs;
+};
+
+class MaskingHonest : public Masking, public ::testing::WithParamInterface<Honest> {};
+
+TEST_P(MaskingHonest, ShowsNoEvidence) {
+  const Honest& h = GetParam();
+  const MaskingReport r = check(trained(h.arch, h.method, h.epochs));
+  EXPECT_EQ(r.verdict, Verdict::NoEvidence) << summary(r);
+  for (const auto& i : r.indicators) EXPECT_FALSE(i.fired && i.symptom) << h.name << ": " << i.id;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Defenses, MaskingHonest,
+    ::testing::Values(Honest{"mlp_pgd", Architecture::Mlp, "pgd", 2},
+                      Honest{"lenet_pgd", Architecture::LeNet, "pgd", 2},
+                      Honest{"cnn_pgd_longer", Architecture::Cnn, "pgd", 5},
+                      Honest{"cnn_trades", Architecture::Cnn, "trades", 2}),
+    [](const ::testing::TestParamInfo<Honest>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace advtk
