@@ -57,7 +57,15 @@ std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Ten
 // The random streams of each attack family are disjoint, so two attacks run with one seed on one
 // example (PGD and APGD in a suite, the masking check's PGD and its noise draws) never start
 // from the same draws. APGD keeps 0-2 (its CE, DLR and targeted runs).
-enum class StreamFamily : uint64_t { ApgdCe = 0, ApgdDlr = 1, ApgdTargeted = 2, Pgd = 3, Square = 4, Noise = 5, Fab = 6 };
+enum class StreamFamily : uint64_t {
+  ApgdCe = 0,
+  ApgdDlr = 1,
+  ApgdTargeted = 2,
+  Pgd = 3,
+  Square = 4,
+  Noise = 5,
+  Fab = 6
+};
 // Stream k of a family: (family << 40) + k.
 uint64_t family_stream(StreamFamily family, uint64_t k);
 

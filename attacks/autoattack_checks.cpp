@@ -31,16 +31,17 @@ std::vector<SanityCheck> autoattack_checks(const Model& model, const Dataset& da
     const double scale = 1 + z.abs().max().item<double>();
     const double diff = (z - again).abs().max().item<double>();
     SanityCheck c{"randomness", diff > 1e-5 * scale, ""};
-    c.message = c.warning ? format("two passes differ by %.3g (relative %.3g): a randomised model; "
-                                   "use autoattack-rand (EOT) and judge by a majority of passes",
-                                   diff, diff / scale)
+    c.message = c.warning ? format(
+                                "two passes differ by %.3g (relative %.3g): a randomised model; "
+                                "use autoattack-rand (EOT) and judge by a majority of passes",
+                                diff, diff / scale)
                           : "two passes give the same outputs";
     out.push_back(c);
 
     const torch::Tensor sums = z.sum(1);
-    const bool probabilities =
-        z.ge(-1e-6).all().item<bool>() && z.le(1 + 1e-6).all().item<bool>() &&
-        (sums - 1).abs().le(1e-3).all().item<bool>();
+    const bool probabilities = z.ge(-1e-6).all().item<bool>() &&
+                               z.le(1 + 1e-6).all().item<bool>() &&
+                               (sums - 1).abs().le(1e-3).all().item<bool>();
     out.push_back({"probability-output", probabilities,
                    probabilities ? "the outputs are probabilities (in [0, 1], summing to 1): "
                                    "attack the logits, or the losses are far weaker"
@@ -59,10 +60,9 @@ std::vector<SanityCheck> autoattack_checks(const Model& model, const Dataset& da
                            : "an example's output does not depend on its batch"});
   }
 
-  const LossGradient g = loss_gradient(
-      model, x, [&](const torch::Tensor& logits) {
-        return attack_loss({LossKind::CrossEntropy}, logits, y, {});
-      });
+  const LossGradient g = loss_gradient(model, x, [&](const torch::Tensor& logits) {
+    return attack_loss({LossKind::CrossEntropy}, logits, y, {});
+  });
   const torch::Tensor zero = g.grad.flatten(1).abs().amax(1).le(1e-12).to(torch::kCPU);
   const double zero_fraction = zero.to(torch::kDouble).mean().item<double>();
   out.push_back({"zero-gradients", zero_fraction > 0,
@@ -82,12 +82,12 @@ std::vector<SanityCheck> autoattack_checks(const Model& model, const Dataset& da
 
 SanityCheck square_check(int64_t square_broken, int64_t attacked) {
   SanityCheck c{"square-beats-white-box", square_broken > 0, ""};
-  c.message =
-      c.warning ? "Square, which uses no gradient, broke " + std::to_string(square_broken) + " of " +
-                      std::to_string(attacked) +
-                      " examples every white-box attack left robust: a sign of gradient masking; "
-                      "run `advtk masking`"
-                : "Square broke nothing the white-box attacks left robust";
+  c.message = c.warning
+                  ? "Square, which uses no gradient, broke " + std::to_string(square_broken) +
+                        " of " + std::to_string(attacked) +
+                        " examples every white-box attack left robust: a sign of gradient masking; "
+                        "run `advtk masking`"
+                  : "Square broke nothing the white-box attacks left robust";
   return c;
 }
 

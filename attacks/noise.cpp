@@ -30,8 +30,8 @@ AttackResult NoiseAttack::run(const Model& model, const AttackBatch& batch) {
     const AttackBatch sub = select_examples(batch, idx);
     torch::Tensor x_try = sub.x;
     if (draw > 0) {
-      auto gens = example_generators(o.seed, sub.index,
-                                     family_stream(StreamFamily::Noise, static_cast<uint64_t>(draw)));
+      auto gens = example_generators(
+          o.seed, sub.index, family_stream(StreamFamily::Noise, static_cast<uint64_t>(draw)));
       if (o.kind == NoiseKind::Uniform) {
         x_try = random_start(o.threat, sub.x, gens);
       } else {

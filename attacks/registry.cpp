@@ -102,8 +102,7 @@ std::vector<AttackInfo> build_registry() {
                false,
                true,
                [](const AttackConfig& c) {
-                 return make_rfgsm(threat_of(c), c.seed, loss_of(c, LossKind::CrossEntropy),
-                                   c.eot);
+                 return make_rfgsm(threat_of(c), c.seed, loss_of(c, LossKind::CrossEntropy), c.eot);
                }});
   r.push_back(
       {"pgd",

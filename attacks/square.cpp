@@ -315,8 +315,7 @@ torch::Tensor square_window_mass(Norm norm, const torch::Tensor& delta,
   const auto channels = static_cast<double>(delta.size(1));
   const torch::Tensor in = delta * in_windows;
   if (norm == Norm::L1)
-    return ((eps - l1_norm(delta)).clamp_min(0) / channels + in.abs().sum({2, 3}, true)) *
-           channels;
+    return ((eps - l1_norm(delta)).clamp_min(0) / channels + in.abs().sum({2, 3}, true)) * channels;
   TORCH_INTERNAL_ASSERT(norm == Norm::L2, "square_window_mass: an L2 or L1 update");
   return ((eps * eps - l2_norm(delta).square()).clamp_min(0) / channels +
           in.square().sum({2, 3}, true))
@@ -382,8 +381,8 @@ AttackResult SquareAttack::run(const Model& model, const AttackBatch& batch) {
     a.x = sub.x;
     a.y = sub.y;
     a.target = sub.target;
-    a.gens = example_generators(o.seed, sub.index,
-                                family_stream(StreamFamily::Square, static_cast<uint64_t>(restart)));
+    a.gens = example_generators(
+        o.seed, sub.index, family_stream(StreamFamily::Square, static_cast<uint64_t>(restart)));
 
     // Queries the model at x_new [a.size()]; keeps x_new where the loss fell or the example is
     // now fooled (the start is kept whatever its loss). Returns the fooled examples.

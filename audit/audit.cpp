@@ -9,6 +9,7 @@
 #include "attacks/attack_runner.h"
 #include "attacks/autoattack_checks.h"
 #include "attacks/registry.h"
+#include "attacks/transfer.h"
 #include "audit/evaluation.h"
 #include "audit/image_grid.h"
 #include "audit/numerical_probe.h"
@@ -18,7 +19,6 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "data/image_folder.h"
-#include "attacks/transfer.h"
 #include "defenses/masking.h"
 #include "defenses/masking_ladder.h"
 #include "defenses/masking_support.h"
@@ -88,8 +88,8 @@ class Auditor {
   // `judge_passes` > 1: success is decided again by a majority over that many passes (a
   // randomised model), before the batch is saved.
   ChunkedRun chunked(const std::string& stage, const AttackFactory& make,
-                     const std::vector<double>& budgets, const torch::Tensor& rows,
-                     bool keep_x_adv, int64_t judge_passes = 1) {
+                     const std::vector<double>& budgets, const torch::Tensor& rows, bool keep_x_adv,
+                     int64_t judge_passes = 1) {
     const int64_t n = rows.numel();
     ChunkedRun out;
     out.budgets.resize(budgets.size());
@@ -448,11 +448,12 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   nlohmann::json skipped_attacks = nlohmann::json::array();
   const auto apgd_t = std::find(attacks.begin(), attacks.end(), "apgd-t");
   if (classes < 4 && apgd_t != attacks.end()) {
-    const std::string why = "the targeted DLR loss needs at least 4 classes, the model has " +
-                            std::to_string(classes);
+    const std::string why =
+        "the targeted DLR loss needs at least 4 classes, the model has " + std::to_string(classes);
     if (classes == 3) {
       *apgd_t = "apgd-dlr";
-      skipped_attacks.push_back({{"attack", "apgd-t"}, {"reason", why}, {"replaced_by", "apgd-dlr"}});
+      skipped_attacks.push_back(
+          {{"attack", "apgd-t"}, {"reason", why}, {"replaced_by", "apgd-dlr"}});
     } else {
       attacks.erase(apgd_t);
       skipped_attacks.push_back(
@@ -493,14 +494,14 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   model_key["output_key"] = model.options().output_key ? nlohmann::json(*model.options().output_key)
                                                        : nlohmann::json(nullptr);
   model_key["bpda"] = model.options().bpda;
-  StageStore store(o.out,
-                   {{"model", model_key},
-                    {"data", data_info},
-                    {"settings", settings},
-                    // stages 2: the masking stage saves every break of the check
-                    {"versions",
-                     {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"stages", 2}}}},
-                   o.resume);
+  StageStore store(
+      o.out,
+      {{"model", model_key},
+       {"data", data_info},
+       {"settings", settings},
+       // stages 2: the masking stage saves every break of the check
+       {"versions", {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"stages", 2}}}},
+      o.resume);
 
   const int stage_count = 1 + static_cast<int>(attacks.size()) + (o.min_norm ? 2 : 0) +
                           (o.masking ? 1 : 0) + 1 + (o.sharpness ? 1 : 0);
@@ -511,9 +512,9 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   a.begin("clean accuracy");
   if (!store.tensors("clean")) {
     const auto t = Clock::now();
-    const EvaluationResult e =
-        evaluate(model, data, o.batch_size, classes,
-                 [&](int64_t done, int64_t total) { a.report(done, total); }, passes);
+    const EvaluationResult e = evaluate(
+        model, data, o.batch_size, classes,
+        [&](int64_t done, int64_t total) { a.report(done, total); }, passes);
     nlohmann::json per = nlohmann::json::array();
     for (double v : e.per_class_accuracy)
       per.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
@@ -796,8 +797,8 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
               {{"eps", o.eps[e]}, {"examples", run.budgets[e].success.sum().item<int64_t>()}});
         }
         entry["seconds"] = run.seconds;
-        entry["parameters"] = run.parameters.empty() ? nlohmann::json(nullptr)
-                                                     : run.parameters.back();
+        entry["parameters"] =
+            run.parameters.empty() ? nlohmann::json(nullptr) : run.parameters.back();
         stage_seconds["adaptive-" + std::to_string(k)] = run.seconds;
       }
       adaptive["attacks"].push_back(entry);
@@ -830,7 +831,8 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     const double acc = fraction(robust);
     if (o.eps[e] == o.main_eps) {
       main_robust = acc;
-      for (const auto& set : sets) main_from += (main_from.empty() ? "" : " + ") + set.get<std::string>();
+      for (const auto& set : sets)
+        main_from += (main_from.empty() ? "" : " + ") + set.get<std::string>();
     }
     worst.push_back({{"eps", o.eps[e]},
                      {"robust_accuracy", acc},
@@ -962,9 +964,9 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       torch::Tensor white_box = torch::zeros({n}, torch::kBool);
       for (const auto& [other, b] : outcomes)
         if (other != "square") white_box |= b[e].success;
-      checks.push_back(square_check(
-          (budgets[e].success & clean_correct & ~white_box).sum().item<int64_t>(),
-          clean_correct.sum().item<int64_t>()));
+      checks.push_back(
+          square_check((budgets[e].success & clean_correct & ~white_box).sum().item<int64_t>(),
+                       clean_correct.sum().item<int64_t>()));
     }
     rep["checks"] = to_json(checks);
   }

@@ -9,8 +9,7 @@ namespace advtk {
 EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch_size,
                           int64_t num_classes, const BatchProgress& progress, int64_t passes) {
   ADVTK_CHECK(batch_size > 0, "--batch-size: expected a positive number, got ", batch_size);
-  ADVTK_CHECK(passes >= 1 && passes % 2 == 1, "passes: expected an odd number >= 1, got ",
-              passes);
+  ADVTK_CHECK(passes >= 1 && passes % 2 == 1, "passes: expected an odd number >= 1, got ", passes);
   torch::NoGradGuard no_grad;
   const int64_t n = data.size();
   std::vector<torch::Tensor> predictions;  // [passes, batch] per batch
@@ -39,8 +38,8 @@ EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch
   r.predictions = passes == 1 ? all[0] : std::get<0>(all.mode(0));
   const torch::Tensor labels = data.labels.to(torch::kLong);
   r.majority_correct = all.eq(labels.unsqueeze(0)).sum(0).mul(2).gt(passes);
-  const int64_t k = std::max(num_classes,
-                             std::max(all.max().item<int64_t>(), labels.max().item<int64_t>()) + 1);
+  const int64_t k =
+      std::max(num_classes, std::max(all.max().item<int64_t>(), labels.max().item<int64_t>()) + 1);
   r.confusion = torch::bincount((labels.unsqueeze(0) * k + all).flatten(), {}, k * k).view({k, k});
   const auto total = static_cast<double>(n * passes);
   r.correct = r.majority_correct.sum().item<int64_t>();

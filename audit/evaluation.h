@@ -13,7 +13,7 @@ namespace advtk {
 
 struct EvaluationResult {
   int64_t examples = 0;
-  int64_t passes = 1;  // forward passes per example (a randomised model: more than one)
+  int64_t passes = 1;   // forward passes per example (a randomised model: more than one)
   int64_t correct = 0;  // examples correct in more than half of the passes
   // Correct predictions over examples × passes: with one pass the accuracy, with more the
   // expected accuracy of one pass of a randomised model.
@@ -21,8 +21,8 @@ struct EvaluationResult {
   double majority_accuracy = 0.0;          // correct / examples
   double mean_loss = 0.0;                  // cross-entropy, over examples × passes
   std::vector<double> per_class_accuracy;  // expected, per class; NaN for classes with no examples
-  torch::Tensor confusion;  // [K, K] int64 over every pass: row = true label, column = prediction
-  torch::Tensor predictions;       // [N] int64: the most frequent prediction over the passes
+  torch::Tensor confusion;    // [K, K] int64 over every pass: row = true label, column = prediction
+  torch::Tensor predictions;  // [N] int64: the most frequent prediction over the passes
   torch::Tensor majority_correct;  // [N] bool: correct in more than half of the passes
 };
 

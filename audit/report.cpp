@@ -90,10 +90,9 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
   std::vector<std::string> summary = {
       "Clean accuracy " + pct(r["clean_accuracy"]) + " on " + text(r["data"]["examples"]) +
           " examples of " + text(r["data"]["source"]) + ".",
-      "Robust accuracy at " + norm + " eps " + main_eps +
-          " (per-example worst case over " +
-          r.value("main_robust_accuracy_from", std::string("the attacks below")) + " attacks): " +
-          pct(r["main_robust_accuracy"]) +
+      "Robust accuracy at " + norm + " eps " + main_eps + " (per-example worst case over " +
+          r.value("main_robust_accuracy_from", std::string("the attacks below")) +
+          " attacks): " + pct(r["main_robust_accuracy"]) +
           " — an upper bound on the true robust accuracy, not a proof."};
   for (const auto& s : r.value("skipped_attacks", json::array()))
     summary.push_back("Attack " + text(s["attack"]) + " not run: " + text(s["reason"]) +
@@ -106,7 +105,8 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                       text(r["masking"]["verdict"]) + " — " + text(r["masking"]["message"]));
   for (const auto& f : r["numerical"]["flags"]) summary.push_back("Numerical: " + text(f));
   for (const auto& c : r.value("checks", json::array()))
-    if (c["warning"].get<bool>()) summary.push_back("Check " + text(c["check"]) + ": " + text(c["message"]));
+    if (c["warning"].get<bool>())
+      summary.push_back("Check " + text(c["check"]) + ": " + text(c["message"]));
   if (r.contains("gate")) summary.push_back("Gate: " + text(r["gate"]["message"]));
   b.flags(summary);
 
@@ -262,16 +262,23 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
     }
     b.table({"#", "indicator", "fired", "evidence"}, rows);
     rows.clear();
-    for (const auto& t : k["retries"])
+    for (const auto& t : k["retries"]) {
+      if (t.contains("skipped")) {
+        rows.push_back({text(t["step"]), text(t["attack"]), "skipped", text(t["skipped"]), ""});
+        continue;
+      }
       rows.push_back({text(t["step"]), text(t["attack"]), pct(t["robust_accuracy_before"]),
                       pct(t["robust_accuracy_after"]), text(t["broken"])});
+    }
+    if (k.contains("bpda_blocked")) b.paragraph("BPDA: " + text(k["bpda_blocked"]) + ".");
     if (!rows.empty()) b.table({"step", "retry", "before", "after", "broken"}, rows);
     if (k.contains("worst_case_robust_accuracy"))
-      b.paragraph("Over every attack of the check (PGD, FGSM, APGD-CE, Square, transfer, noise, "
-                  "the convergence runs and the ladder) " +
-                  pct(k["worst_case_robust_accuracy"]) +
-                  " of its points stay robust; each of those breaks joins the worst case above "
-                  "from the main budget up.");
+      b.paragraph(
+          "Over every attack of the check (PGD, FGSM, APGD-CE, Square, transfer, noise, "
+          "the convergence runs and the ladder) " +
+          pct(k["worst_case_robust_accuracy"]) +
+          " of its points stay robust; each of those breaks joins the worst case above "
+          "from the main budget up.");
   }
   const json adaptive = r.value("adaptive", json::object());
   if (adaptive.value("ran", false) || adaptive.contains("why")) {

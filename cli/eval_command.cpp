@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/evaluation.h"
-#include "defenses/masking.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
+#include "defenses/masking.h"
 
 namespace advtk::cli {
 namespace {
@@ -33,8 +33,8 @@ void print_text(const EvaluationResult& r, const Dataset& data) {
               << ")  mean cross-entropy " << std::setprecision(4) << r.mean_loss << "\n\n";
   } else {
     std::cout << std::fixed << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% ("
-              << r.correct << "/" << r.examples << ")  mean cross-entropy "
-              << std::setprecision(4) << r.mean_loss << "\n\n";
+              << r.correct << "/" << r.examples << ")  mean cross-entropy " << std::setprecision(4)
+              << r.mean_loss << "\n\n";
   }
   const int64_t k = r.confusion.size(0);
   size_t name_width = 5;
@@ -73,8 +73,9 @@ void run_eval(const EvalOptions& o) {
   const int64_t passes =
       outputs_vary(model, data, o.common.batch_size) ? MaskingOptions{}.vote_passes : 1;
   ProgressBar bar("eval", data.size(), show_progress(o.common));
-  const EvaluationResult r = evaluate(model, data, o.common.batch_size, data.num_classes(),
-                                      [&](int64_t done, int64_t) { bar.update(done); }, passes);
+  const EvaluationResult r = evaluate(
+      model, data, o.common.batch_size, data.num_classes(),
+      [&](int64_t done, int64_t) { bar.update(done); }, passes);
   bar.finish();
   if (!o.json) {
     print_text(r, data);

@@ -53,11 +53,18 @@ void print_report(const MaskingReport& r) {
   std::printf("\n%-4s %-38s %9s %9s %7s\n", "step", "retry (on points still robust)", "before",
               "after", "broken");
   for (const Retry& t : r.retries) {
+    if (!t.skipped.empty()) {
+      std::printf("%-4s %-38s skipped: %s\n", t.step.c_str(), t.attack.c_str(), t.skipped.c_str());
+      continue;
+    }
     std::printf("%-4s %-38s %8.2f%% %8.2f%% %7lld\n", t.step.c_str(), t.attack.c_str(),
                 100 * t.accuracy_before, 100 * t.accuracy_after, static_cast<long long>(t.broken));
   }
-  std::printf("\nrobust accuracy  plain %s %.2f%%, after the adaptive ladder %.2f%%\n",
-              r.baseline.c_str(), 100 * r.pgd_accuracy, 100 * r.adaptive_accuracy);
+  if (!r.bpda_blocked.empty()) std::printf("BPDA: %s\n", r.bpda_blocked.c_str());
+  std::printf("\nrobust accuracy  plain %s %.2f%%, after the adaptive ladder %.2f%%, over every "
+              "attack of the check %.2f%%\n",
+              r.baseline.c_str(), 100 * r.pgd_accuracy, 100 * r.adaptive_accuracy,
+              100 * r.worst_case_accuracy);
   std::printf("verdict          %s: %s\n", verdict_name(r.verdict).c_str(), r.message.c_str());
 }
 

@@ -109,8 +109,8 @@ void decide_verdict(MaskingReport& r) {
   const double drop = r.pgd_accuracy - r.adaptive_accuracy;
   const int64_t dropped = static_cast<int64_t>(std::llround(drop * static_cast<double>(r.points)));
   const std::string figures = "plain " + r.baseline + " leaves " + percent(r.pgd_accuracy) +
-                              " robust, adaptive attacks " + percent(r.adaptive_accuracy) +
-                              " (" + r.lowered_most_by + " broke the most)";
+                              " robust, adaptive attacks " + percent(r.adaptive_accuracy) + " (" +
+                              r.lowered_most_by + " broke the most)";
   if (fired && drop >= 0.05 && dropped >= 10) {
     r.verdict = Verdict::Masked;
     r.message = "gradient masking: " + figures;
@@ -118,8 +118,8 @@ void decide_verdict(MaskingReport& r) {
     // The drop is the evidence: plain gradient attacks overstate robustness by this much.
     r.verdict = Verdict::Masked;
     r.message = "gradient masking: no indicator fired on a symptom, but " + figures +
-                     ", a drop of " + percent(drop) + " (at least " +
-                     percent(kLadderDropEvidence) + " is evidence on its own)";
+                ", a drop of " + percent(drop) + " (at least " + percent(kLadderDropEvidence) +
+                " is evidence on its own)";
   } else if (fired) {
     r.verdict = Verdict::Suspect;
     r.message =
@@ -128,19 +128,19 @@ void decide_verdict(MaskingReport& r) {
   } else if (unconverged) {
     r.verdict = Verdict::NoEvidence;
     r.message = "no evidence of gradient masking, but plain " + r.baseline +
-                     " has not converged (more steps or restarts break more): it leaves " +
-                     percent(r.pgd_accuracy) + " robust, the adaptive attacks " +
-                     percent(r.adaptive_accuracy) +
-                     ", an upper bound from these attacks, not a proof of robustness";
+                " has not converged (more steps or restarts break more): it leaves " +
+                percent(r.pgd_accuracy) + " robust, the adaptive attacks " +
+                percent(r.adaptive_accuracy) +
+                ", an upper bound from these attacks, not a proof of robustness";
   } else {
     r.verdict = Verdict::NoEvidence;
     r.message = "no evidence of gradient masking; robust accuracy " +
-                     percent(r.worst_case_accuracy) +
-                     " is an upper bound from these attacks, not a proof of robustness";
+                percent(r.worst_case_accuracy) +
+                " is an upper bound from these attacks, not a proof of robustness";
   }
   if (r.worst_case_accuracy < r.adaptive_accuracy)
-    r.message += "; over every attack of the check " + percent(r.worst_case_accuracy) +
-                      " stay robust";
+    r.message +=
+        "; over every attack of the check " + percent(r.worst_case_accuracy) + " stay robust";
 }
 
 MaskingReport detect_masking(const Model& model, const Dataset& data, const MaskingOptions& o,

@@ -92,8 +92,8 @@ struct MaskingReport {
   // Per-point worst case over every attack the check ran at its budget (PGD, FGSM, APGD-CE,
   // Square, transfer, noise, the convergence runs and the ladder): never above any of them.
   double worst_case_accuracy = 0.0;
-  std::string lowered_most_by;     // the retry that broke the most points
-  std::string bpda_blocked;        // why the ladder had no BPDA rung, when it had none
+  std::string lowered_most_by;  // the retry that broke the most points
+  std::string bpda_blocked;     // why the ladder had no BPDA rung, when it had none
   std::vector<Indicator> indicators;
   LadderFacts ladder_facts;
   std::vector<Retry> retries;

@@ -227,9 +227,8 @@ PointGradients point_gradients(const MaskingContext& c) {
   PointGradients g;
   g.ce = input_gradients(*c.model, c.x, c.y, LossKind::CrossEntropy, c.options.batch_size);
   g.margin = input_gradients(*c.model, c.x, c.y, LossKind::Margin, c.options.batch_size);
-  g.dlr = c.classes >= 3
-              ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size)
-              : g.margin;
+  g.dlr = c.classes >= 3 ? input_gradients(*c.model, c.x, c.y, LossKind::Dlr, c.options.batch_size)
+                         : g.margin;
   return g;
 }
 
@@ -288,9 +287,10 @@ Indicator check_exploding_gradients(const MaskingContext& c, const PointGradient
   ind.extra = {{"median_l2", median},
                {"max_l2", ok.numel() > 0 ? ok.max().item<double>() : 0.0},
                {"nonfinite", count(~finite)}};
-  ind.detail = fmt("the margin's input gradient is over 100x its median (%.3g) or not finite at "
-                   "%.1f%% of the points",
-                   median, 100 * ind.value);
+  ind.detail =
+      fmt("the margin's input gradient is over 100x its median (%.3g) or not finite at "
+          "%.1f%% of the points",
+          median, 100 * ind.value);
   return ind;
 }
 
@@ -466,8 +466,8 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
                                           : range * d;
   const Outcome o = attack_points(
       *c.model, c.expensive,
-      [&](double e) { return masking_pgd(c.options, e, LossKind::CrossEntropy, 100); }, eps, c.passes,
-      c.options.batch_size, c.options.seed);
+      [&](double e) { return masking_pgd(c.options, e, LossKind::CrossEntropy, 100); }, eps,
+      c.passes, c.options.batch_size, c.options.seed);
   const torch::Tensor robust = ~o.broken;
   ind.value = fraction(o.broken);
   ind.threshold = 1.0;
@@ -605,9 +605,10 @@ Indicator check_loss_specific(const MaskingContext& c, int64_t broken_by_changed
   ind.value = static_cast<double>(broken_by_changed_loss) / std::max(n, 1.0);
   ind.threshold = kLossSpecificFraction;
   ind.fired = ind.value >= ind.threshold && broken_by_changed_loss >= 10;
-  ind.detail = fmt("the margin, DLR and targeted-DLR retries break %.0f of the %.0f points "
-                   "(%.1f%%) that cross-entropy PGD left robust",
-                   static_cast<double>(broken_by_changed_loss), n, 100 * ind.value);
+  ind.detail =
+      fmt("the margin, DLR and targeted-DLR retries break %.0f of the %.0f points "
+          "(%.1f%%) that cross-entropy PGD left robust",
+          static_cast<double>(broken_by_changed_loss), n, 100 * ind.value);
   return ind;
 }
 

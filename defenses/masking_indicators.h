@@ -30,11 +30,11 @@ class BreakLog {
 struct MaskingContext {
   const Model* model = nullptr;
   MaskingOptions options;
-  Dataset points;       // clean-correct
-  Dataset expensive;    // the first options.expensive_points of them
-  int64_t passes = 1;   // majority-vote passes (1 on deterministic models)
-  int64_t classes = 0;  // the model's output width
-  torch::Tensor x, y;   // points in the model's input range / labels (CPU)
+  Dataset points;              // clean-correct
+  Dataset expensive;           // the first options.expensive_points of them
+  int64_t passes = 1;          // majority-vote passes (1 on deterministic models)
+  int64_t classes = 0;         // the model's output width
+  torch::Tensor x, y;          // points in the model's input range / labels (CPU)
   BreakLog* breaks = nullptr;  // where every attack at the check's budget records its breaks
 };
 
@@ -78,9 +78,9 @@ Indicator check_optimisation_health(const MaskingContext& c, const Outcome& base
 Indicator check_loss_specific(const MaskingContext& c, int64_t broken_by_changed_loss);
 
 // The salts of the check's runs that must start from points of their own (see masking_pgd).
-constexpr uint64_t kSaltLonger = 1;        // indicator 12: 4x steps
-constexpr uint64_t kSaltRestarts = 2;      // indicator 12: 5 restarts
-constexpr uint64_t kSaltMarginRetry = 3;   // R1: margin PGD
+constexpr uint64_t kSaltLonger = 1;          // indicator 12: 4x steps
+constexpr uint64_t kSaltRestarts = 2;        // indicator 12: 5 restarts
+constexpr uint64_t kSaltMarginRetry = 3;     // R1: margin PGD
 constexpr uint64_t kSaltLadderRestarts = 5;  // R5: 4x steps and 5 restarts
 
 // The attacks every check and retry runs, at budget `eps` in the check's threat model. `salt`

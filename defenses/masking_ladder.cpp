@@ -171,16 +171,14 @@ Ladder build_ladder(const Model& model, const MaskingOptions& o, const LadderFac
   }
   add("R5", pgd + " --steps " + std::to_string(4 * pgd_steps) + " --restarts 5",
       [o, pgd_steps](double e) {
-        return masking_pgd(o, e, LossKind::CrossEntropy, 4 * pgd_steps, 5, 1,
-                           kSaltLadderRestarts);
+        return masking_pgd(o, e, LossKind::CrossEntropy, 4 * pgd_steps, 5, 1, kSaltLadderRestarts);
       });
   add("R6", "square --queries " + std::to_string(2 * o.square_queries),
       square(o, 2 * o.square_queries, mix_seed(o.seed, 7)), nullptr, false, false);
   if (o.surrogate != nullptr) {
     add(
         "R6", "transfer " + pgd + " from the surrogate",
-        [o](double e) { return masking_transfer_pgd(o, e); }, borrowed(o.surrogate), false,
-        false);
+        [o](double e) { return masking_transfer_pgd(o, e); }, borrowed(o.surrogate), false, false);
   }
   return ladder;
 }

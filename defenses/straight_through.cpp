@@ -48,7 +48,7 @@ std::optional<double> constant_number(const Value* v) {
 // Uses that read a value only as a number (arithmetic, casts): a float surrogate can stand in.
 bool only_numeric_uses(const Value* v) {
   static const std::set<std::string> kNumeric = {
-      "aten::to",  "aten::type_as", "aten::div", "aten::mul",     "aten::add",
+      "aten::to",  "aten::type_as", "aten::div", "aten::mul",        "aten::add",
       "aten::sub", "aten::rsub",    "aten::neg", "aten::true_divide"};
   for (const auto& use : v->uses())
     if (kNumeric.count(kind_of(use.user)) == 0) return false;
@@ -96,16 +96,16 @@ void rewrite(torch::jit::Graph& graph, const Site& site) {
   y->replaceAllUsesAfterNodeWith(out->node(), out);
 }
 
-void collect(torch::jit::Block* block, std::vector<Site>& sites, std::vector<std::string>& blocked) {
-  static const std::set<std::string> kSteps = {"aten::round", "aten::floor",    "aten::ceil",
-                                               "aten::trunc", "aten::sign",     "aten::sgn",
+void collect(torch::jit::Block* block, std::vector<Site>& sites,
+             std::vector<std::string>& blocked) {
+  static const std::set<std::string> kSteps = {"aten::round",     "aten::floor", "aten::ceil",
+                                               "aten::trunc",     "aten::sign",  "aten::sgn",
                                                "aten::heaviside", "aten::detach"};
   static const std::set<std::string> kPeriodic = {"aten::remainder", "aten::fmod", "aten::frac"};
-  static const std::set<std::string> kInPlace = {"aten::round_", "aten::floor_", "aten::ceil_",
-                                                 "aten::trunc_", "aten::sign_",  "aten::sgn_",
-                                                 "aten::frac_",  "aten::remainder_",
-                                                 "aten::fmod_",  "aten::floor_divide_",
-                                                 "aten::heaviside_", "aten::detach_"};
+  static const std::set<std::string> kInPlace = {
+      "aten::round_", "aten::floor_",        "aten::ceil_",      "aten::trunc_",
+      "aten::sign_",  "aten::sgn_",          "aten::frac_",      "aten::remainder_",
+      "aten::fmod_",  "aten::floor_divide_", "aten::heaviside_", "aten::detach_"};
   for (Node* node : block->nodes()) {
     for (torch::jit::Block* inner : node->blocks()) collect(inner, sites, blocked);
     const std::string k = kind_of(node);
@@ -120,10 +120,9 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites, std::vector<std
       sites.push_back({x, y, Surrogate::Identity});
     } else if (kPeriodic.count(k) > 0) {
       sites.push_back({x, y, Surrogate::Constant});
-    } else if (k == "aten::floor_divide" ||
-               (k == "aten::div" && node->inputs().size() == 3 &&
-                torch::jit::toIValue(node->inputs()[2]).has_value() &&
-                torch::jit::toIValue(node->inputs()[2])->isString())) {
+    } else if (k == "aten::floor_divide" || (k == "aten::div" && node->inputs().size() == 3 &&
+                                             torch::jit::toIValue(node->inputs()[2]).has_value() &&
+                                             torch::jit::toIValue(node->inputs()[2])->isString())) {
       sites.push_back({x, y, Surrogate::DividedBy, node->inputs()[1]});
     } else if (kInPlace.count(k) > 0) {
       blocked.push_back(k + " (in place on a value that may be aliased)");
@@ -141,8 +140,7 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites, std::vector<std
       } else {
         sites.push_back({x, y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
       }
-    } else if (k == "aten::where" && node->inputs().size() == 3 &&
-               is_comparison(x->node())) {
+    } else if (k == "aten::where" && node->inputs().size() == 3 && is_comparison(x->node())) {
       // where(cmp(x, t), a, b): a step from b to a as cmp turns true.
       const std::optional<double> a = constant_number(node->inputs()[1]);
       const std::optional<double> b = constant_number(node->inputs()[2]);
@@ -151,8 +149,8 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites, std::vector<std
       if (slope == 0) {
         blocked.push_back("aten::where on " + kind_of(x->node()) + " (no monotone surrogate)");
       } else {
-        sites.push_back({x->node()->inputs()[0], y,
-                         slope > 0 ? Surrogate::Identity : Surrogate::Negated});
+        sites.push_back(
+            {x->node()->inputs()[0], y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
       }
     }
   }

@@ -24,8 +24,8 @@
 namespace advtk {
 
 struct StraightThrough {
-  torch::jit::Module module;  // the rewritten copy (the original is untouched)
-  int64_t rewritten = 0;      // operations given a surrogate gradient
+  torch::jit::Module module;         // the rewritten copy (the original is untouched)
+  int64_t rewritten = 0;             // operations given a surrogate gradient
   std::vector<std::string> blocked;  // zero-derivative or graph-cutting ops left as they are
 };
 

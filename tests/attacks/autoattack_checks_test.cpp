@@ -40,7 +40,8 @@ TEST(AutoAttackChecks, AnAffineModelPassesEveryCheck) {
 TEST(AutoAttackChecks, EachCheckFiresOnTheModelBuiltToTripIt) {
   auto gen = make_generator(1);
   const torch::Tensor w = torch::randn({6, 4}, gen);
-  EXPECT_TRUE(warnings(scripted("torch.mm(z + 0.1 * torch.randn_like(z), self.w)", w))["randomness"]);
+  EXPECT_TRUE(
+      warnings(scripted("torch.mm(z + 0.1 * torch.randn_like(z), self.w)", w))["randomness"]);
   EXPECT_TRUE(warnings(scripted("torch.softmax(torch.mm(z, self.w), 1)", w))["probability-output"]);
   // Batch statistics: each example is centred on its batch's mean.
   EXPECT_TRUE(warnings(scripted("torch.mm(z - z.mean(0, keepdim=True), self.w)", w))["dynamic"]);

@@ -135,7 +135,8 @@ TEST(SquareWindow, L2MassKeepsTheColourPerturbationOutsideTheWindows) {
   // moved perturbation still has norm ε and the final rescaling leaves the rest of δ as it was.
   // Summing every channel's window mass into each channel (AutoAttack's port) gives 3× here.
   auto gen = make_generator(5);
-  const torch::Tensor delta = torch::randn({2, 3, 8, 8}, gen) * torch::tensor({1.0, 2.0, 0.5}).view({1, 3, 1, 1});
+  const torch::Tensor delta =
+      torch::randn({2, 3, 8, 8}, gen) * torch::tensor({1.0, 2.0, 0.5}).view({1, 3, 1, 1});
   const double eps = 2.0;
   const torch::Tensor on_sphere = delta / delta.square().sum({1, 2, 3}, true).sqrt() * eps;
   torch::Tensor windows = torch::zeros({2, 1, 8, 8});
@@ -152,8 +153,8 @@ TEST(SquareWindow, L2MassKeepsTheColourPerturbationOutsideTheWindows) {
   const torch::Tensor half = on_sphere / 2;
   const torch::Tensor inner = square_window_mass(Norm::L2, half, windows, eps).square();
   const torch::Tensor share = (eps * eps - half.square().sum({1, 2, 3}, true)) / 3;
-  EXPECT_TRUE(torch::allclose(inner, share + (half * windows).square().sum({2, 3}, true), 1e-4,
-                              1e-5));
+  EXPECT_TRUE(
+      torch::allclose(inner, share + (half * windows).square().sum({2, 3}, true), 1e-4, 1e-5));
 }
 
 TEST(SquareWindow, L1ThreeByThreeMatchesTheRectanglesByHand) {

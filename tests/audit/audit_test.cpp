@@ -11,10 +11,10 @@
 #include "attacks/transfer.h"
 #include "audit/audit.h"
 #include "audit/evaluation.h"
-#include "defenses/masking_support.h"
-#include "defenses/straight_through.h"
 #include "audit/report.h"
 #include "core/sha256.h"
+#include "defenses/masking_support.h"
+#include "defenses/straight_through.h"
 #include "test_util.h"
 
 namespace advtk {
@@ -326,6 +326,44 @@ TEST_F(AuditTest, ARandomisedModelIsJudgedByMajorityAndAttackedWithEot) {
       },
       0.1, 9);
   expect_headline_from_the_strongest(r, eot_by_hand);
+}
+
+// Exploding gradients: the affine logits times exp(50·(mean(x) − 0.3)), a positive factor, so
+// every decision is the affine model's while the gradient's size spans three orders of
+// magnitude between dim and bright images and cross-entropy saturates. The audit's headline
+// must still reach what a margin PGD finds on the affine model itself.
+TEST_F(AuditTest, ExplodingGradientsDoNotHideTheRobustAccuracy) {
+  const Model affine = fitted_affine(test::fashion(Split::Train, 2000));
+  torch::jit::Module m("Exploding");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("w", affine.module().attr("w").toTensor(), false);
+  m.register_parameter("b", affine.module().attr("b").toTensor(), false);
+  m.define(
+      "def forward(self, x):\n"
+      "    f = torch.flatten(x, 1)\n"
+      "    z = torch.addmm(self.b, f, self.w.t())\n"
+      "    return z * torch.exp(50.0 * (torch.mean(f, 1, keepdim=True) - 0.3))\n");
+  const Model model = Model::wrap(m, {}, "exploding");
+  const Dataset data = test::fashion(Split::Test, 64);
+  test::TempDir dir;
+  AuditOptions o = options(dir.file("x"));
+  o.min_norm = o.sharpness = false;
+  const nlohmann::json r = run_audit(model, data, o).report;
+  bool exploding = false;
+  for (const auto& i : r["masking"]["indicators"])
+    exploding = exploding || (i["id"] == "exploding-gradients" && i["fired"].get<bool>());
+  EXPECT_TRUE(exploding) << r["masking"]["indicators"].dump(1);
+  IterativeAttackOptions pgd;
+  pgd.steps = 20;
+  pgd.loss.kind = LossKind::Margin;
+  const double truth = robust_by_hand(
+      affine, affine, data,
+      [&](double e) {
+        pgd.threat = {Norm::Linf, e};
+        return make_pgd(pgd);
+      },
+      0.1, 1);
+  expect_headline_from_the_strongest(r, truth);
 }
 
 // Three classes: APGD-T's targeted DLR loss needs four, so APGD with the DLR loss stands in.

@@ -19,7 +19,9 @@ Model constant_model(int64_t d) {
 }
 
 AttackBatch one_example(int64_t d) {
-  return {torch::full({1, 1, 1, d}, 0.5f), torch::zeros({1}, torch::kLong), {},
+  return {torch::full({1, 1, 1, d}, 0.5f),
+          torch::zeros({1}, torch::kLong),
+          {},
           torch::zeros({1}, torch::kLong)};
 }
 
@@ -63,8 +65,7 @@ TEST(MaskingStarts, PgdAndApgdDrawDifferentStartsFromOneSeed) {
 TEST(MaskingStarts, MoreRestartsAndLongerRunsDoNotRepeatTheBaselinesStart) {
   const int64_t d = 400;
   const MaskingOptions o = linf_options();
-  const torch::Tensor baseline =
-      start_of(*masking_pgd(o, 0.1, LossKind::CrossEntropy, 1, 1, 1), d);
+  const torch::Tensor baseline = start_of(*masking_pgd(o, 0.1, LossKind::CrossEntropy, 1, 1, 1), d);
   for (const uint64_t salt : {kSaltLonger, kSaltRestarts, kSaltLadderRestarts, kSaltMarginRetry}) {
     // One restart of the salted run: its first start is the one a repeat would share.
     const torch::Tensor other =

@@ -80,10 +80,11 @@ class Masking : public ::testing::Test {
       cos_eps = i.extra["median_cosine_eps"];
       cos_small = i.extra["median_cosine_eps_over_16"];
     }
-    std::printf("verdict %s: PGD %.3f -> adaptive %.3f, all attacks %.3f (%s); gradient cosine "
-                "%.3f at eps/16, %.3f at eps; fired:%s\n",
-                verdict_name(r.verdict).c_str(), r.pgd_accuracy, r.adaptive_accuracy,
-                r.worst_case_accuracy, r.lowered_most_by.c_str(), cos_small, cos_eps, ids.c_str());
+    std::printf(
+        "verdict %s: PGD %.3f -> adaptive %.3f, all attacks %.3f (%s); gradient cosine "
+        "%.3f at eps/16, %.3f at eps; fired:%s\n",
+        verdict_name(r.verdict).c_str(), r.pgd_accuracy, r.adaptive_accuracy, r.worst_case_accuracy,
+        r.lowered_most_by.c_str(), cos_small, cos_eps, ids.c_str());
     EXPECT_LE(r.worst_case_accuracy, r.adaptive_accuracy);
     EXPECT_LE(r.worst_case_accuracy, r.pgd_accuracy);
     return r;
@@ -241,13 +242,14 @@ TEST_P(MaskingHonest, ShowsNoEvidence) {
   for (const auto& i : r.indicators) EXPECT_FALSE(i.fired && i.symptom) << h.name << ": " << i.id;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Defenses, MaskingHonest,
-    ::testing::Values(Honest{"mlp_pgd", Architecture::Mlp, "pgd", 2},
-                      Honest{"lenet_pgd", Architecture::LeNet, "pgd", 2},
-                      Honest{"cnn_pgd_longer", Architecture::Cnn, "pgd", 5},
-                      Honest{"cnn_trades", Architecture::Cnn, "trades", 2}),
-    [](const ::testing::TestParamInfo<Honest>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Defenses, MaskingHonest,
+                         ::testing::Values(Honest{"mlp_pgd", Architecture::Mlp, "pgd", 2},
+                                           Honest{"lenet_pgd", Architecture::LeNet, "pgd", 2},
+                                           Honest{"cnn_pgd_longer", Architecture::Cnn, "pgd", 5},
+                                           Honest{"cnn_trades", Architecture::Cnn, "trades", 2}),
+                         [](const ::testing::TestParamInfo<Honest>& info) {
+                           return std::string(info.param.name);
+                         });
 
 }  // namespace
 }  // namespace advtk

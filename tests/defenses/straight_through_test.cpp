@@ -73,9 +73,9 @@ TEST(StraightThrough, ReachesIntoSubmodulesAndLeavesTheOriginalAlone) {
 // gradient of its surrogate (slope per element), and the graph scan names the construct.
 struct Construct {
   const char* name;
-  const char* body;   // the forward's return expression of x
-  double slope;       // d surrogate / dx per element
-  const char* op;     // what the scan reports
+  const char* body;  // the forward's return expression of x
+  double slope;      // d surrogate / dx per element
+  const char* op;    // what the scan reports
 };
 
 class StraightThroughConstruct : public ::testing::TestWithParam<Construct> {};
@@ -90,11 +90,12 @@ TEST_P(StraightThroughConstruct, KeepsValuesAndGivesTheSurrogatesGradient) {
   const torch::Tensor x = torch::rand({2, 1, 5, 5}) * 0.9 + 0.05;
   const torch::Tensor w = torch::randn({2, 1, 5, 5});
   // Equal up to the rounding of s + (y − s) (the BPDA view only crafts; the model judges).
-  EXPECT_TRUE(torch::allclose(st.module.forward({x}).toTensor(), m.forward({x}).toTensor(), 0,
-                              1e-6))
+  EXPECT_TRUE(
+      torch::allclose(st.module.forward({x}).toTensor(), m.forward({x}).toTensor(), 0, 1e-6))
       << c.name;
   EXPECT_TRUE(torch::allclose(input_gradient(st.module, x, w), c.slope * w, 1e-5, 1e-6))
-      << c.name << "\n" << input_gradient(st.module, x, w).flatten().slice(0, 0, 4) << "\n"
+      << c.name << "\n"
+      << input_gradient(st.module, x, w).flatten().slice(0, 0, 4) << "\n"
       << w.flatten().slice(0, 0, 4);
   bool found = false;
   for (const RiskyOp& op : scan_forward_graph(m)) found = found || op.op == c.op;
@@ -122,9 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
         Construct{"less_times", "(y <= 0.5) * 3.0", -3.0, "aten::le"},
         Construct{"where_step", "torch.where(y > 0.5, 1.0, 0.0)", 1.0, "aten::gt"},
         Construct{"where_down", "torch.where(y < 0.5, 1.0, 0.0)", -1.0, "aten::lt"},
-        Construct{"bucketize",
-                  "torch.bucketize(y, torch.tensor([0.25, 0.5, 0.75])).float() / 4.0", 0.25,
-                  "aten::bucketize"}),
+        Construct{"bucketize", "torch.bucketize(y, torch.tensor([0.25, 0.5, 0.75])).float() / 4.0",
+                  0.25, "aten::bucketize"}),
     [](const ::testing::TestParamInfo<Construct>& info) { return std::string(info.param.name); });
 
 // Equality has no monotone surrogate: it is left as it is and named.
