@@ -4,6 +4,7 @@
 
 #include "attacks/loss_gradient.h"
 #include "attacks/losses.h"
+#include "core/error.h"
 
 namespace advtk {
 namespace {
@@ -60,17 +61,26 @@ std::vector<SanityCheck> autoattack_checks(const Model& model, const Dataset& da
                            : "an example's output does not depend on its batch"});
   }
 
-  const LossGradient g = loss_gradient(model, x, [&](const torch::Tensor& logits) {
-    return attack_loss({LossKind::CrossEntropy}, logits, y, {});
-  });
-  const torch::Tensor zero = g.grad.flatten(1).abs().amax(1).le(1e-12).to(torch::kCPU);
-  const double zero_fraction = zero.to(torch::kDouble).mean().item<double>();
-  out.push_back({"zero-gradients", zero_fraction > 0,
-                 format("the cross-entropy's input gradient is zero at %.1f%% of %.0f examples",
-                        100 * zero_fraction, static_cast<double>(m)) +
-                     (zero_fraction > 0 ? ": gradient masking? run `advtk masking`" : "")});
-
   const int64_t classes = z.size(1);
+  LossGradient g;
+  try {
+    g = loss_gradient(model, x, [&](const torch::Tensor& logits) {
+      return attack_loss({LossKind::CrossEntropy}, logits, y, {});
+    });
+  } catch (const std::exception& e) {
+    // A backward that throws: gradient attacks cannot run at all.
+    out.push_back({"zero-gradients", true,
+                   std::string("the input gradient cannot be taken (") + short_message(e) +
+                       "): run `advtk masking`"});
+  }
+  if (g.grad.defined()) {
+    const torch::Tensor zero = g.grad.flatten(1).abs().amax(1).le(1e-12).to(torch::kCPU);
+    const double zero_fraction = zero.to(torch::kDouble).mean().item<double>();
+    out.push_back({"zero-gradients", zero_fraction > 0,
+                   format("the cross-entropy's input gradient is zero at %.1f%% of %.0f examples",
+                          100 * zero_fraction, static_cast<double>(m)) +
+                       (zero_fraction > 0 ? ": gradient masking? run `advtk masking`" : "")});
+  }
   out.push_back({"classes", classes < 4,
                  classes < 4 ? "the model has " + std::to_string(classes) +
                                    " classes: the targeted DLR loss of APGD-T needs 4 (and the "

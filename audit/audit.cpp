@@ -17,6 +17,7 @@
 #include "audit/stage_store.h"
 #include "core/blas.h"
 #include "core/error.h"
+#include "core/seeding.h"
 #include "core/sha256.h"
 #include "data/image_folder.h"
 #include "defenses/masking.h"
@@ -75,6 +76,13 @@ class Auditor {
     label_ = label;
     report(0, 0);
   }
+  // Seeds torch's global generator (which a randomised model draws from) from the audit's seed
+  // and a stage or batch name, so each draws the same whether earlier work ran or was resumed.
+  void seed_global_generator(const std::string& name) const {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (const char ch : name) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+    torch::manual_seed(mix_seed(o_.seed, h));
+  }
   void report(int64_t done, int64_t total) const {
     if (progress_) progress_(label_, stage_index_, stage_count_, done, total);
   }
@@ -110,10 +118,27 @@ class Auditor {
         AttackRunOptions run_options;
         run_options.batch_size = b;
         run_options.seed = o_.seed;
-        std::vector<AttackRun> runs = run_attack(model_, chunk, make, budgets, run_options);
-        if (judge_passes > 1) {
-          for (AttackRun& r : runs)
+        // A randomised model draws from torch's global generator: seeded per batch, a resumed
+        // audit draws what an uninterrupted one did.
+        seed_global_generator(name);
+        std::vector<AttackRun> runs;
+        if (judge_passes == 1) {
+          runs = run_attack(model_, chunk, make, budgets, run_options);
+        } else {
+          // A randomised model: every example is attacked at every budget (one clean pass, or an
+          // attack's own verdict, may be a lucky draw), and judged by a majority of passes. The
+          // counts stay cumulative over the sweep, as run_attack's.
+          run_options.skip_misclassified = false;
+          for (double eps : budgets) {
+            AttackRun r = run_attack(model_, chunk, make, {eps}, run_options).front();
             r.success = majority_misclassified(model_, r.x_adv, r.y, judge_passes, b);
+            if (!runs.empty()) {
+              r.forward_calls += runs.back().forward_calls;
+              r.backward_calls += runs.back().backward_calls;
+              r.seconds += runs.back().seconds;
+            }
+            runs.push_back(std::move(r));
+          }
         }
         TensorMap map;
         nlohmann::json forward = nlohmann::json::array(), backward = nlohmann::json::array();
@@ -512,6 +537,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   a.begin("clean accuracy");
   if (!store.tensors("clean")) {
     const auto t = Clock::now();
+    a.seed_global_generator("clean");
     const EvaluationResult e = evaluate(
         model, data, o.batch_size, classes,
         [&](int64_t done, int64_t total) { a.report(done, total); }, passes);
@@ -747,10 +773,17 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     const LadderFacts facts = masking.value("ladder_facts", LadderFacts{});
     const Ladder ladder = build_ladder(model, masking_options, facts);
     std::vector<const Rung*> chosen;
-    for (const Rung& rung : ladder.rungs) {
-      for (const auto& r : masking["retries"])
-        if (r["step"] == rung.step && r["attack"] == rung.attack && r["broken"].get<int64_t>() > 0)
-          chosen.push_back(&rung);
+    nlohmann::json not_rebuilt = nlohmann::json::array();
+    for (const auto& r : masking["retries"]) {
+      if (r["broken"].get<int64_t>() == 0) continue;
+      const auto it = std::find_if(ladder.rungs.begin(), ladder.rungs.end(), [&](const Rung& g) {
+        return r["step"] == g.step && r["attack"] == g.attack;
+      });
+      if (it == ladder.rungs.end()) {
+        not_rebuilt.push_back(r["step"].get<std::string>() + " " + r["attack"].get<std::string>());
+      } else {
+        chosen.push_back(&*it);
+      }
     }
     adaptive = {{"ran", !chosen.empty()},
                 {"verdict", verdict},
@@ -764,6 +797,13 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
                                   "example the other attacks left robust, at every budget"},
                 {"majority_vote_passes", facts.randomised ? masking_options.vote_passes : 1},
                 {"attacks", nlohmann::json::array()}};
+    if (!not_rebuilt.empty()) {
+      // Should not happen (the resume key holds what the ladder depends on); said, not hidden.
+      adaptive["not_rebuilt"] = not_rebuilt;
+      adaptive["why"] = adaptive["why"].get<std::string>() +
+                        "; some retries that broke points could not be rebuilt here (see "
+                        "not_rebuilt): the figures may be too high";
+    }
     a.stage_count_ += static_cast<int>(chosen.size());
     for (size_t k = 0; k < chosen.size(); ++k) {
       const Rung& rung = *chosen[k];
@@ -810,8 +850,12 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   nlohmann::json worst = nlohmann::json::array();
   double main_robust = 0.0;
   std::string main_from;
+  // Nested balls: a point found within a smaller budget lies within every larger one. (Each
+  // attack's sweep keeps it already; on a randomised model, whose budgets are judged apart, this
+  // carries a break upward.)
+  torch::Tensor broken_below = torch::zeros({n}, torch::kBool);
   for (size_t e = 0; e < o.eps.size(); ++e) {
-    torch::Tensor broken = torch::zeros({n}, torch::kBool);
+    torch::Tensor broken = broken_below.clone();
     std::vector<std::pair<std::string, torch::Tensor>> by = broken_by_at(e);
     for (const auto& [name, hits] : adaptive_hits) by.emplace_back(name, hits[e] & clean_correct);
     for (const auto& [name, mask] : by) broken |= mask;
@@ -827,6 +871,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     if (!min_norm_hits.empty()) sets.push_back("min-norm");
     if (masking_broken.defined() && o.eps[e] >= o.main_eps) sets.push_back("masking-check");
     if (!adaptive_hits.empty()) sets.push_back("adaptive");
+    broken_below = broken;
     const torch::Tensor robust = clean_correct & ~broken;
     const double acc = fraction(robust);
     if (o.eps[e] == o.main_eps) {
@@ -850,6 +895,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     no.examples = p.numerical_examples;
     no.batch_size = o.batch_size;
     no.seed = o.seed;
+    a.seed_global_generator("numerical");
     a.save("numerical", to_json(probe_numerics(model, data, no)));
   }
   const nlohmann::json numerical = *store.json("numerical");
@@ -867,6 +913,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       so.perturbation_pairs = p.sharpness_pairs;
       so.seed = o.seed;
       SharpnessReport r;
+      a.seed_global_generator("sharpness");
       try {
         r = measure_sharpness(model, data, so);
       } catch (const std::exception& e) {
@@ -957,6 +1004,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   {
     // AutoAttack's sanity checks; Square's: what it alone broke at the main budget among the
     // standard attacks (all white-box but it).
+    a.seed_global_generator("checks");
     std::vector<SanityCheck> checks = autoattack_checks(model, data, o.batch_size);
     for (const auto& [name, budgets] : outcomes) {
       if (name != "square") continue;
@@ -964,9 +1012,9 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       torch::Tensor white_box = torch::zeros({n}, torch::kBool);
       for (const auto& [other, b] : outcomes)
         if (other != "square") white_box |= b[e].success;
-      checks.push_back(
-          square_check((budgets[e].success & clean_correct & ~white_box).sum().item<int64_t>(),
-                       clean_correct.sum().item<int64_t>()));
+      const torch::Tensor left = clean_correct & ~white_box;
+      checks.push_back(square_check((budgets[e].success & left).sum().item<int64_t>(),
+                                    left.sum().item<int64_t>()));
     }
     rep["checks"] = to_json(checks);
   }

@@ -104,6 +104,10 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                       " clean-correct points at eps " + num(r["masking"]["eps"]) + "): " +
                       text(r["masking"]["verdict"]) + " — " + text(r["masking"]["message"]));
   for (const auto& f : r["numerical"]["flags"]) summary.push_back("Numerical: " + text(f));
+  if (r.contains("randomised") && r["randomised"].value("detected", false))
+    summary.push_back("Randomised model: " + text(r["randomised"]["how_to_read"]) +
+                      " (so the robust accuracy, a majority figure, is not bounded by the clean "
+                      "accuracy, an expectation).");
   for (const auto& c : r.value("checks", json::array()))
     if (c["warning"].get<bool>())
       summary.push_back("Check " + text(c["check"]) + ": " + text(c["message"]));
@@ -274,8 +278,8 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
     if (!rows.empty()) b.table({"step", "retry", "before", "after", "broken"}, rows);
     if (k.contains("worst_case_robust_accuracy"))
       b.paragraph(
-          "Over every attack of the check (PGD, FGSM, APGD-CE, Square, transfer, noise, "
-          "the convergence runs and the ladder) " +
+          "Over every attack of the check at its budget (PGD, FGSM, APGD-CE, Square, transfer, "
+          "noise, the convergence runs and the ladder) " +
           pct(k["worst_case_robust_accuracy"]) +
           " of its points stay robust; each of those breaks joins the worst case above "
           "from the main budget up.");

@@ -185,7 +185,10 @@ void run_attack_command(const AttackCliOptions& o) {
       const nlohmann::json& parts = run.parameters["attacks"];
       for (size_t k = 0; k < parts.size(); ++k) {
         if (parts[k].value("attack", std::string()) != "square") continue;
-        const torch::Tensor attacked = run.clean_pred.eq(run.y);
+        // The examples still robust when Square started: none of the attacks before it broke.
+        const torch::Tensor attacked =
+            run.clean_pred.eq(run.y) &
+            (run.broken_by.lt(0) | run.broken_by.ge(static_cast<int64_t>(k)));
         all.push_back(square_check(
             (run.broken_by.eq(static_cast<int64_t>(k)) & attacked).sum().item<int64_t>(),
             attacked.sum().item<int64_t>()));

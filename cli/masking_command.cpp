@@ -61,10 +61,11 @@ void print_report(const MaskingReport& r) {
                 100 * t.accuracy_before, 100 * t.accuracy_after, static_cast<long long>(t.broken));
   }
   if (!r.bpda_blocked.empty()) std::printf("BPDA: %s\n", r.bpda_blocked.c_str());
-  std::printf("\nrobust accuracy  plain %s %.2f%%, after the adaptive ladder %.2f%%, over every "
-              "attack of the check %.2f%%\n",
-              r.baseline.c_str(), 100 * r.pgd_accuracy, 100 * r.adaptive_accuracy,
-              100 * r.worst_case_accuracy);
+  std::printf(
+      "\nrobust accuracy  plain %s %.2f%%, after the adaptive ladder %.2f%%, over every "
+      "attack of the check %.2f%%\n",
+      r.baseline.c_str(), 100 * r.pgd_accuracy, 100 * r.adaptive_accuracy,
+      100 * r.worst_case_accuracy);
   std::printf("verdict          %s: %s\n", verdict_name(r.verdict).c_str(), r.message.c_str());
 }
 

@@ -133,9 +133,8 @@ Ladder build_ladder(const Model& model, const MaskingOptions& o, const LadderFac
         bpda_name = "bpda (straight-through rewrite of " + std::to_string(ops) + " ops)";
         if (!left.empty()) ladder.bpda_blocked = "left without a surrogate gradient: " + left;
       } else {
-        ladder.bpda_blocked = left.empty()
-                                  ? "no zero-derivative operation the rewrite knows was found"
-                                  : "no operation could be rewritten: " + left;
+        // Nothing to rewrite is no BPDA to miss; what could not be rewritten is said.
+        if (!left.empty()) ladder.bpda_blocked = "no operation could be rewritten: " + left;
       }
     } catch (const Error& e) {
       ladder.bpda_blocked = e.what();  // R3 needs --preprocess then

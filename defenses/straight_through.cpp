@@ -58,16 +58,17 @@ bool only_numeric_uses(const Value* v) {
 // What replaces y = f(x) in the backward pass.
 enum class Surrogate { Identity, Negated, DividedBy, Constant };
 
+// y = f(x) with x = reader->inputs()[0]: read when the site is rewritten, so that a construct
+// fed by an earlier rewritten one (round, then an integer cast) sees its surrogate.
 struct Site {
-  Value* x;
+  Node* reader;
   Value* y;
   Surrogate surrogate;
-  Value* divisor = nullptr;  // DividedBy
 };
 
 // Inserts s(x) + (float(y) − s(x)).detach() after y's node and moves y's later uses to it.
 void rewrite(torch::jit::Graph& graph, const Site& site) {
-  Value* x = site.x;
+  Value* x = site.reader->inputs()[0];
   Value* y = site.y;
   torch::jit::WithInsertPoint guard(y->node()->next());
   const auto op = [&](const char* name, std::vector<Value*> inputs) {
@@ -83,7 +84,7 @@ void rewrite(torch::jit::Graph& graph, const Site& site) {
     Value* one = graph.insertConstant(1);
     Value* s = x;
     if (site.surrogate == Surrogate::Negated) s = op("aten::neg", {x});
-    if (site.surrogate == Surrogate::DividedBy) s = op("aten::div", {x, site.divisor});
+    if (site.surrogate == Surrogate::DividedBy) s = op("aten::div", {x, site.reader->inputs()[1]});
     Value* yf = is_tensor(y) && y->type()->expect<c10::TensorType>()->scalarType() &&
                         c10::isFloatingType(*y->type()->expect<c10::TensorType>()->scalarType())
                     ? y
@@ -109,21 +110,22 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites,
   for (Node* node : block->nodes()) {
     for (torch::jit::Block* inner : node->blocks()) collect(inner, sites, blocked);
     const std::string k = kind_of(node);
-    if (node->inputs().empty() || node->outputs().size() != 1) {
-      if (k == "prim::Enter") blocked.push_back("a no_grad region (prim::Enter)");
+    if (k == "prim::Enter") {
+      blocked.push_back("a with-block such as torch.no_grad() (prim::Enter)");
       continue;
     }
+    if (node->inputs().empty() || node->outputs().size() != 1) continue;
     Value* x = node->inputs()[0];
     Value* y = node->output();
     if (!is_tensor(x)) continue;
     if (kSteps.count(k) > 0) {
-      sites.push_back({x, y, Surrogate::Identity});
+      sites.push_back({node, y, Surrogate::Identity});
     } else if (kPeriodic.count(k) > 0) {
-      sites.push_back({x, y, Surrogate::Constant});
+      sites.push_back({node, y, Surrogate::Constant});
     } else if (k == "aten::floor_divide" || (k == "aten::div" && node->inputs().size() == 3 &&
                                              torch::jit::toIValue(node->inputs()[2]).has_value() &&
                                              torch::jit::toIValue(node->inputs()[2])->isString())) {
-      sites.push_back({x, y, Surrogate::DividedBy, node->inputs()[1]});
+      sites.push_back({node, y, Surrogate::DividedBy});
     } else if (kInPlace.count(k) > 0) {
       blocked.push_back(k + " (in place on a value that may be aliased)");
     } else if (is_comparison(node) || k == "aten::bucketize" ||
@@ -138,7 +140,7 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites,
       } else if (!only_numeric_uses(y)) {
         blocked.push_back(k + " (its result is used as an index or a mask)");
       } else {
-        sites.push_back({x, y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
+        sites.push_back({node, y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
       }
     } else if (k == "aten::where" && node->inputs().size() == 3 && is_comparison(x->node())) {
       // where(cmp(x, t), a, b): a step from b to a as cmp turns true.
@@ -149,8 +151,7 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites,
       if (slope == 0) {
         blocked.push_back("aten::where on " + kind_of(x->node()) + " (no monotone surrogate)");
       } else {
-        sites.push_back(
-            {x->node()->inputs()[0], y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
+        sites.push_back({x->node(), y, slope > 0 ? Surrogate::Identity : Surrogate::Negated});
       }
     }
   }

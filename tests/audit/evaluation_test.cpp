@@ -46,5 +46,36 @@ TEST(Evaluation, ClassesWithoutExamplesHaveNoAccuracy) {
   EXPECT_DOUBLE_EQ(r.per_class_accuracy[2], 0.0);
 }
 
+TEST(Evaluation, ADeterministicModelGivesTheSameFiguresOverSeveralPasses) {
+  const Dataset d = with_predictions({0, 0, 1, 1, 1, 2}, {0, 1, 1, 1, 2, 2});
+  const EvaluationResult one = evaluate(argmax_model(), d, 4);
+  const EvaluationResult nine = evaluate(argmax_model(), d, 4, 0, {}, 9);
+  EXPECT_FALSE(outputs_vary(argmax_model(), d, 4));
+  EXPECT_EQ(nine.passes, 9);
+  EXPECT_DOUBLE_EQ(nine.accuracy, one.accuracy);
+  EXPECT_DOUBLE_EQ(nine.majority_accuracy, one.accuracy);
+  EXPECT_TRUE(torch::equal(nine.confusion, one.confusion * 9));
+  EXPECT_TRUE(torch::equal(nine.majority_correct, one.predictions.eq(d.labels)));
+}
+
+// The right class wins with probability 0.7 on every pass: the accuracy is that expectation, and a
+// majority of 9 passes is right with probability P(Binomial(9, 0.7) >= 5) = 0.901.
+TEST(Evaluation, ARandomisedModelsAccuracyIsTheExpectationOverPasses) {
+  torch::jit::Module m("Coin");
+  m.define(
+      "def forward(self, x):\n"
+      "    r = torch.rand_like(torch.flatten(x, 1))\n"
+      "    return torch.cat([0.7 - r, torch.zeros_like(r)], 1)\n");
+  const Model coin = Model::wrap(m, {}, "coin");
+  Dataset d;
+  d.images = torch::zeros({2000, 1, 1, 1});
+  d.labels = torch::zeros({2000}, torch::kLong);
+  torch::manual_seed(3);
+  EXPECT_TRUE(outputs_vary(coin, d, 100));
+  const EvaluationResult r = evaluate(coin, d, 500, 2, {}, 9);
+  EXPECT_NEAR(r.accuracy, 0.7, 0.02);  // 0.7 - r > 0 with probability 0.7
+  EXPECT_NEAR(r.majority_accuracy, 0.901, 0.03);
+}
+
 }  // namespace
 }  // namespace advtk

@@ -123,6 +123,10 @@ INSTANTIATE_TEST_SUITE_P(
         Construct{"less_times", "(y <= 0.5) * 3.0", -3.0, "aten::le"},
         Construct{"where_step", "torch.where(y > 0.5, 1.0, 0.0)", 1.0, "aten::gt"},
         Construct{"where_down", "torch.where(y < 0.5, 1.0, 0.0)", -1.0, "aten::lt"},
+        // Chained: the second construct reads the first one's surrogate.
+        Construct{"round_then_cast", "torch.round(y * 4.0).long().float() / 4.0", 1.0,
+                  "aten::round"},
+        Construct{"round_then_compare", "(torch.round(y * 4.0) > 2.0).float()", 4.0, "aten::gt"},
         Construct{"bucketize", "torch.bucketize(y, torch.tensor([0.25, 0.5, 0.75])).float() / 4.0",
                   0.25, "aten::bucketize"}),
     [](const ::testing::TestParamInfo<Construct>& info) { return std::string(info.param.name); });
