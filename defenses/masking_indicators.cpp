@@ -37,6 +37,14 @@ int64_t count(const torch::Tensor& mask) { return mask.to(torch::kLong).sum().it
 // the tests' plain and PGD-trained CNNs measure 0.85-0.94 there, the x + 0.02·sin(2000x) front
 // end 0.26 (README), so 0.3.
 constexpr double kShatteredAtSixteenth = 0.5;
+
+// Indicators 7, 8 and 11 (one attack breaks what stronger ones did not): at least 3 points and
+// 2% of them. Two honest attacks disagree on a point or two near the boundary (a PGD-trained
+// MLP: Square broke 2 of 50 points CE-PGD and APGD-CE left, all of which margin PGD broke);
+// the masked defenses of the tests differ by 10-94% of the points.
+double comparison_threshold(int64_t points) {
+  return std::max(3.0, 0.02 * static_cast<double>(points));
+}
 constexpr double kShatteredAtEps = 0.3;
 // Indicator 14: the changed-loss retries break at least this fraction of all points (and 10).
 // Honest models measured lose at most 2-3% of their points to every retry together (README).
@@ -429,8 +437,8 @@ Indicator check_one_step_beats_iterative(const MaskingContext& c, const torch::T
                        "Athalye et al. 2018; Carlini et al. 2019");
   const torch::Tensor only = fgsm & ~iterative;
   ind.value = static_cast<double>(count(only));
-  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(fgsm.numel()));
-  ind.fired = counts_as_difference(count(only), fgsm.numel());
+  ind.threshold = comparison_threshold(fgsm.numel());
+  ind.fired = static_cast<double>(count(only)) >= ind.threshold;
   ind.examples = example_ids_where(c.points, only);
   ind.detail = fmt("FGSM breaks %.0f points PGD leaves robust (FGSM %.1f%%, PGD %.1f%% broken)",
                    ind.value, 100 * fraction(fgsm), 100 * fraction(iterative));
@@ -440,16 +448,18 @@ Indicator check_one_step_beats_iterative(const MaskingContext& c, const torch::T
 Indicator check_black_box_beats_white_box(const MaskingContext& c, const torch::Tensor& black_box,
                                           const torch::Tensor& white_box,
                                           const std::string& black_box_name) {
-  Indicator ind =
-      make(8, "black-box-beats-white-box",
-           "gradient-free and transfer attacks break no point the gradient attacks do not",
-           "Athalye et al. 2018; Carlini et al. 2019; AutoAttack's Square check");
+  Indicator ind = make(
+      8, "black-box-beats-white-box",
+      "gradient-free and transfer attacks break no point the gradient attacks (CE, margin, DLR "
+      "and targeted losses) do not",
+      "Athalye et al. 2018; Carlini et al. 2019; AutoAttack's Square check");
   const torch::Tensor only = black_box & ~white_box;
   ind.value = static_cast<double>(count(only));
-  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(black_box.numel()));
-  ind.fired = counts_as_difference(count(only), black_box.numel());
+  ind.threshold = comparison_threshold(black_box.numel());
+  ind.fired = static_cast<double>(count(only)) >= ind.threshold;
   ind.examples = example_ids_where(c.expensive, only);
-  ind.detail = black_box_name + fmt(" breaks %.0f of %.0f points that PGD and APGD leave robust",
+  ind.detail = black_box_name + fmt(" breaks %.0f of %.0f points that PGD, APGD and the "
+                                    "changed-loss retries leave robust",
                                     ind.value, static_cast<double>(black_box.numel()));
   return ind;
 }
@@ -530,8 +540,8 @@ Indicator check_noise_beats_attacks(const MaskingContext& c, const torch::Tensor
     only.index_put_({left}, o.broken);
   }
   ind.value = static_cast<double>(count(only));
-  ind.threshold = std::max(2.0, 0.002 * static_cast<double>(only.numel()));
-  ind.fired = counts_as_difference(count(only), only.numel());
+  ind.threshold = comparison_threshold(only.numel());
+  ind.fired = static_cast<double>(count(only)) >= ind.threshold;
   ind.examples = example_ids_where(c.expensive, only);
   ind.detail =
       fmt("%.0f uniform draws per point break %.0f of the %.0f points every attack left "
