@@ -223,14 +223,19 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
 }
 
 // The fitted affine classifier behind a front end written into its forward.
-Model defended_affine(const Model& affine, const std::string& front_end) {
+// The fitted affine classifier's weights under another forward (`body`: its statements).
+Model affine_with_forward(const Model& affine, const std::string& body) {
   torch::jit::Module m("Defended");
   m.register_attribute("training", c10::BoolType::get(), false);
   m.register_parameter("w", affine.module().attr("w").toTensor(), false);
   m.register_parameter("b", affine.module().attr("b").toTensor(), false);
-  m.define("def forward(self, x):\n    return torch.addmm(self.b, torch.flatten(" + front_end +
-           ", 1), self.w.t())\n");
+  m.define("def forward(self, x):\n" + body);
   return Model::wrap(m, {}, "defended");
+}
+
+Model defended_affine(const Model& affine, const std::string& front_end) {
+  return affine_with_forward(
+      affine, "    return torch.addmm(self.b, torch.flatten(" + front_end + ", 1), self.w.t())\n");
 }
 
 // Robust accuracy over all examples of `make` crafted on `crafted_on`, judged on `model` by a
@@ -334,16 +339,11 @@ TEST_F(AuditTest, ARandomisedModelIsJudgedByMajorityAndAttackedWithEot) {
 // must still reach what a margin PGD finds on the affine model itself.
 TEST_F(AuditTest, ExplodingGradientsDoNotHideTheRobustAccuracy) {
   const Model affine = fitted_affine(test::fashion(Split::Train, 2000));
-  torch::jit::Module m("Exploding");
-  m.register_attribute("training", c10::BoolType::get(), false);
-  m.register_parameter("w", affine.module().attr("w").toTensor(), false);
-  m.register_parameter("b", affine.module().attr("b").toTensor(), false);
-  m.define(
-      "def forward(self, x):\n"
+  const Model model = affine_with_forward(
+      affine,
       "    f = torch.flatten(x, 1)\n"
       "    z = torch.addmm(self.b, f, self.w.t())\n"
       "    return z * torch.exp(50.0 * (torch.mean(f, 1, keepdim=True) - 0.3))\n");
-  const Model model = Model::wrap(m, {}, "exploding");
   const Dataset data = test::fashion(Split::Test, 64);
   test::TempDir dir;
   AuditOptions o = options(dir.file("x"));
