@@ -29,7 +29,7 @@ struct MaskingCliOptions {
   int64_t apgd_steps = 100;
   int64_t queries = 5000;
   int64_t noise_draws = 10000;
-  int64_t vote_passes = 9;
+  int64_t vote_passes = MaskingOptions{}.vote_passes;
   int64_t eot = 0;
   std::string surrogate;
   CommonOptions common;

@@ -32,6 +32,14 @@ bool cast_is_to_integer(const torch::jit::Node* node) {
   return false;
 }
 
+bool enters_no_grad(const torch::jit::Node* node) {
+  if (std::string(node->kind().toQualString()) != "prim::Enter" || node->inputs().empty())
+    return false;
+  const auto cls = node->inputs()[0]->type()->cast<c10::ClassType>();
+  return cls && cls->name() &&
+         cls->name()->qualifiedName().find("grad_mode.no_grad") != std::string::npos;
+}
+
 namespace {
 
 std::optional<OpRisk> risk_of(const torch::jit::Node* node) {
@@ -52,7 +60,6 @@ std::optional<OpRisk> risk_of(const torch::jit::Node* node) {
       {"aten::fmod_", OpRisk::Discontinuous},
       {"aten::frac", OpRisk::Discontinuous},
       {"aten::frac_", OpRisk::Discontinuous},
-      {"prim::Enter", OpRisk::GraphCut},  // a with-block: torch.no_grad()
       {"aten::floor", OpRisk::ZeroDerivative},
       {"aten::ceil", OpRisk::ZeroDerivative},
       {"aten::trunc", OpRisk::ZeroDerivative},
@@ -101,6 +108,7 @@ std::optional<OpRisk> risk_of(const torch::jit::Node* node) {
   }
   // x.long(), x.to(torch.uint8), ...: aten::to with a constant integer dtype.
   if (cast_is_to_integer(node)) return OpRisk::GraphCut;
+  if (enters_no_grad(node)) return OpRisk::GraphCut;
   // x / c with a rounding mode ("floor", "trunc"): a step function.
   if (kind == "aten::div" && node->inputs().size() == 3) {
     const auto mode = torch::jit::toIValue(node->inputs()[2]);

@@ -24,6 +24,8 @@ std::string op_risk_name(OpRisk risk);
 
 // Whether `node` is aten::to of a tensor to an integer or boolean dtype (x.long(), ...).
 bool cast_is_to_integer(const torch::jit::Node* node);
+// `with torch.no_grad():` (prim::Enter on a no_grad object; other with-blocks keep the gradient).
+bool enters_no_grad(const torch::jit::Node* node);
 
 struct RiskyOp {
   std::string op;  // e.g. "aten::round"

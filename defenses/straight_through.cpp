@@ -97,7 +97,7 @@ void rewrite(torch::jit::Graph& graph, const Site& site) {
   y->replaceAllUsesAfterNodeWith(out->node(), out);
 }
 
-void collect(torch::jit::Block* block, std::vector<Site>& sites,
+void collect(torch::jit::Block* block, std::vector<Site>& sites, std::vector<Node*>& no_grad,
              std::vector<std::string>& blocked) {
   static const std::set<std::string> kSteps = {"aten::round",     "aten::floor", "aten::ceil",
                                                "aten::trunc",     "aten::sign",  "aten::sgn",
@@ -108,10 +108,10 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites,
       "aten::sign_",  "aten::sgn_",          "aten::frac_",      "aten::remainder_",
       "aten::fmod_",  "aten::floor_divide_", "aten::heaviside_", "aten::detach_"};
   for (Node* node : block->nodes()) {
-    for (torch::jit::Block* inner : node->blocks()) collect(inner, sites, blocked);
+    for (torch::jit::Block* inner : node->blocks()) collect(inner, sites, no_grad, blocked);
     const std::string k = kind_of(node);
-    if (k == "prim::Enter") {
-      blocked.push_back("a with-block such as torch.no_grad() (prim::Enter)");
+    if (enters_no_grad(node)) {
+      no_grad.push_back(node);
       continue;
     }
     if (node->inputs().empty() || node->outputs().size() != 1) continue;
@@ -157,6 +157,21 @@ void collect(torch::jit::Block* block, std::vector<Site>& sites,
   }
 }
 
+// Drops a no_grad with-block's Enter and Exit, so its body is differentiated as written (its own
+// steps get their surrogates like any other). False when the Exit is not found in the block or
+// its result is read.
+bool remove_no_grad(Node* enter) {
+  Value* guard = enter->inputs()[0];
+  for (Node* n = enter->next(); n != enter->owningBlock()->return_node(); n = n->next()) {
+    if (kind_of(n) != "prim::Exit" || n->inputs().empty() || n->inputs()[0] != guard) continue;
+    if (n->hasUses()) return false;
+    n->destroy();
+    enter->destroy();
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StraightThrough straight_through_copy(const torch::jit::Module& module) {
@@ -170,9 +185,17 @@ StraightThrough straight_through_copy(const torch::jit::Module& module) {
     // round_(t) → round(t) where no alias can see the difference, so the step has an input.
     torch::jit::RemoveTensorMutation(graph);
     std::vector<Site> sites;
-    collect(graph->block(), sites, out.blocked);
+    std::vector<Node*> no_grad;
+    collect(graph->block(), sites, no_grad, out.blocked);
     for (const Site& s : sites) rewrite(*graph, s);
     out.rewritten = static_cast<int64_t>(sites.size());
+    for (Node* enter : no_grad) {
+      if (remove_no_grad(enter)) {
+        ++out.rewritten;
+      } else {
+        out.blocked.push_back("a torch.no_grad() block whose exit is read or not found");
+      }
+    }
     graph->lint();
   } catch (const Error&) {
     throw;

@@ -8,11 +8,12 @@
 //   torch.where(cmp(x, t), a, b) with constant a, b: s = ±x, the sign of the step
 //   floor_divide(x, c), div(x, c, rounding_mode=…)                                   s = x / c
 //   remainder, fmod, frac                                                       s = 0 (constant)
+//   a `with torch.no_grad():` block                  removed: its body is differentiated as is
 // Slope ±1 is BPDA's identity. remainder, fmod and frac are the bounded periodic part of a
 // quantiser (x − remainder(x, c) is floor quantisation): their autograd slope 1 cancels the
 // identity and leaves the quantiser flat, so their surrogate is the constant they oscillate
-// around. Operations with no monotone surrogate (x == t, x != t, a no_grad region, an in-place
-// step on an aliased value) are not rewritten and are listed in `blocked`.
+// around. Operations with no monotone surrogate (x == t, x != t, an in-place step on an aliased
+// value, a no_grad block whose exit value is read) are not rewritten and are listed in `blocked`.
 #pragma once
 
 #include <cstdint>

@@ -164,13 +164,13 @@ TEST(Cli, AModelTakingFlatInputsIsFedFlattenedImages) {
   };
   EXPECT_EQ(noisy_loss(0), noisy_loss(0));
   EXPECT_NE(noisy_loss(0), noisy_loss(1));
-  // The randomised model's accuracy is an expectation over 9 passes, and says so.
+  // The randomised model's accuracy is an expectation over 51 passes, and says so.
   const auto noisy = run_advtk("eval '" + dir.file("flat.pt") + "' --json --preprocess '" +
                                dir.file("noise.pt") + "' " + data);
   ASSERT_EQ(noisy.exit_code, 0) << noisy.err;
   const auto nj = nlohmann::json::parse(noisy.out);
   EXPECT_TRUE(nj.at("randomised").get<bool>());
-  EXPECT_EQ(nj.at("passes"), 9);
+  EXPECT_EQ(nj.at("passes"), 51);
   EXPECT_EQ(nj.at("majority_accuracy").get<double>(), nj.at("correct").get<double>() / 60);
   EXPECT_FALSE(nlohmann::json::parse(eval.out).at("randomised").get<bool>());
   const auto text = run_advtk("eval '" + dir.file("flat.pt") + "' --preprocess '" +

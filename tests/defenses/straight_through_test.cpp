@@ -5,6 +5,7 @@
 #include "defenses/graph_scan.h"
 #include "masking_fixtures.h"
 #include "models/zoo.h"
+#include "test_util.h"
 
 namespace advtk {
 namespace {
@@ -138,6 +139,39 @@ TEST(StraightThrough, EqualityIsNamedAsBlocking) {
   StraightThrough st = straight_through_copy(m);
   ASSERT_EQ(st.blocked.size(), 1u);
   EXPECT_NE(st.blocked[0].find("aten::eq"), std::string::npos);
+}
+
+// A front end scripted in Python under `with torch.no_grad():` (tests/fixtures/make_fixtures.py):
+// 2·round(4x)/4 + sigmoid(x), gradient cut. The rewrite drops the with-block and gives round its
+// identity: the gradient becomes 2 + σ(x)(1 − σ(x)).
+TEST(StraightThrough, ANoGradBlockIsDifferentiatedAsWritten) {
+  torch::jit::Module original = torch::jit::load(test::fixture("python_no_grad_front_end.pt"));
+  bool found = false;
+  for (const RiskyOp& op : scan_forward_graph(original))
+    found = found || (op.op == "prim::Enter" && op.risk == OpRisk::GraphCut);
+  EXPECT_TRUE(found);
+  StraightThrough st = straight_through_copy(original);
+  EXPECT_EQ(st.rewritten, 2);  // the with-block and the round inside it
+  EXPECT_TRUE(st.blocked.empty()) << st.blocked.front();
+  const torch::Tensor x = torch::rand({3, 1, 6, 6}) * 4 - 2;
+  const torch::Tensor w = torch::randn({3, 1, 6, 6});
+  EXPECT_TRUE(torch::allclose(st.module.forward({x}).toTensor(), original.forward({x}).toTensor(),
+                              0, 1e-6));
+  EXPECT_TRUE(torch::equal(input_gradient(original, x, w), torch::zeros_like(x)));
+  const torch::Tensor s = torch::sigmoid(x);
+  EXPECT_TRUE(torch::allclose(input_gradient(st.module, x, w), (2 + s * (1 - s)) * w, 1e-5, 1e-6));
+}
+
+// Other with-blocks (a profiler range around 2x) keep the gradient: not flagged, not blocked.
+TEST(StraightThrough, OtherWithBlocksAreLeftAlone) {
+  torch::jit::Module m = torch::jit::load(test::fixture("python_profiled_double.pt"));
+  EXPECT_TRUE(scan_forward_graph(m).empty());
+  StraightThrough st = straight_through_copy(m);
+  EXPECT_EQ(st.rewritten, 0);
+  EXPECT_TRUE(st.blocked.empty()) << st.blocked.front();
+  const torch::Tensor x = torch::rand({2, 1, 4, 4});
+  const torch::Tensor w = torch::randn({2, 1, 4, 4});
+  EXPECT_TRUE(torch::allclose(input_gradient(m, x, w), 2 * w));
 }
 
 }  // namespace
