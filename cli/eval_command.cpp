@@ -5,11 +5,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "audit/evaluation.h"
+#include "eval/evaluation.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
-#include "defenses/masking.h"
+#include "diagnostics/masking.h"
 
 namespace advtk::cli {
 namespace {

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/tensor_file.h"
-#include "defenses/masking.h"
+#include "diagnostics/masking.h"
 
 namespace advtk::cli {
 namespace {

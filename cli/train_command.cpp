@@ -70,9 +70,9 @@ std::string history_csv(const std::vector<EpochRecord>& history) {
     out << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_accuracy << ",";
     optional(r.val_loss);
     optional(r.val_accuracy);
-    optional(r.eps);
-    optional(r.val_robust_accuracy);
-    optional(r.val_fgsm_accuracy);
+    optional(r.metric(kEpsMetric));
+    optional(r.metric(kPgdAccuracyMetric));
+    optional(r.metric(kFgsmAccuracyMetric));
     // The reason is prose with commas: quoted, as RFC 4180 (it has no double quotes).
     out << r.seconds << "," << (r.stop_reason.empty() ? "" : "\"" + r.stop_reason + "\"") << "\n";
   }
@@ -177,6 +177,7 @@ void run_train(const TrainCliOptions& o) {
   t.checkpoint_dir = checkpoint_dir;
   t.resume = o.resume;
   t.keep = keep;
+  t.rank_metric = kPgdAccuracyMetric;
   t.config = {{"arch", o.arch},
               {"model", o.model_path},
               {"data", o.data.spec},
@@ -209,7 +210,8 @@ void run_train(const TrainCliOptions& o) {
     t.epoch_check = [robust_check, adv, adversarial](const Model& m,
                                                      const std::vector<EpochRecord>& history,
                                                      EpochRecord& record) {
-      if (adversarial) record.eps = warmed_up_eps(adv, static_cast<double>(record.epoch));
+      if (adversarial)
+        record.metrics[kEpsMetric] = warmed_up_eps(adv, static_cast<double>(record.epoch));
       robust_check(m, history, record);
     };
     t.config["robust_validation"] = {{"attack", "pgd"},
@@ -244,12 +246,12 @@ void run_train(const TrainCliOptions& o) {
     std::snprintf(stats, sizeof stats, "loss %.4f acc %.2f%%", r.train_loss,
                   100 * r.train_accuracy);
     bar.finish(stats);
-    if (r.val_robust_accuracy) {
+    if (r.metric(kPgdAccuracyMetric)) {
       spdlog::info(
           "epoch {}/{}: train loss {:.4f} acc {:.2f}%, val acc {:.2f}%, PGD-10 {:.2f}%, FGSM "
           "{:.2f}% ({:.1f} s)",
           r.epoch, o.epochs, r.train_loss, 100 * r.train_accuracy, 100 * *r.val_accuracy,
-          100 * *r.val_robust_accuracy, 100 * *r.val_fgsm_accuracy, r.seconds);
+          100 * *r.metric(kPgdAccuracyMetric), 100 * *r.metric(kFgsmAccuracyMetric), r.seconds);
     } else if (r.val_accuracy) {
       spdlog::info(
           "epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}% ({:.1f} s)",
@@ -292,10 +294,10 @@ void run_train(const TrainCliOptions& o) {
     std::cout << "validation   loss " << *kept.val_loss << ", accuracy " << 100 * *kept.val_accuracy
               << "% (" << validation->source << ", " << validation->size() << " examples)\n";
   }
-  if (kept.val_robust_accuracy) {
-    std::cout << "robust       PGD-10 " << 100 * *kept.val_robust_accuracy << "%, FGSM "
-              << 100 * *kept.val_fgsm_accuracy << "% (" << norm_name(adv.threat.norm) << " eps "
-              << adv.threat.eps << ")\n";
+  if (kept.metric(kPgdAccuracyMetric)) {
+    std::cout << "robust       PGD-10 " << 100 * *kept.metric(kPgdAccuracyMetric) << "%, FGSM "
+              << 100 * *kept.metric(kFgsmAccuracyMetric) << "% (" << norm_name(adv.threat.norm)
+              << " eps " << adv.threat.eps << ")\n";
   }
   if (!result.stop_reason.empty()) std::cout << "stopped      " << result.stop_reason << "\n";
   std::cout << "time         " << format_duration(seconds) << "\n";

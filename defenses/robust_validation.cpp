@@ -52,19 +52,21 @@ RobustAccuracy robust_accuracy(const Model& model, const Dataset& data,
 
 std::string catastrophic_overfitting(const std::vector<EpochRecord>& history,
                                      const EpochRecord& now, double collapse) {
-  if (!now.val_robust_accuracy || !now.val_fgsm_accuracy) return "";
+  const auto pgd = [](const EpochRecord& r) { return r.metric(kPgdAccuracyMetric); };
+  const auto fgsm = [](const EpochRecord& r) { return r.metric(kFgsmAccuracyMetric); };
+  if (!pgd(now) || !fgsm(now)) return "";
   const EpochRecord* best = nullptr;
   for (const auto& r : history) {
-    if (!r.stop_reason.empty() || !r.val_robust_accuracy || !r.val_fgsm_accuracy) continue;
-    if (best == nullptr || *r.val_robust_accuracy > *best->val_robust_accuracy) best = &r;
+    if (!r.stop_reason.empty() || !pgd(r) || !fgsm(r)) continue;
+    if (best == nullptr || *pgd(r) > *pgd(*best)) best = &r;
   }
   if (best == nullptr) return "";
-  if (*best->val_robust_accuracy - *now.val_robust_accuracy <= collapse) return "";
-  if (*now.val_fgsm_accuracy < *best->val_fgsm_accuracy) return "";
-  return "catastrophic overfitting: PGD accuracy fell from " + percent(*best->val_robust_accuracy) +
-         " (epoch " + std::to_string(best->epoch) + ") to " + percent(*now.val_robust_accuracy) +
-         " while FGSM accuracy went from " + percent(*best->val_fgsm_accuracy) + " to " +
-         percent(*now.val_fgsm_accuracy) + " (Wong et al. 2020)";
+  if (*pgd(*best) - *pgd(now) <= collapse) return "";
+  if (*fgsm(now) < *fgsm(*best)) return "";
+  return "catastrophic overfitting: PGD accuracy fell from " + percent(*pgd(*best)) + " (epoch " +
+         std::to_string(best->epoch) + ") to " + percent(*pgd(now)) +
+         " while FGSM accuracy went from " + percent(*fgsm(*best)) + " to " + percent(*fgsm(now)) +
+         " (Wong et al. 2020)";
 }
 
 EpochCheck make_robust_epoch_check(std::shared_ptr<const Dataset> validation,
@@ -72,8 +74,8 @@ EpochCheck make_robust_epoch_check(std::shared_ptr<const Dataset> validation,
   return [validation, options](const Model& model, const std::vector<EpochRecord>& history,
                                EpochRecord& record) {
     const RobustAccuracy acc = robust_accuracy(model, *validation, options);
-    record.val_robust_accuracy = acc.pgd;
-    record.val_fgsm_accuracy = acc.fgsm;
+    record.metrics[kPgdAccuracyMetric] = acc.pgd;
+    record.metrics[kFgsmAccuracyMetric] = acc.fgsm;
     if (options.detect_catastrophic_overfitting)
       record.stop_reason = catastrophic_overfitting(history, record, options.collapse);
   };

@@ -14,6 +14,12 @@
 
 namespace advtk {
 
+// The metrics adversarial training adds to each EpochRecord: ε at the end of the epoch (warm-up)
+// and the validation subset's robust accuracy under PGD and FGSM.
+inline const std::string kEpsMetric = "eps";
+inline const std::string kPgdAccuracyMetric = "val_robust_accuracy";
+inline const std::string kFgsmAccuracyMetric = "val_fgsm_accuracy";
+
 struct RobustValidationOptions {
   ThreatModel threat;
   int64_t pgd_steps = 10;  // step 2.5·ε/steps, uniform random start (Madry et al.)
@@ -36,7 +42,7 @@ RobustAccuracy robust_accuracy(const Model& model, const Dataset& data,
 std::string catastrophic_overfitting(const std::vector<EpochRecord>& history,
                                      const EpochRecord& now, double collapse);
 
-// The trainer's epoch check: fills val_robust_accuracy and val_fgsm_accuracy and, when asked,
+// The trainer's epoch check: adds the PGD and FGSM accuracy metrics and, when asked,
 // stops the run on catastrophic overfitting.
 EpochCheck make_robust_epoch_check(std::shared_ptr<const Dataset> validation,
                                    RobustValidationOptions options);

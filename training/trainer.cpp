@@ -1,10 +1,11 @@
 #include "training/trainer.h"
 
 #include <chrono>
+#include <set>
 
-#include "audit/evaluation.h"
 #include "core/error.h"
 #include "core/seeding.h"
+#include "eval/evaluation.h"
 #include "training/checkpoint.h"
 
 namespace advtk {
@@ -22,15 +23,20 @@ void validate(const TrainOptions& o) {
 
 // Whether `a` is a better epoch to keep than `b` (KeepPolicy::Best's rule; b null: none yet).
 // An epoch without any validation figure never qualifies.
-bool better_epoch(const EpochRecord& a, const EpochRecord* b) {
-  if (!a.val_accuracy && !a.val_robust_accuracy) return false;
+bool better_epoch(const EpochRecord& a, const EpochRecord* b, const std::string& rank) {
+  if (!a.val_accuracy && !a.metric(rank)) return false;
   if (b == nullptr) return true;
-  const auto key = [](const EpochRecord& r) {
+  const auto key = [&](const EpochRecord& r) {
     constexpr double none = -1.0;
-    return std::make_pair(r.val_robust_accuracy.value_or(none), r.val_accuracy.value_or(none));
+    return std::make_pair(r.metric(rank).value_or(none), r.val_accuracy.value_or(none));
   };
   return key(a) > key(*b);
 }
+
+// The fields of a record's JSON that are not metrics.
+const std::set<std::string> kRecordFields = {"epoch",          "lr",         "train_loss",
+                                             "train_accuracy", "seconds",    "val_loss",
+                                             "val_accuracy",   "stop_reason"};
 
 }  // namespace
 
@@ -45,9 +51,7 @@ nlohmann::json to_json(const EpochRecord& r) {
   };
   j["val_loss"] = optional(r.val_loss);
   j["val_accuracy"] = optional(r.val_accuracy);
-  j["eps"] = optional(r.eps);
-  j["val_robust_accuracy"] = optional(r.val_robust_accuracy);
-  j["val_fgsm_accuracy"] = optional(r.val_fgsm_accuracy);
+  for (const auto& [name, value] : r.metrics) j[name] = value;
   j["stop_reason"] = r.stop_reason;
   return j;
 }
@@ -64,9 +68,8 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j) {
   };
   optional("val_loss", r.val_loss);
   optional("val_accuracy", r.val_accuracy);
-  optional("eps", r.eps);
-  optional("val_robust_accuracy", r.val_robust_accuracy);
-  optional("val_fgsm_accuracy", r.val_fgsm_accuracy);
+  for (const auto& [key, value] : j.items())
+    if (kRecordFields.count(key) == 0 && value.is_number()) r.metrics[key] = value.get<double>();
   r.stop_reason = j.value("stop_reason", std::string());
   return r;
 }
@@ -174,7 +177,7 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
       state.epochs_done = epoch;
       const EpochRecord* current_best =
           state.best_epoch > 0 ? &result.history[state.best_epoch - 1] : nullptr;
-      if (better_epoch(record, current_best)) {
+      if (better_epoch(record, current_best, options.rank_metric)) {
         state.best_epoch = epoch;
         write = CheckpointWrite::ModelAndBest;
         if (options.keep == KeepPolicy::Best) best = capture_state(model.module());

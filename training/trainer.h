@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,13 +23,14 @@ namespace advtk {
 
 struct EpochRecord;
 
-// Which epoch's model the run ends with. Best: the highest validation robust accuracy (ties:
-// clean validation accuracy, then the earlier epoch); without robust figures the highest clean
-// validation accuracy; without validation the last epoch.
+// Which epoch's model the run ends with. Best: the highest `TrainOptions::rank_metric` (e.g.
+// validation robust accuracy; ties: clean validation accuracy, then the earlier epoch); without
+// that figure the highest clean validation accuracy; without validation the last epoch.
 enum class KeepPolicy { Best, Last };
 
-// After each epoch's clean validation: adds figures to the record (robust accuracy) and may set
-// its stop_reason to end the run; the model is in eval mode and must be left unchanged.
+// After each epoch's clean validation: adds figures to the record's metrics (robust accuracy)
+// and may set its stop_reason to end the run; the model is in eval mode and must be left
+// unchanged.
 using EpochCheck = std::function<void(const Model& model, const std::vector<EpochRecord>& history,
                                       EpochRecord& record)>;
 
@@ -44,7 +46,8 @@ struct TrainOptions {
   bool resume = false;         // continue from checkpoint_dir
   nlohmann::json config;       // recorded in checkpoints, for the user
   KeepPolicy keep = KeepPolicy::Last;
-  EpochCheck epoch_check;  // may be empty
+  std::string rank_metric;  // the metric KeepPolicy::Best ranks by first (empty: none)
+  EpochCheck epoch_check;   // may be empty
 };
 
 struct EpochRecord {
@@ -52,12 +55,17 @@ struct EpochRecord {
   double lr = 0.0;    // at the end of the epoch
   double train_loss = 0.0, train_accuracy = 0.0;
   std::optional<double> val_loss, val_accuracy;
-  // Adversarial training: ε at the end of the epoch (warm-up), robust accuracy on the validation
-  // subset under PGD and FGSM.
-  std::optional<double> eps, val_robust_accuracy, val_fgsm_accuracy;
+  // What epoch checks add, by name (adversarial training: its ε and robust accuracies). Written
+  // into the record's JSON beside the fields above.
+  std::map<std::string, double> metrics;
   double seconds = 0.0;
   // Non-empty: the run stops after this epoch and this epoch's model is not kept.
   std::string stop_reason;
+
+  std::optional<double> metric(const std::string& name) const {
+    const auto it = metrics.find(name);
+    return it == metrics.end() ? std::nullopt : std::optional<double>(it->second);
+  }
 };
 
 struct TrainProgress {

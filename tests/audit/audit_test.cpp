@@ -11,11 +11,12 @@
 #include "attacks/iterative_attack.h"
 #include "attacks/transfer.h"
 #include "audit/audit.h"
-#include "audit/evaluation.h"
+#include "eval/evaluation.h"
 #include "audit/report.h"
 #include "core/sha256.h"
-#include "defenses/masking_support.h"
-#include "defenses/straight_through.h"
+#include "diagnostics/masking_support.h"
+#include "eval/batched.h"
+#include "diagnostics/straight_through.h"
 #include "test_util.h"
 
 namespace advtk {

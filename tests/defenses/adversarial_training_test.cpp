@@ -176,8 +176,8 @@ TEST(RobustValidation, CatastrophicOverfittingIsACollapseOfPgdWhileFgsmHolds) {
   const auto record = [](int64_t epoch, double pgd, double fgsm) {
     EpochRecord r;
     r.epoch = epoch;
-    r.val_robust_accuracy = pgd;
-    r.val_fgsm_accuracy = fgsm;
+    r.metrics[kPgdAccuracyMetric] = pgd;
+    r.metrics[kFgsmAccuracyMetric] = fgsm;
     return r;
   };
   const std::vector<EpochRecord> history = {record(1, 0.30, 0.40), record(2, 0.45, 0.50)};
@@ -210,6 +210,7 @@ TEST(AdversarialTraining, ResumeContinuesExactlyAsAnUninterruptedRun) {
     o.batch_size = 32;
     o.seed = 9;
     o.keep = KeepPolicy::Best;
+    o.rank_metric = kPgdAccuracyMetric;
     o.epoch_check = make_robust_epoch_check(validation, rv);
 
     test::TempDir straight_dir, split_dir;
@@ -236,7 +237,8 @@ TEST(AdversarialTraining, ResumeContinuesExactlyAsAnUninterruptedRun) {
     ASSERT_EQ(a.history.size(), b.history.size());
     for (size_t e = 0; e < a.history.size(); ++e) {
       EXPECT_EQ(a.history[e].train_loss, b.history[e].train_loss) << name << " epoch " << e + 1;
-      EXPECT_EQ(a.history[e].val_robust_accuracy, b.history[e].val_robust_accuracy) << name;
+      EXPECT_EQ(a.history[e].metric(kPgdAccuracyMetric), b.history[e].metric(kPgdAccuracyMetric))
+          << name;
     }
     const auto pa = straight.parameters(), pb = resumed.parameters();
     for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << name << i;

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "audit/evaluation.h"
 #include "data/data_source.h"
+#include "eval/evaluation.h"
 #include "models/zoo.h"
 #include "test_util.h"
 #include "training/model_state.h"
@@ -132,10 +132,11 @@ TEST(Trainer, GradientClippingBoundsTheUpdate) {
   EXPECT_NEAR(std::sqrt(moved), 1e-2, 1e-4);
 }
 
-// An epoch check that reports the given robust accuracies (epoch 1 first) and stops at `stop_at`.
+// An epoch check that reports the given robust accuracies (epoch 1 first) as the metric "robust"
+// and stops at `stop_at`.
 EpochCheck scripted_check(std::vector<double> robust, int64_t stop_at = 0) {
   return [robust, stop_at](const Model&, const std::vector<EpochRecord>&, EpochRecord& r) {
-    r.val_robust_accuracy = robust.at(static_cast<size_t>(r.epoch - 1));
+    r.metrics["robust"] = robust.at(static_cast<size_t>(r.epoch - 1));
     if (r.epoch == stop_at) r.stop_reason = "collapsed";
   };
 }
@@ -158,6 +159,7 @@ TEST(Trainer, KeepBestEndsWithTheMostRobustEpochsModel) {
   o.epochs = 3;
   o.batch_size = 32;
   o.keep = KeepPolicy::Best;
+  o.rank_metric = "robust";
   o.epoch_check = scripted_check({0.5, 0.9, 0.3});
   CrossEntropyObjective objective;
   const TrainResult r = train(model, toy(200, 0), nullptr, objective, o, keep_states);
@@ -206,6 +208,7 @@ TEST(Trainer, ResumeRestoresTheBestEpochFromItsCheckpoint) {
   o.epochs = 3;
   o.batch_size = 32;
   o.keep = KeepPolicy::Best;
+  o.rank_metric = "robust";
   o.checkpoint_dir = dir.path().string();
   o.epoch_check = scripted_check({0.9, 0.5, 0.3});
   CrossEntropyObjective objective;

@@ -1,4 +1,4 @@
-#include "audit/numerical_probe.h"
+#include "diagnostics/numerical_probe.h"
 
 #include <chrono>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/seeding.h"
-#include "defenses/masking_support.h"
+#include "diagnostics/masking_support.h"
 
 namespace advtk {
 namespace {

@@ -1,8 +1,8 @@
-#include "defenses/straight_through.h"
+#include "diagnostics/straight_through.h"
 
 #include <gtest/gtest.h>
 
-#include "defenses/graph_scan.h"
+#include "diagnostics/graph_scan.h"
 #include "masking_fixtures.h"
 #include "models/zoo.h"
 #include "test_util.h"

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "attacks/attack_test_util.h"
-#include "audit/sharpness.h"
+#include "diagnostics/sharpness.h"
 #include "test_util.h"
 
 namespace advtk {

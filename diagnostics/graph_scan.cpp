@@ -1,4 +1,4 @@
-#include "defenses/graph_scan.h"
+#include "diagnostics/graph_scan.h"
 
 #include <map>
 #include <optional>

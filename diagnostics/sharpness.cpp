@@ -1,4 +1,4 @@
-#include "audit/sharpness.h"
+#include "diagnostics/sharpness.h"
 
 #include <chrono>
 #include <cmath>

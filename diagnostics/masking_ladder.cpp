@@ -1,4 +1,4 @@
-#include "defenses/masking_ladder.h"
+#include "diagnostics/masking_ladder.h"
 
 #include <cstdio>
 
@@ -6,8 +6,8 @@
 #include "attacks/square.h"
 #include "core/error.h"
 #include "core/seeding.h"
-#include "defenses/masking_indicators.h"
-#include "defenses/straight_through.h"
+#include "diagnostics/masking_indicators.h"
+#include "diagnostics/straight_through.h"
 
 namespace advtk {
 namespace {

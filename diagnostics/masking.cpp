@@ -1,4 +1,4 @@
-#include "defenses/masking.h"
+#include "diagnostics/masking.h"
 
 #include <chrono>
 #include <cstdio>
@@ -9,8 +9,8 @@
 #include "attacks/square.h"
 #include "core/error.h"
 #include "core/seeding.h"
-#include "defenses/masking_indicators.h"
-#include "defenses/masking_ladder.h"
+#include "diagnostics/masking_indicators.h"
+#include "diagnostics/masking_ladder.h"
 
 namespace advtk {
 namespace {

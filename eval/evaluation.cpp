@@ -1,4 +1,4 @@
-#include "audit/evaluation.h"
+#include "eval/evaluation.h"
 
 #include <limits>
 

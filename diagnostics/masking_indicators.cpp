@@ -1,4 +1,4 @@
-#include "defenses/masking_indicators.h"
+#include "diagnostics/masking_indicators.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "attacks/noise.h"
 #include "core/error.h"
 #include "core/seeding.h"
-#include "defenses/graph_scan.h"
+#include "diagnostics/graph_scan.h"
 
 namespace advtk {
 namespace {

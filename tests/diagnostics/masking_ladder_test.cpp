@@ -1,14 +1,14 @@
 // The masking check's pieces that decide what runs: distinct random starts per run, the ladder's
 // rungs and the reasons it skips some, the transfer attack's full ascent, and the log of breaks
 // that feeds the audit's worst case.
-#include "defenses/masking_ladder.h"
+#include "diagnostics/masking_ladder.h"
 
 #include <gtest/gtest.h>
 
 #include "attacks/apgd.h"
 #include "attacks/attack_test_util.h"
 #include "attacks/iterative_attack.h"
-#include "defenses/masking_indicators.h"
+#include "diagnostics/masking_indicators.h"
 
 namespace advtk {
 namespace {

@@ -1,4 +1,4 @@
-#include "defenses/straight_through.h"
+#include "diagnostics/straight_through.h"
 
 #include <optional>
 #include <set>
@@ -9,7 +9,7 @@
 #include <torch/csrc/jit/passes/remove_mutation.h>
 
 #include "core/error.h"
-#include "defenses/graph_scan.h"
+#include "diagnostics/graph_scan.h"
 
 namespace advtk {
 namespace {

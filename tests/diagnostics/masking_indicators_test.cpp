@@ -1,5 +1,5 @@
 // Indicators whose rule is a closed computation on measured figures, tested on hand-made ones.
-#include "defenses/masking_indicators.h"
+#include "diagnostics/masking_indicators.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// The measuring tools of the masking detector: the clean-correct points, majority-vote
-// evaluation for randomised models, attacks run on the points, input gradients per loss.
+// The measuring tools of the masking detector: attacks run on the points (breaks re-judged by
+// majority vote), input gradients per loss.
 #pragma once
 
 #include <functional>
@@ -8,26 +8,10 @@
 #include "attacks/attack.h"
 #include "attacks/losses.h"
 #include "data/dataset.h"
+#include "eval/batched.h"
 #include "models/model.h"
 
 namespace advtk {
-
-// The examples at `rows` (CPU int64) of `data`, keeping their ids.
-Dataset rows_of(const Dataset& data, const torch::Tensor& rows);
-
-struct Points {
-  Dataset data;      // the clean-correct points, ids = dataset positions
-  int64_t seen = 0;  // examples looked at to find them
-  double clean_accuracy = 0;
-};
-
-// The first `want` examples the model classifies correctly (by majority over `passes`).
-Points clean_correct_points(const Model& model, const Dataset& data, int64_t want, int64_t passes,
-                            int64_t batch_size);
-
-// [N] bool (CPU): misclassified in more than half of `passes` forward passes.
-torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
-                                     const torch::Tensor& y, int64_t passes, int64_t batch_size);
 
 struct Outcome {
   torch::Tensor broken;  // [N] bool, CPU: the returned point is misclassified (majority vote)
@@ -53,10 +37,6 @@ struct Gradients {
 };
 Gradients input_gradients(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
                           LossKind loss, int64_t batch_size);
-
-// One pass's logits [N, K] (CPU) in batches, without gradients, and their argmax.
-torch::Tensor batched_logits(const Model& model, const torch::Tensor& x, int64_t batch_size);
-torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size);
 
 // Row-wise cosine similarity of [N, D] tensors; 0 where either row is zero.
 torch::Tensor row_cosine(const torch::Tensor& a, const torch::Tensor& b);

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "attacks/attack_test_util.h"
-#include "audit/numerical_probe.h"
+#include "diagnostics/numerical_probe.h"
 #include "test_util.h"
 
 namespace advtk {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "defenses/masking.h"
-#include "defenses/masking_support.h"
+#include "diagnostics/masking.h"
+#include "diagnostics/masking_support.h"
 
 namespace advtk {
 

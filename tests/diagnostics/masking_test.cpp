@@ -1,4 +1,4 @@
-#include "defenses/masking.h"
+#include "diagnostics/masking.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# A refactor's proof: every registered attack (at each norm it supports), the AutoAttack presets
+# and a quick audit, on the zoo CNN, written as figures without timings. Run it before and
+# after a behaviour-preserving change and compare the two folders:
+#
+#   scripts/figures.sh runs/figures-before      (on the old commit)
+#   scripts/figures.sh runs/figures-after       (on the new one)
+#   diff -r runs/figures-before/figures runs/figures-after/figures
+#
+# The model is trained once (FIGURES_MODEL to reuse one) so both runs attack the same weights.
+# About 10 min on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:?usage: scripts/figures.sh OUT_DIR}"
+export OMP_WAIT_POLICY=PASSIVE
+model="${FIGURES_MODEL:-runs/figures-model/model.pt}"
+if [ ! -f "$model" ]; then
+  build/advtk train --arch cnn --data fashion-mnist --limit 5000 --epochs 1 --batch-size 128 \
+    --out "$(dirname "$model")" --quiet >/dev/null
+fi
+mkdir -p "$out/figures" "$out/runs"
+common=(--data fashion-mnist --split test --limit 100 --batch-size 50 --quiet --seed 3)
+
+# summary.json and report.json without timings; every .pt file by its SHA-256.
+normalise() {  # DIR NAME
+  python3 - "$1" "$out/figures/$2" <<'EOF'
+import hashlib, json, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in sorted(v.items())
+                if "seconds" not in k and k not in ("timings", "started", "finished", "path",
+                                                    "out", "model", "file", "version")}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+lines = []
+for root, _, files in sorted(os.walk(src)):
+    for f in sorted(files):
+        p = os.path.join(root, f)
+        rel = os.path.relpath(p, src)
+        if f in ("summary.json", "report.json", "masking.json"):
+            lines.append("== " + rel + "\n" + json.dumps(strip(json.load(open(p))), indent=1))
+        elif f.endswith(".pt") and "stages" not in rel:
+            lines.append("== " + rel + " sha256 " + hashlib.sha256(open(p, "rb").read()).hexdigest())
+open(dst, "w").write("\n".join(lines) + "\n")
+EOF
+}
+
+attack() {  # NAME NORM [LABEL] -- EXTRA...  (LABEL tells apart runs of one attack and norm)
+  local name="$1" norm="$2" label="$1-$2"
+  shift 2
+  if [ "${1:-}" != "--" ]; then label="$label-$1"; shift; fi
+  shift
+  local dir="$out/runs/$label"
+  # FIGURES_KEEP=1: runs whose figures exist are not redone (a script that grew).
+  [ -n "${FIGURES_KEEP:-}" ] && [ -f "$out/figures/attack-$label" ] && return
+  rm -rf "$dir"
+  build/advtk attack "$model" "${common[@]}" --attack "$name" --norm "$norm" "$@" --out "$dir" \
+    >/dev/null
+  normalise "$dir" "attack-$label"
+}
+
+attack fgsm linf -- --eps 0.1
+for n in l2 l1; do attack fgm $n -- --eps 1; done
+attack rfgsm linf -- --eps 0.1
+attack rfgsm l2 -- --eps 1
+for a in pgd cw-linf apgd apgd-t fab fab-t square noise; do
+  attack "$a" linf -- --eps 0.05,0.1
+  attack "$a" l2 -- --eps 1
+  attack "$a" l1 -- --eps 5
+done
+attack pgd linf margin -- --eps 0.1 --restarts 2 --loss margin --no-early-stop
+attack pgd linf target -- --eps 0.1 --target least-likely
+attack square linf short -- --eps 0.1 --queries 300 --p-init 0.3
+attack noise linf gaussian -- --eps 0.1 --noise gaussian --draws 20
+attack cw l2 -- --eps 0.5,1 --binary-steps 3 --steps 20
+attack deepfool l2 --
+attack deepfool linf -- --eps 0.1
+attack apgd,square linf --  --eps 0.1
+for preset in autoattack autoattack-plus autoattack-rand; do attack "$preset" linf -- --eps 0.1; done
+attack autoattack l1 -- --eps 5
+
+dir="$out/runs/audit"
+if [ -z "${FIGURES_KEEP:-}" ] || [ ! -f "$out/figures/audit" ]; then
+rm -rf "$dir"
+code=0
+build/advtk audit "$model" --data fashion-mnist --budget quick --limit 100 --quiet --seed 3 \
+  --out "$dir" >/dev/null || code=$?
+[ "$code" -eq 0 ] || [ "$code" -eq 3 ] || { echo "audit failed (exit $code)"; exit 1; }
+normalise "$dir" audit
+fi
+echo "figures in $out/figures ($(ls "$out/figures" | wc -l) files)"

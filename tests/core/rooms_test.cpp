@@ -1,0 +1,60 @@
+// The rooms depend one way (README "Layout"): a file includes only its own room and those
+// listed before it. Reads every source file's includes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace advtk {
+namespace {
+
+const std::vector<std::string> kRooms = {"core",     "data",     "models",      "eval",  "attacks",
+                                         "training", "defenses", "diagnostics", "audit", "cli"};
+
+int rank_of(const std::string& room) {
+  for (size_t i = 0; i < kRooms.size(); ++i)
+    if (kRooms[i] == room) return static_cast<int>(i);
+  return -1;
+}
+
+TEST(Rooms, EveryIncludeGoesToTheSameRoomOrAnEarlierOne) {
+  const std::filesystem::path root = ADVTK_SOURCE_DIR;
+  const std::regex include(R"(^\s*#include\s+"([a-z_]+)/)");
+  int files = 0;
+  for (const std::string& room : kRooms) {
+    ASSERT_TRUE(std::filesystem::is_directory(root / room)) << room;
+    for (const auto& entry : std::filesystem::directory_iterator(root / room)) {
+      const std::string ext = entry.path().extension().string();
+      if (ext != ".h" && ext != ".cpp") continue;
+      ++files;
+      std::ifstream in(entry.path());
+      std::string line;
+      while (std::getline(in, line)) {
+        std::smatch m;
+        if (!std::regex_search(line, m, include)) continue;
+        const int to = rank_of(m[1]);
+        ASSERT_GE(to, 0) << entry.path() << " includes from an unknown room: " << line;
+        EXPECT_LE(to, rank_of(room)) << entry.path() << " (" << room << ") reaches up: " << line;
+      }
+    }
+  }
+  EXPECT_GT(files, 100);
+  // Every folder of sources is a room of the list.
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    if (!entry.is_directory()) continue;
+    bool has_sources = false;
+    for (const auto& f : std::filesystem::directory_iterator(entry.path()))
+      has_sources = has_sources || f.path().extension() == ".cpp";
+    const std::string name = entry.path().filename().string();
+    if (has_sources && name != "tests" && name != "build")
+      EXPECT_GE(rank_of(name), 0) << name << " holds sources but is not a room";
+  }
+}
+
+}  // namespace
+}  // namespace advtk
