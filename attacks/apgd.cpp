@@ -288,4 +288,37 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
   return x_best;
 }
 
+AttackInfo apgd_info(bool targeted) {
+  std::vector<OptionSpec> options = {steps_option(100), restarts_option()};
+  if (!targeted) options.push_back(loss_option("ce", {"ce", "margin", "cw", "dlr"}));
+  if (targeted) options.push_back(target_classes_option());
+  options.push_back(eot_option());
+  options.push_back(flag_option("l1-schedule", false,
+                                "L1: AutoAttack's schedule, 30% of the iterations at 3 eps, 30% at "
+                                "2 eps, the rest at eps"));
+  AttackInfo info;
+  info.name = targeted ? "apgd-t" : "apgd";
+  info.description =
+      targeted ? "APGD on the targeted DLR loss towards the 9 most likely other classes "
+                 "(Croce & Hein 2020)"
+               : "Auto-PGD, step-size free, 100 iterations, CE or DLR loss (Croce & Hein 2020)";
+  info.norms = {Norm::Linf, Norm::L2, Norm::L1};
+  info.supports_eot = true;
+  info.options = options;
+  info.make = [targeted](const AttackSetup& s, const OptionValues& v) {
+    ApgdOptions o;
+    o.threat = s.threat;
+    o.steps = v.integer("steps");
+    o.restarts = v.integer("restarts");
+    if (!targeted) o.loss = parse_loss(v.choice("loss"));
+    o.targeted = targeted;
+    if (targeted) o.target_classes = v.integer("target-classes");
+    o.eot = v.integer("eot");
+    o.large_reps = v.flag("l1-schedule");
+    o.seed = s.seed;
+    return std::unique_ptr<Attack>(std::make_unique<Apgd>(o));
+  };
+  return info;
+}
+
 }  // namespace advtk

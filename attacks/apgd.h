@@ -15,6 +15,7 @@
 #pragma once
 
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 #include "attacks/losses.h"
 
 namespace advtk {
@@ -40,6 +41,7 @@ class Apgd : public Attack {
   AttackResult run(const Model& model, const AttackBatch& batch) override;
   std::string name() const override { return options_.targeted ? "apgd-t" : "apgd"; }
   Norm norm() const override { return options_.threat.norm; }
+  double budget() const override { return options_.threat.eps; }
   nlohmann::json parameters() const override;
 
  private:
@@ -58,5 +60,8 @@ class Apgd : public Attack {
 
 // The iterations at which APGD checks its step size, for `steps` iterations (Linf/L2).
 std::vector<int64_t> apgd_checkpoints(int64_t steps);
+
+// The registry's entries "apgd" and "apgd-t".
+AttackInfo apgd_info(bool targeted);
 
 }  // namespace advtk

@@ -89,13 +89,6 @@ void confirm_result(const Model& model, const AttackBatch& batch, Norm norm, dou
   result.forward_calls += 1;
 }
 
-double attack_budget(const Attack& attack) {
-  if (attack.minimum_norm()) return std::numeric_limits<double>::infinity();
-  const nlohmann::json p = attack.parameters();
-  return p.contains("eps") && p["eps"].is_number() ? p["eps"].get<double>()
-                                                   : std::numeric_limits<double>::infinity();
-}
-
 AttackResult initial_result(const AttackBatch& batch) {
   const int64_t n = batch.x.size(0);
   const auto dev = batch.x.device();

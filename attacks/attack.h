@@ -41,6 +41,8 @@ class Attack {
   virtual Norm norm() const = 0;
   // Minimum-norm attacks (CW, DeepFool) have no budget: they report the smallest perturbation.
   virtual bool minimum_norm() const { return false; }
+  // The budget ε its points must stay within; +inf for minimum-norm attacks.
+  virtual double budget() const = 0;
   virtual nlohmann::json parameters() const = 0;
 };
 
@@ -97,9 +99,6 @@ Judgement judge_points(const Model& model, const torch::Tensor& x, const torch::
 // randomised model) is not reported as broken. No-op once `claimed` is set.
 void confirm_result(const Model& model, const AttackBatch& batch, Norm norm, double eps,
                     AttackResult& result);
-
-// The budget in an attack's parameters ("eps"), or +inf for minimum-norm attacks.
-double attack_budget(const Attack& attack);
 
 // Creates an empty result for a batch (x_adv = x, nothing found yet, counters at zero).
 AttackResult initial_result(const AttackBatch& batch);

@@ -37,7 +37,7 @@ AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const Atta
   const int64_t n = batch.x.size(0);
   try {
     AttackResult r = attack.run(model, batch);
-    confirm_result(model, batch, attack.norm(), attack_budget(attack), r);
+    confirm_result(model, batch, attack.norm(), attack.budget(), r);
     return r;
   } catch (const std::exception& e) {
     if (!is_out_of_memory(e) || n < 2) throw;

@@ -222,4 +222,38 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   return result;
 }
 
+AttackInfo cw_info() {
+  OptionSpec initial_const =
+      real_option("initial-const", std::nullopt, 0, std::numeric_limits<double>::infinity(),
+                  "the first c", true);
+  initial_const.auto_default = "auto: 3x each example's first-order estimate";
+  AttackInfo info;
+  info.name = "cw";
+  info.description =
+      "Carlini-Wagner L2: tanh space, Adam, binary search over c from a first-order "
+      "estimate (Carlini & Wagner 2017)";
+  info.norms = {Norm::L2};
+  info.minimum_norm = true;
+  info.options = {integer_option("binary-steps", 9, 1, "values of c tried per example, at most"),
+                  steps_option(100),
+                  real_option("cw-lr", 0.1, 0, std::numeric_limits<double>::infinity(),
+                              "Adam's first learning rate (cosine-annealed to 1%)", true),
+                  initial_const,
+                  confidence_option(0.0),
+                  early_stop_option()};
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    CarliniWagnerOptions o;
+    o.binary_search_steps = v.integer("binary-steps");
+    o.steps = v.integer("steps");
+    o.learning_rate = v.real("cw-lr");
+    o.initial_const = v.maybe_real("initial-const");
+    o.confidence = v.real("confidence");
+    o.stop_at_first_success = v.flag("early-stop");
+    o.lo = s.threat.lo;
+    o.hi = s.threat.hi;
+    return std::unique_ptr<Attack>(std::make_unique<CarliniWagnerL2>(o));
+  };
+  return info;
+}
+
 }  // namespace advtk

@@ -26,9 +26,12 @@
 // Example: CarliniWagnerL2 attack({}); AttackResult r = attack.run(model, batch);
 #pragma once
 
+#include <limits>
+
 #include <optional>
 
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 
 namespace advtk {
 
@@ -49,6 +52,7 @@ class CarliniWagnerL2 : public Attack {
   std::string name() const override { return "cw"; }
   Norm norm() const override { return Norm::L2; }
   bool minimum_norm() const override { return true; }
+  double budget() const override { return std::numeric_limits<double>::infinity(); }
   nlohmann::json parameters() const override;
 
  private:
@@ -69,5 +73,8 @@ torch::Tensor kkt_multiplier(const torch::Tensor& distance, const torch::Tensor&
 // none, at most 1e12 (so that c stays finite in float).
 torch::Tensor initial_search_const(const torch::Tensor& f, const torch::Tensor& g,
                                    double confidence);
+
+// The registry's entry "cw".
+AttackInfo cw_info();
 
 }  // namespace advtk

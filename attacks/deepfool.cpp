@@ -24,6 +24,7 @@ nlohmann::json DeepFool::parameters() const {
 
 AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
   ADVTK_CHECK(!batch.target.defined(), "deepfool is untargeted: drop --target");
+  torch::AutoGradMode grad_mode(true);  // callers may hold a NoGradGuard
   const auto& o = options_;
   AttackResult result = initial_result(batch);
   const int64_t n = batch.x.size(0);
@@ -98,6 +99,31 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
   }
   result.distance = distance(o.norm, result.x_adv, batch.x);
   return result;
+}
+
+AttackInfo deepfool_info() {
+  AttackInfo info;
+  info.name = "deepfool";
+  info.description =
+      "minimal perturbation to the nearest linearised boundary (Moosavi-Dezfooli et al. 2016)";
+  info.norms = {Norm::L2, Norm::Linf};
+  info.minimum_norm = true;
+  info.targeted = false;
+  info.options = {
+      integer_option("candidates", 10, 2, "classes considered"),
+      real_option("overshoot", 0.02, 0, std::numeric_limits<double>::infinity(), "overshoot"),
+      steps_option(50)};
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    DeepFoolOptions o;
+    o.norm = s.threat.norm;
+    o.candidates = v.integer("candidates");
+    o.overshoot = v.real("overshoot");
+    o.max_iterations = v.integer("steps");
+    o.lo = s.threat.lo;
+    o.hi = s.threat.hi;
+    return std::unique_ptr<Attack>(std::make_unique<DeepFool>(o));
+  };
+  return info;
 }
 
 }  // namespace advtk

@@ -8,7 +8,10 @@
 // Example: DeepFool attack({Norm::L2}); AttackResult r = attack.run(model, batch);
 #pragma once
 
+#include <limits>
+
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 
 namespace advtk {
 
@@ -27,10 +30,14 @@ class DeepFool : public Attack {
   std::string name() const override { return "deepfool"; }
   Norm norm() const override { return options_.norm; }
   bool minimum_norm() const override { return true; }
+  double budget() const override { return std::numeric_limits<double>::infinity(); }
   nlohmann::json parameters() const override;
 
  private:
   DeepFoolOptions options_;
 };
+
+// The registry's entry "deepfool" (L2 first: the default).
+AttackInfo deepfool_info();
 
 }  // namespace advtk

@@ -49,7 +49,7 @@ AttackResult EnsembleAttack::run(const Model& model, const AttackBatch& batch) {
     const AttackBatch sub = select_examples(batch, idx);
     AttackResult r = attacks_[k]->run(model, sub);
     // The next attack takes every example whose returned point does not hold up.
-    confirm_result(model, sub, attacks_[k]->norm(), attack_budget(*attacks_[k]), r);
+    confirm_result(model, sub, attacks_[k]->norm(), attacks_[k]->budget(), r);
     seconds_[k] +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     // Until an example is broken, it reports the latest attack's point and prediction.

@@ -19,6 +19,7 @@ class EnsembleAttack : public Attack {
   AttackResult run(const Model& model, const AttackBatch& batch) override;
   std::string name() const override { return name_; }
   Norm norm() const override { return attacks_.front()->norm(); }
+  double budget() const override { return attacks_.front()->budget(); }
   // Each attack's parameters, with the seconds it has spent so far on this budget.
   nlohmann::json parameters() const override;
   std::vector<std::string> attack_names() const;

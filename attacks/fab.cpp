@@ -388,4 +388,28 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
   return result;
 }
 
+AttackInfo fab_info(bool targeted) {
+  std::vector<OptionSpec> options = {steps_option(100), restarts_option()};
+  if (targeted) options.push_back(target_classes_option());
+  AttackInfo info;
+  info.name = targeted ? "fab-t" : "fab";
+  info.description =
+      targeted ? "FAB towards the 9 most likely other classes (Croce & Hein 2020)"
+               : "fast adaptive boundary attack, minimal perturbations within eps (Croce & "
+                 "Hein 2020)";
+  info.norms = {Norm::Linf, Norm::L2, Norm::L1};
+  info.options = options;
+  info.make = [targeted](const AttackSetup& s, const OptionValues& v) {
+    FabOptions o;
+    o.threat = s.threat;
+    o.steps = v.integer("steps");
+    o.restarts = v.integer("restarts");
+    o.targeted = targeted;
+    if (targeted) o.target_classes = v.integer("target-classes");
+    o.seed = s.seed;
+    return std::unique_ptr<Attack>(std::make_unique<Fab>(o));
+  };
+  return info;
+}
+
 }  // namespace advtk

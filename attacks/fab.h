@@ -23,6 +23,7 @@
 #pragma once
 
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 
 namespace advtk {
 
@@ -51,6 +52,7 @@ class Fab : public Attack {
   AttackResult run(const Model& model, const AttackBatch& batch) override;
   std::string name() const override { return options_.targeted ? "fab-t" : "fab"; }
   Norm norm() const override { return options_.threat.norm; }
+  double budget() const override { return options_.threat.eps; }
   nlohmann::json parameters() const override;
   const FabOptions& options() const { return options_; }
 
@@ -64,5 +66,8 @@ class Fab : public Attack {
 // w != 0 to the bound that brings w·z closest to the hyperplane. Coordinates with w = 0 stay.
 torch::Tensor hyperplane_box_step(Norm norm, const torch::Tensor& t, const torch::Tensor& w,
                                   const torch::Tensor& c, double lo, double hi);
+
+// The registry's entries "fab" and "fab-t".
+AttackInfo fab_info(bool targeted);
 
 }  // namespace advtk

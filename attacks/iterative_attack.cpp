@@ -190,4 +190,102 @@ std::unique_ptr<Attack> make_pgd(IterativeAttackOptions options) {
   return std::make_unique<IterativeGradientAttack>(std::move(options));
 }
 
+namespace {
+
+const std::vector<std::string> kIterativeLosses = {"ce", "margin", "cw", "dlr", "kl"};
+
+std::vector<OptionSpec> one_step_options() {
+  return {loss_option("ce", kIterativeLosses), confidence_option(std::nullopt), eot_option()};
+}
+
+AttackInfo iterative_info(const std::string& name, const std::string& description,
+                          const std::string& loss) {
+  OptionSpec step_size = real_option("step-size", std::nullopt, 0,
+                                     std::numeric_limits<double>::infinity(), "step size", true);
+  step_size.auto_default = "2.5*eps/steps";
+  AttackInfo info;
+  info.name = name;
+  info.description = description;
+  info.norms = {Norm::Linf, Norm::L2, Norm::L1};
+  info.supports_eot = true;
+  info.options = {steps_option(40),
+                  step_size,
+                  restarts_option(),
+                  loss_option(loss, kIterativeLosses),
+                  confidence_option(std::nullopt),
+                  early_stop_option(),
+                  real_option("l1-sparsity", 0.01, 0, 1,
+                              "L1 steps: the fraction of coordinates each step moves", true),
+                  eot_option()};
+  info.make = [name](const AttackSetup& s, const OptionValues& v) {
+    IterativeAttackOptions o;
+    o.threat = s.threat;
+    o.steps = v.integer("steps");
+    o.step_size = v.maybe_real("step-size").value_or(-1);
+    o.restarts = v.integer("restarts");
+    o.loss = loss_of(v);
+    o.early_stop = v.flag("early-stop");
+    o.seed = s.seed;
+    o.l1_sparsity = v.real("l1-sparsity");
+    o.eot = v.integer("eot");
+    o.name = name;
+    return make_pgd(o);
+  };
+  return info;
+}
+
+}  // namespace
+
+AttackInfo fgsm_info() {
+  AttackInfo info;
+  info.name = "fgsm";
+  info.description = "one gradient-sign step of size eps (Goodfellow et al. 2015)";
+  info.norms = {Norm::Linf};
+  info.supports_eot = true;
+  info.options = one_step_options();
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    return make_fgsm(s.threat, loss_of(v), v.integer("eot"));
+  };
+  return info;
+}
+
+AttackInfo fgm_info() {
+  AttackInfo info;
+  info.name = "fgm";
+  info.description = "one normalised-gradient step of size eps, FGSM for L2/L1";
+  info.norms = {Norm::L2, Norm::L1};
+  info.supports_eot = true;
+  info.options = one_step_options();
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    return make_fgsm(s.threat, loss_of(v), v.integer("eot"));
+  };
+  return info;
+}
+
+AttackInfo rfgsm_info() {
+  AttackInfo info;
+  info.name = "rfgsm";
+  info.description =
+      "random-sign step of eps/2, then a gradient step of eps/2 (Tramer et al. 2018)";
+  info.norms = {Norm::Linf, Norm::L2};
+  info.supports_eot = true;
+  info.options = one_step_options();
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    return make_rfgsm(s.threat, s.seed, loss_of(v), v.integer("eot"));
+  };
+  return info;
+}
+
+AttackInfo pgd_info() {
+  return iterative_info(
+      "pgd",
+      "projected gradient descent, random start, 40 steps of 2.5*eps/steps (Madry et al. 2018)",
+      "ce");
+}
+
+AttackInfo cw_linf_info() {
+  return iterative_info(
+      "cw-linf", "PGD with the Carlini-Wagner margin loss (Carlini & Wagner 2017)", "margin");
+}
+
 }  // namespace advtk

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 #include "attacks/losses.h"
 
 namespace advtk {
@@ -54,6 +55,7 @@ class IterativeGradientAttack : public Attack {
   AttackResult run(const Model& model, const AttackBatch& batch) override;
   std::string name() const override { return options_.name; }
   Norm norm() const override { return options_.threat.norm; }
+  double budget() const override { return options_.threat.eps; }
   nlohmann::json parameters() const override;
   const IterativeAttackOptions& options() const { return options_; }
 
@@ -66,5 +68,12 @@ std::unique_ptr<Attack> make_fgsm(const ThreatModel& threat, LossSpec loss = {},
 std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, LossSpec loss = {},
                                    int64_t eot = 1);
 std::unique_ptr<Attack> make_pgd(IterativeAttackOptions options);
+
+// The registry's entries: fgsm (Linf), fgm (L2, L1), rfgsm, pgd, cw-linf.
+AttackInfo fgsm_info();
+AttackInfo fgm_info();
+AttackInfo rfgsm_info();
+AttackInfo pgd_info();
+AttackInfo cw_linf_info();
 
 }  // namespace advtk

@@ -62,4 +62,23 @@ AttackResult NoiseAttack::run(const Model& model, const AttackBatch& batch) {
   return result;
 }
 
+AttackInfo noise_info() {
+  AttackInfo info;
+  info.name = "noise";
+  info.description = "random perturbations at the budget, uniform or Gaussian (baseline)";
+  info.norms = {Norm::Linf, Norm::L2, Norm::L1};
+  info.options = {
+      choice_option("noise", "uniform", {"uniform", "gaussian"}, "the noise's distribution"),
+      integer_option("draws", 100, 1, "random draws per example")};
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    NoiseOptions o;
+    o.threat = s.threat;
+    o.kind = v.choice("noise") == "uniform" ? NoiseKind::Uniform : NoiseKind::Gaussian;
+    o.draws = v.integer("draws");
+    o.seed = s.seed;
+    return std::unique_ptr<Attack>(std::make_unique<NoiseAttack>(o));
+  };
+  return info;
+}
+
 }  // namespace advtk

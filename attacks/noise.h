@@ -6,6 +6,7 @@
 #pragma once
 
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 
 namespace advtk {
 
@@ -24,10 +25,14 @@ class NoiseAttack : public Attack {
   AttackResult run(const Model& model, const AttackBatch& batch) override;
   std::string name() const override { return "noise"; }
   Norm norm() const override { return options_.threat.norm; }
+  double budget() const override { return options_.threat.eps; }
   nlohmann::json parameters() const override;
 
  private:
   NoiseOptions options_;
 };
+
+// The registry's entry "noise".
+AttackInfo noise_info();
 
 }  // namespace advtk

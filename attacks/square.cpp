@@ -427,4 +427,31 @@ AttackResult SquareAttack::run(const Model& model, const AttackBatch& batch) {
   return result;
 }
 
+AttackInfo square_info() {
+  AttackInfo info;
+  info.name = "square";
+  info.description =
+      "score-based random search, no gradients, 5,000 queries (Andriushchenko et al. 2020)";
+  info.norms = {Norm::Linf, Norm::L2, Norm::L1};
+  info.options = {
+      integer_option("queries", 5000, 1, "queries per example"),
+      real_option("p-init", 0.8, 0, 1, "initial fraction of the image per window", true),
+      flag_option("rescale-schedule", true,
+                  "stretch the paper's schedule of window sizes (for 10,000 queries) to "
+                  "--queries; --no-rescale-schedule halves p at the raw query counts, as "
+                  "AutoAttack does"),
+      restarts_option()};
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    SquareOptions o;
+    o.threat = s.threat;
+    o.queries = v.integer("queries");
+    o.p_init = v.real("p-init");
+    o.rescale_schedule = v.flag("rescale-schedule");
+    o.restarts = v.integer("restarts");
+    o.seed = s.seed;
+    return std::unique_ptr<Attack>(std::make_unique<SquareAttack>(o));
+  };
+  return info;
+}
+
 }  // namespace advtk

@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "attacks/attack.h"
+#include "attacks/attack_info.h"
 
 namespace advtk {
 
@@ -50,6 +51,7 @@ class SquareAttack : public Attack {
   std::string name() const override { return "square"; }
   Norm norm() const override { return options_.threat.norm; }
   bool minimum_norm() const override { return false; }
+  double budget() const override { return options_.threat.eps; }
   nlohmann::json parameters() const override;
   const SquareOptions& options() const { return options_; }
 
@@ -81,5 +83,8 @@ torch::Tensor square_l2_window(int64_t s);
 // The L1 update's s×s window shape: the same layout with ring weights 1/(k+1)^4, each half and
 // then the whole of unit L1 norm (AutoAttack's L1 Square).
 torch::Tensor square_l1_window(int64_t s);
+
+// The registry's entry "square".
+AttackInfo square_info();
 
 }  // namespace advtk

@@ -59,8 +59,12 @@ torch::Tensor row_norm(Norm norm, const torch::Tensor& d) {
   TORCH_INTERNAL_ASSERT(false);
 }
 
-torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Tensor& lower,
-                             const torch::Tensor& upper) {
+namespace {
+
+// `eps`: one radius (double) or one per row ([N, 1] double tensor).
+template <typename Eps>
+torch::Tensor project_l1_box_impl(const torch::Tensor& z, const Eps& eps,
+                                  const torch::Tensor& lower, const torch::Tensor& upper) {
   // Minimise ||d - z||² subject to ||d||_1 <= eps and the box. The solution is
   // d_i = sign(z_i) · clip(|z_i| - λ, 0, cap_i) with cap_i the box bound on z_i's side, and λ >= 0
   // the smallest value with f(λ) = Σ clip(|z_i| - λ, 0, cap_i) <= eps. f is piecewise linear and
@@ -73,7 +77,7 @@ torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Te
   const torch::Tensor cap =
       torch::where(zd >= 0, upper.to(torch::kDouble), -lower.to(torch::kDouble)).clamp_min(0);
   const torch::Tensor clipped = torch::minimum(a, cap);
-  const torch::Tensor inside = clipped.sum(1) <= eps;
+  const torch::Tensor inside = clipped.sum(1, /*keepdim=*/true) <= eps;  // [N, 1]
 
   const int64_t n = a.size(1);
   const torch::Tensor c = a - cap;
@@ -101,9 +105,21 @@ torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Te
   const torch::Tensor span = f_lo - f_hi;
   torch::Tensor lambda =
       torch::where(span > 0, t_lo + (f_lo - eps) / span.clamp_min(1e-300) * (t_hi - t_lo), t_hi);
-  lambda = torch::where(inside.unsqueeze(1), torch::zeros_like(lambda), lambda);
+  lambda = torch::where(inside, torch::zeros_like(lambda), lambda);
   const torch::Tensor d = sign * torch::minimum((a - lambda).clamp_min(0), cap);
   return d.to(z.scalar_type());
+}
+
+}  // namespace
+
+torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Tensor& lower,
+                             const torch::Tensor& upper) {
+  return project_l1_box_impl(z, eps, lower, upper);
+}
+
+torch::Tensor project_l1_box(const torch::Tensor& z, const torch::Tensor& eps,
+                             const torch::Tensor& lower, const torch::Tensor& upper) {
+  return project_l1_box_impl(z, eps.to(z.device(), torch::kDouble).reshape({-1, 1}), lower, upper);
 }
 
 torch::Tensor project(const ThreatModel& t, const torch::Tensor& x_adv, const torch::Tensor& x) {

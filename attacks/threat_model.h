@@ -55,5 +55,8 @@ torch::Tensor steepest_step(Norm norm, const torch::Tensor& grad, const torch::T
 // lower <= 0 <= upper elementwise (exact; see project()).
 torch::Tensor project_l1_box(const torch::Tensor& z, double eps, const torch::Tensor& lower,
                              const torch::Tensor& upper);
+// The same with one radius per row (`eps` [N]).
+torch::Tensor project_l1_box(const torch::Tensor& z, const torch::Tensor& eps,
+                             const torch::Tensor& lower, const torch::Tensor& upper);
 
 }  // namespace advtk

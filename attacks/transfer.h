@@ -19,6 +19,7 @@ class TransferAttack : public Attack {
   std::string name() const override { return "transfer:" + inner_->name(); }
   Norm norm() const override { return inner_->norm(); }
   bool minimum_norm() const override { return inner_->minimum_norm(); }
+  double budget() const override { return inner_->budget(); }
   nlohmann::json parameters() const override;
 
  private:

@@ -10,10 +10,7 @@
 #include "attacks/autoattack_checks.h"
 #include "attacks/registry.h"
 #include "attacks/transfer.h"
-#include "eval/evaluation.h"
 #include "audit/image_grid.h"
-#include "diagnostics/numerical_probe.h"
-#include "diagnostics/sharpness.h"
 #include "audit/stage_store.h"
 #include "core/blas.h"
 #include "core/error.h"
@@ -23,7 +20,10 @@
 #include "diagnostics/masking.h"
 #include "diagnostics/masking_ladder.h"
 #include "diagnostics/masking_support.h"
+#include "diagnostics/numerical_probe.h"
+#include "diagnostics/sharpness.h"
 #include "eval/batched.h"
+#include "eval/evaluation.h"
 
 namespace advtk {
 namespace {
@@ -212,13 +212,13 @@ class Auditor {
   std::string label_;
 };
 
-AttackConfig base_config(const AuditOptions& o, const Model& model) {
-  AttackConfig c;
-  c.norm = o.norm;
-  c.lo = model.options().input_lo;
-  c.hi = model.options().input_hi;
-  c.seed = o.seed;
-  return c;
+AttackSetup base_setup(const AuditOptions& o, const Model& model) {
+  AttackSetup s;
+  s.threat.norm = o.norm;
+  s.threat.lo = model.options().input_lo;
+  s.threat.hi = model.options().input_hi;
+  s.seed = o.seed;
+  return s;
 }
 
 // Figures for one attack at one budget, over all audit examples.
@@ -571,30 +571,30 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       for (double e : o.eps) s += (s.empty() ? "" : ",") + eps_text(e);
       return s;
     }());
-    AttackConfig c = base_config(o, model);
+    AttackSetup setup = base_setup(o, model);
+    OptionValues c;
     if (name == "pgd") {
-      c.steps = p.pgd_steps;
-      c.restarts = p.pgd_restarts;
+      c.set("steps", p.pgd_steps).set("restarts", p.pgd_restarts);
     } else if (name == "apgd" || name == "apgd-t" || name == "apgd-dlr") {
-      c.steps = p.apgd_steps;
-      c.restarts = p.apgd_restarts;
-      if (name == "apgd-t") c.target_classes = std::min(p.target_classes, classes - 1);
-      if (name == "apgd-dlr") c.loss = LossKind::Dlr;
+      int64_t restarts = p.apgd_restarts;
+      if (name == "apgd-t") c.set("target-classes", std::min(p.target_classes, classes - 1));
+      if (name == "apgd-dlr") c.set("loss", std::string("dlr"));
       if (o.norm == Norm::L1) {
         // AutoAttack's L1 version: the 3ε/2ε/ε schedule, and 5 restarts for APGD-CE.
-        c.large_reps = true;
-        if (name == "apgd") c.restarts = std::max<int64_t>(c.restarts, 5);
+        c.set("l1-schedule", true);
+        if (name == "apgd") restarts = std::max<int64_t>(restarts, 5);
       }
+      c.set("steps", p.apgd_steps).set("restarts", restarts);
     } else if (name == "square") {
-      c.queries = p.square_queries;
+      c.set("queries", p.square_queries);
     }
-    if (name != "square") c.eot = eot;
+    if (name != "square") c.set("eot", eot);
     const AttackInfo& info = find_attack(name == "apgd-dlr" ? "apgd" : name);
     const ChunkedRun run = a.chunked(
         "attack-" + name,
         [&](double eps) {
-          c.eps = eps;
-          return make_attack(info, c);
+          setup.threat.eps = eps;
+          return make_attack(info, setup, c);
         },
         o.eps, torch::arange(n, torch::kLong), false, passes);
     for (size_t e = 0; e < o.eps.size(); ++e) {
@@ -620,17 +620,18 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
       const bool deepfool = name == std::string("deepfool");
       const int64_t m = std::min(n, deepfool ? p.deepfool_examples : p.cw_examples);
       a.begin(name + " (minimum norm) on " + std::to_string(m) + " examples");
-      AttackConfig c = base_config(o, model);
-      c.norm = deepfool ? deepfool_norm : Norm::L2;
+      AttackSetup setup = base_setup(o, model);
+      setup.threat.norm = deepfool ? deepfool_norm : Norm::L2;
+      OptionValues c;
       if (!deepfool) {
-        c.binary_search_steps = p.cw_binary_steps;
-        c.steps = p.cw_steps;
-        c.early_stop = !p.cw_full_search;
+        c.set("binary-steps", p.cw_binary_steps)
+            .set("steps", p.cw_steps)
+            .set("early-stop", !p.cw_full_search);
       }
       const AttackInfo& info = find_attack(name);
       const ChunkedRun run = a.chunked(
-          std::string("min-norm-") + name, [&](double) { return make_attack(info, c); }, {0.0},
-          torch::arange(m, torch::kLong), deepfool, passes);
+          std::string("min-norm-") + name, [&](double) { return make_attack(info, setup, c); },
+          {0.0}, torch::arange(m, torch::kLong), deepfool, passes);
       const BudgetOutcome& r = run.budgets[0];
       const torch::Tensor correct = clean_correct.narrow(0, 0, m);
       const torch::Tensor d = torch::where(r.success, r.distance.to(torch::kDouble),
@@ -638,13 +639,13 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
                                   .masked_select(correct);
       nlohmann::json entry = distance_distribution(d, 20);
       entry["attack"] = name;
-      entry["norm"] = norm_name(c.norm);
+      entry["norm"] = norm_name(setup.threat.norm);
       entry["examples"] = m;
       entry["seconds"] = run.seconds;
       entry["forward_calls"] = r.forward;
       entry["backward_calls"] = r.backward;
       entry["parameters"] = run.parameters[0];
-      if (c.norm == o.norm) {
+      if (setup.threat.norm == o.norm) {
         nlohmann::json at = nlohmann::json::array();
         for (double eps : o.eps) {
           const torch::Tensor within = r.success & r.distance.le(eps * (1 + 1e-6) + 1e-7);

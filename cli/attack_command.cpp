@@ -13,6 +13,7 @@
 #include "attacks/registry.h"
 #include "attacks/transfer.h"
 #include "audit/example_set.h"
+#include "cli/attack_flags.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
@@ -28,26 +29,9 @@ struct AttackCliOptions {
   std::string attack = "pgd";
   std::optional<std::string> norm;  // default: the attack's first norm (pgd linf, cw/deepfool l2)
   std::string eps;                  // comma-separated, fractions allowed
-  std::optional<int64_t> steps;
-  std::optional<std::string> step_size;
-  int64_t restarts = 1;
-  std::optional<std::string> loss;
-  std::optional<double> confidence;
-  std::string target;  // random | least-likely | CLASS
-  bool no_early_stop = false;
-  int64_t binary_steps = 9;
-  std::string initial_const = "auto";
-  double cw_lr = 0.1;
-  int64_t candidates = 10;
-  double overshoot = 0.02;
-  double l1_sparsity = 0.01;
-  std::optional<int64_t> target_classes;
-  int64_t eot = 1;
-  int64_t queries = 5000;
-  double p_init = 0.8;
-  std::string noise = "uniform";
+  std::string target;               // random | least-likely | CLASS
+  AttackFlags attack_options;
   std::string surrogate;
-  int64_t draws = 100;
   std::string out = "runs/attack";
   CommonOptions common;
   DataOptions data;
@@ -90,11 +74,10 @@ void run_attack_command(const AttackCliOptions& o) {
   const Dataset data = load_data(o.data, o.common.seed);
   const ModelOptions model_options = to_model_options(o.model, o.common.device);
   const Model model = load_model_for(o.model_path, model_options, data);
-  const bool ensemble = is_ensemble(o.attack);
-  // An ensemble is a fixed-budget, untargeted attack like its members.
-  const AttackInfo info =
-      ensemble ? AttackInfo{o.attack, "", {Norm::Linf, Norm::L2, Norm::L1}, false, false, nullptr}
-               : find_attack(o.attack);
+  const AttackInfo info = describe_attack(o.attack);
+  OptionValues given = given_options(o.attack_options);
+  check_options_apply(o.attack, given);
+  const bool early_stop = !given.has("early-stop") || std::get<bool>(given.all().at("early-stop"));
 
   std::vector<double> budgets;
   if (!o.eps.empty()) budgets = parse_number_list(o.eps, "--eps");
@@ -102,56 +85,36 @@ void run_attack_command(const AttackCliOptions& o) {
   ADVTK_CHECK(info.minimum_norm || !budgets.empty(), "--eps: ", info.name,
               " needs a budget, e.g. --eps 0.1 or --eps 8/255 or --eps 0.05,0.1");
 
-  AttackConfig config;
-  config.norm = o.norm ? parse_norm(*o.norm) : info.norms.front();
-  config.lo = model_options.input_lo;
-  config.hi = model_options.input_hi;
-  config.steps = o.steps;
-  if (o.step_size) config.step_size = parse_number(*o.step_size, "--step-size");
-  config.restarts = o.restarts;
-  if (o.loss) config.loss = parse_loss(*o.loss);
-  config.confidence = o.confidence;
-  config.early_stop = !o.no_early_stop;
-  config.seed = o.common.seed;
-  config.l1_sparsity = o.l1_sparsity;
-  config.binary_search_steps = o.binary_steps;
-  if (o.initial_const != "auto") {
-    config.initial_const = parse_number(o.initial_const, "--initial-const");
-  }
-  config.cw_learning_rate = o.cw_lr;
-  config.candidates = o.candidates;
-  config.overshoot = o.overshoot;
-  config.target_classes = o.target_classes;
-  config.eot = o.eot;
-  config.queries = o.queries;
-  config.p_init = o.p_init;
-  config.noise = o.noise;
-  config.draws = o.draws;
+  AttackSetup setup;
+  setup.threat.norm = o.norm ? parse_norm(*o.norm) : info.norms.front();
+  setup.threat.lo = model_options.input_lo;
+  setup.threat.hi = model_options.input_hi;
+  setup.seed = o.common.seed;
   std::optional<Model> surrogate;
   if (!o.surrogate.empty()) {
     surrogate = load_surrogate(o.surrogate, model_options, data);
     // Every step raises the surrogate's loss: the first point that fools the surrogate is barely
     // across its boundary, and seldom across the target's.
-    config.early_stop = false;
+    given.set("early-stop", false);
   }
   const auto build = [&]() -> std::unique_ptr<Attack> {
-    auto attack = ensemble ? make_ensemble(o.attack, config) : make_attack(info, config);
+    auto attack = make_attack(o.attack, setup, given);
     if (surrogate) return std::make_unique<TransferAttack>(std::move(attack), *surrogate);
     return attack;
   };
-  config.eps = budgets.empty() ? 0.0 : budgets.front();
+  setup.threat.eps = budgets.empty() ? 0.0 : budgets.front();
   build();  // validates the options before any work
 
   AttackRunOptions run_options;
   run_options.batch_size = o.common.batch_size;
-  run_options.skip_misclassified = !o.no_early_stop;
+  run_options.skip_misclassified = early_stop;
   run_options.target = parse_target(o.target);
   run_options.seed = o.common.seed;
   ADVTK_CHECK(info.targeted || run_options.target.mode == TargetMode::None, "--target: ", info.name,
               " is untargeted");
 
   // AutoAttack's own sanity checks around its suites (checks.py), as warnings.
-  const bool autoattack = o.attack.rfind("autoattack", 0) == 0;
+  const bool autoattack = info.preset && o.attack.rfind("autoattack", 0) == 0;
   std::vector<SanityCheck> checks;
   if (autoattack) checks = autoattack_checks(model, data, o.common.batch_size);
   for (const SanityCheck& c : checks)
@@ -169,7 +132,7 @@ void run_attack_command(const AttackCliOptions& o) {
   const std::vector<AttackRun> runs = run_attack(
       model, data,
       [&](double eps) {
-        config.eps = eps;
+        setup.threat.eps = eps;
         return build();
       },
       info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
@@ -246,51 +209,13 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
   cmd->add_option("model", o->model_path, "TorchScript model file")->required();
   std::string attacks;
   for (const auto& a : attack_registry()) attacks += "\n    " + a.name + ": " + a.description;
-  attacks +=
-      "\n    a,b,c: an ensemble, each attack on what the earlier ones left robust"
-      "\n    autoattack, autoattack-plus, autoattack-rand: AutoAttack's suites (Croce & Hein 2020)";
+  attacks += "\n    a,b,c: an ensemble, each attack on what the earlier ones left robust";
   cmd->add_option("--attack", o->attack, "attack:" + attacks)->capture_default_str();
   cmd->add_option("--norm", o->norm, "linf, l2 or l1 (default: linf, or l2 for cw and deepfool)");
   cmd->add_option("--eps", o->eps,
                   "budget(s) in the model's pixel range: 0.1, 8/255 or 0.05,0.1,0.2");
-  cmd->add_option("--steps", o->steps,
-                  "iterations (pgd/cw-linf 40, cw 100 per binary-search step, deepfool 50)");
-  cmd->add_option("--step-size", o->step_size, "pgd step size (default 2.5*eps/steps)");
-  cmd->add_option("--restarts", o->restarts, "pgd random restarts")->capture_default_str();
-  cmd->add_option("--loss", o->loss, "ce, margin or dlr (pgd default ce, cw-linf margin)");
-  cmd->add_option("--confidence", o->confidence,
-                  "kappa: cw (default 0) and the margin loss (default none)");
   cmd->add_option("--target", o->target, "targeted attack: random, least-likely or a class number");
-  cmd->add_flag("--no-early-stop", o->no_early_stop,
-                "attack every example for every step (maximum-loss examples); the default stops an "
-                "example at its first success, which leaves robust accuracy unchanged (cw: ends "
-                "an example's search over c at its first successful run; without it, every c of "
-                "the bisection is tried, for slightly smaller distances)");
-  cmd->add_flag(
-      "--early-stop", [o](int64_t) { o->no_early_stop = false; }, "(default)");
-  cmd->add_option("--binary-steps", o->binary_steps, "cw: values of c tried per example, at most")
-      ->capture_default_str();
-  cmd->add_option("--initial-const", o->initial_const,
-                  "cw: first c, or auto: 3x each example's first-order estimate")
-      ->capture_default_str();
-  cmd->add_option("--cw-lr", o->cw_lr, "cw: Adam's first learning rate (cosine-annealed to 1%)")
-      ->capture_default_str();
-  cmd->add_option("--candidates", o->candidates, "deepfool: classes considered")
-      ->capture_default_str();
-  cmd->add_option("--overshoot", o->overshoot, "deepfool: overshoot")->capture_default_str();
-  cmd->add_option("--l1-sparsity", o->l1_sparsity, "L1 steps: fraction of coordinates moved")
-      ->capture_default_str();
-  cmd->add_option("--target-classes", o->target_classes,
-                  "apgd-t, fab-t: how many of the most likely other classes to target (9)");
-  cmd->add_option("--eot", o->eot,
-                  "fgsm/pgd/apgd family: average the gradient over this many passes "
-                  "(randomised models)")
-      ->capture_default_str();
-  cmd->add_option("--queries", o->queries, "square: queries per example")->capture_default_str();
-  cmd->add_option("--p-init", o->p_init, "square: initial fraction of the image per window")
-      ->capture_default_str();
-  cmd->add_option("--noise", o->noise, "noise: uniform or gaussian")->capture_default_str();
-  cmd->add_option("--draws", o->draws, "noise: random draws per example")->capture_default_str();
+  add_attack_flags(*cmd, o->attack_options);
   cmd->add_option("--surrogate", o->surrogate,
                   "transfer: craft the examples on this TorchScript model, judge them on MODEL");
   cmd->add_option("--out", o->out, "output directory")->capture_default_str();

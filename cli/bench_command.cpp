@@ -97,16 +97,16 @@ void run_bench(const BenchOptions& o) {
   for (const std::string& name : split(o.attacks, ',')) {
     // Suites (autoattack...) only attack what is still robust: early stopping is their nature,
     // and their time is reported in floors (steps = 1).
-    const bool suite = is_ensemble(name);
-    const AttackInfo* info = suite ? nullptr : &find_attack(name);
+    const AttackInfo info = describe_attack(name);
+    const bool suite = info.preset || is_attack_list(name);
     for (bool early_stop : {false, true}) {
       if (suite && !early_stop) continue;
-      AttackConfig config;
-      config.norm = suite ? Norm::Linf : info->norms.front();
-      config.early_stop = early_stop;
-      config.seed = o.common.seed;
-      config.lo = model_options.input_lo;
-      config.hi = model_options.input_hi;
+      AttackSetup setup;
+      setup.threat.norm = info.norms.front();
+      setup.threat.lo = model_options.input_lo;
+      setup.threat.hi = model_options.input_hi;
+      setup.seed = o.common.seed;
+      const OptionValues options = OptionValues().set("early-stop", early_stop);
       AttackRunOptions run_options;
       run_options.batch_size = batch;
       run_options.skip_misclassified = early_stop;
@@ -117,8 +117,8 @@ void run_bench(const BenchOptions& o) {
         const auto runs = run_attack(
             model, data,
             [&](double e) {
-              config.eps = e;
-              return suite ? make_ensemble(name, config) : make_attack(*info, config);
+              setup.threat.eps = e;
+              return make_attack(name, setup, suite ? OptionValues() : options);
             },
             {eps}, run_options);
         synchronize(model.device());

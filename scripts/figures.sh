@@ -13,9 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: scripts/figures.sh OUT_DIR}"
 export OMP_WAIT_POLICY=PASSIVE
+advtk="${ADVTK_BIN:-build/advtk}"  # a copy keeps a rebuild from changing the binary mid-run
 model="${FIGURES_MODEL:-runs/figures-model/model.pt}"
 if [ ! -f "$model" ]; then
-  build/advtk train --arch cnn --data fashion-mnist --limit 5000 --epochs 1 --batch-size 128 \
+  "$advtk" train --arch cnn --data fashion-mnist --limit 5000 --epochs 1 --batch-size 128 \
     --out "$(dirname "$model")" --quiet >/dev/null
 fi
 mkdir -p "$out/figures" "$out/runs"
@@ -23,7 +24,8 @@ common=(--data fashion-mnist --split test --limit 100 --batch-size 50 --quiet --
 
 # summary.json and report.json without timings; every .pt file by its SHA-256.
 normalise() {  # DIR NAME
-  python3 - "$1" "$out/figures/$2" <<'EOF'
+  # Debian's python3 has torch when python3-torch is installed (optional).
+  /usr/bin/python3 - "$1" "$out/figures/$2" <<'EOF'
 import hashlib, json, os, sys
 src, dst = sys.argv[1], sys.argv[2]
 def strip(v):
@@ -34,6 +36,24 @@ def strip(v):
     if isinstance(v, list):
         return [strip(x) for x in v]
     return v
+def pt_digest(p):
+    # The files hold the parameters' JSON with its seconds: with torch, hash every tensor and
+    # the JSON without timings; without it, the whole file (which then differs run to run).
+    try:
+        import torch
+    except ImportError:
+        return "sha256 " + hashlib.sha256(open(p, "rb").read()).hexdigest()
+    h = hashlib.sha256()
+    for k, v in sorted(torch.load(p).items()):
+        h.update(k.encode())
+        if isinstance(v, torch.Tensor):
+            h.update(str(v.dtype).encode() + str(tuple(v.shape)).encode())
+            h.update(v.contiguous().numpy().tobytes())
+        elif isinstance(v, str) and v.startswith("{"):
+            h.update(json.dumps(strip(json.loads(v)), sort_keys=True).encode())
+        else:
+            h.update(repr(v).encode())
+    return "tensors sha256 " + h.hexdigest()
 lines = []
 for root, _, files in sorted(os.walk(src)):
     for f in sorted(files):
@@ -42,10 +62,20 @@ for root, _, files in sorted(os.walk(src)):
         if f in ("summary.json", "report.json", "masking.json"):
             lines.append("== " + rel + "\n" + json.dumps(strip(json.load(open(p))), indent=1))
         elif f.endswith(".pt") and "stages" not in rel:
-            lines.append("== " + rel + " sha256 " + hashlib.sha256(open(p, "rb").read()).hexdigest())
+            lines.append("== " + rel + " " + pt_digest(p))
 open(dst, "w").write("\n".join(lines) + "\n")
 EOF
 }
+
+# FIGURES_RENORMALISE=1: only write the figures again from the runs already in OUT.
+if [ -n "${FIGURES_RENORMALISE:-}" ]; then
+  for d in "$out"/runs/*/; do
+    label=$(basename "$d")
+    if [ "$label" = audit ]; then normalise "$d" audit; else normalise "$d" "attack-$label"; fi
+  done
+  echo "figures in $out/figures ($(ls "$out/figures" | wc -l) files)"
+  exit 0
+fi
 
 attack() {  # NAME NORM [LABEL] -- EXTRA...  (LABEL tells apart runs of one attack and norm)
   local name="$1" norm="$2" label="$1-$2"
@@ -56,7 +86,7 @@ attack() {  # NAME NORM [LABEL] -- EXTRA...  (LABEL tells apart runs of one atta
   # FIGURES_KEEP=1: runs whose figures exist are not redone (a script that grew).
   [ -n "${FIGURES_KEEP:-}" ] && [ -f "$out/figures/attack-$label" ] && return
   rm -rf "$dir"
-  build/advtk attack "$model" "${common[@]}" --attack "$name" --norm "$norm" "$@" --out "$dir" \
+  "$advtk" attack "$model" "${common[@]}" --attack "$name" --norm "$norm" "$@" --out "$dir" \
     >/dev/null
   normalise "$dir" "attack-$label"
 }
@@ -85,7 +115,7 @@ dir="$out/runs/audit"
 if [ -z "${FIGURES_KEEP:-}" ] || [ ! -f "$out/figures/audit" ]; then
 rm -rf "$dir"
 code=0
-build/advtk audit "$model" --data fashion-mnist --budget quick --limit 100 --quiet --seed 3 \
+"$advtk" audit "$model" --data fashion-mnist --budget quick --limit 100 --quiet --seed 3 \
   --out "$dir" >/dev/null || code=$?
 [ "$code" -eq 0 ] || [ "$code" -eq 3 ] || { echo "audit failed (exit $code)"; exit 1; }
 normalise "$dir" audit

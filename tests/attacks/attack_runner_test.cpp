@@ -31,6 +31,7 @@ class MemoryHungry : public Attack {
   }
   std::string name() const override { return "hungry"; }
   Norm norm() const override { return Norm::Linf; }
+  double budget() const override { return 0.1; }
   nlohmann::json parameters() const override { return fgsm_->parameters(); }
 
  private:

@@ -28,16 +28,24 @@ Model& trained_cnn() {
   return model;
 }
 
+// `name` at each budget (a list "a,b" or a preset too), with options `c`, norm and seed in `s`.
 std::vector<AttackRun> attack(const std::string& name, std::vector<double> budgets,
-                              AttackConfig c = {}, AttackRunOptions r = {}, int64_t examples = 200,
-                              const Model& model = trained_cnn()) {
+                              OptionValues c = {}, AttackRunOptions r = {}, int64_t examples = 200,
+                              const Model& model = trained_cnn(), AttackSetup s = {}) {
   return run_attack(
       model, fashion(Split::Test, examples),
       [&](double eps) {
-        c.eps = eps;
-        return is_ensemble(name) ? make_ensemble(name, c) : make_attack(find_attack(name), c);
+        s.threat.eps = eps;
+        return make_attack(name, s, c);
       },
       budgets, r);
+}
+
+AttackSetup with_norm(Norm norm, uint64_t seed = 0) {
+  AttackSetup s;
+  s.threat.norm = norm;
+  s.seed = seed;
+  return s;
 }
 
 double robust_accuracy(const AttackRun& run) {
@@ -63,35 +71,31 @@ TEST_F(CnnAttacks, RobustAccuracyStartsAtCleanAndFallsWithTheBudget) {
 
 TEST_F(CnnAttacks, Pgd40IsAtLeastAsStrongAsFgsm) {
   const double fgsm = robust_accuracy(attack("fgsm", {0.1})[0]);
-  AttackConfig c;
-  c.steps = 40;
-  c.step_size = 0.01;
+  const OptionValues c = OptionValues().set("steps", int64_t{40}).set("step-size", 0.01);
   const double pgd = robust_accuracy(attack("pgd", {0.1}, c)[0]);
   EXPECT_LE(pgd, fgsm);
 }
 
 TEST_F(CnnAttacks, SameSeedSameResultAndBatchingDoesNotMatter) {
-  AttackConfig c;
-  c.steps = 10;
-  c.seed = 5;
+  const OptionValues c = OptionValues().set("steps", int64_t{10});
+  const AttackSetup seeded = with_norm(Norm::Linf, 5);
   AttackRunOptions big, small;
   big.batch_size = 200;
   small.batch_size = 37;
-  const auto a = attack("pgd", {0.05}, c, big)[0];
-  const auto b = attack("pgd", {0.05}, c, big)[0];
-  const auto s = attack("pgd", {0.05}, c, small)[0];
+  const auto a = attack("pgd", {0.05}, c, big, 200, trained_cnn(), seeded)[0];
+  const auto b = attack("pgd", {0.05}, c, big, 200, trained_cnn(), seeded)[0];
+  const auto s = attack("pgd", {0.05}, c, small, 200, trained_cnn(), seeded)[0];
   EXPECT_TRUE(torch::equal(a.x_adv, b.x_adv));
   EXPECT_TRUE(torch::equal(a.success, s.success));
   EXPECT_TRUE(torch::allclose(a.x_adv, s.x_adv, 1e-5, 1e-5));
 }
 
 TEST_F(CnnAttacks, EarlyStoppingSavesWorkWithoutChangingRobustAccuracy) {
-  AttackConfig c;
-  c.steps = 20;
+  const OptionValues c = OptionValues().set("steps", int64_t{20});
   AttackRunOptions stop, full;
   full.skip_misclassified = false;
-  AttackConfig no_stop = c;
-  no_stop.early_stop = false;
+  OptionValues no_stop = c;
+  no_stop.set("early-stop", false);
   const auto fast = attack("pgd", {0.05}, c, stop)[0];
   const auto slow = attack("pgd", {0.05}, no_stop, full)[0];
   EXPECT_TRUE(torch::equal(fast.success | fast.clean_pred.ne(fast.y),
@@ -103,9 +107,7 @@ TEST_F(CnnAttacks, EarlyStoppingSavesWorkWithoutChangingRobustAccuracy) {
 TEST_F(CnnAttacks, MinimumNormAttacksBreakAlmostEveryCorrectExample) {
   for (const auto& [name, at_least] :
        {std::pair<const char*, double>{"deepfool", 0.97}, {"cw", 0.97}}) {
-    AttackConfig c;
-    c.norm = Norm::L2;
-    const auto run = attack(name, {0.0}, c, {}, 60)[0];
+    const auto run = attack(name, {0.0}, {}, {}, 60, trained_cnn(), with_norm(Norm::L2))[0];
     const torch::Tensor correct = run.clean_pred.eq(run.y);
     const double broken =
         (run.success & correct).sum().item<double>() / correct.sum().item<double>();
@@ -117,18 +119,17 @@ TEST_F(CnnAttacks, MinimumNormAttacksBreakAlmostEveryCorrectExample) {
 }
 
 TEST_F(CnnAttacks, ApgdIsAtLeastAsStrongAsPgd) {
-  AttackConfig pgd;
-  pgd.steps = 40;
-  pgd.step_size = 0.01;
+  const OptionValues pgd = OptionValues().set("steps", int64_t{40}).set("step-size", 0.01);
   const double apgd = robust_accuracy(attack("apgd", {0.05})[0]);
   EXPECT_LE(apgd, robust_accuracy(attack("pgd", {0.05}, pgd)[0]) + 0.01);
 }
 
 TEST_F(CnnAttacks, AnEnsembleIsAtMostEachOfItsAttacks) {
-  AttackConfig c;  // shortened budgets: the property, not the strength, is under test
-  c.steps = 20;
-  c.target_classes = 3;
-  c.queries = 300;
+  // Shortened budgets: the property, not the strength, is under test.
+  const OptionValues c = OptionValues()
+                             .set("steps", int64_t{20})
+                             .set("target-classes", int64_t{3})
+                             .set("queries", int64_t{300});
   const std::vector<std::string> names = {"apgd", "apgd-t", "fab-t", "square"};
   const AttackRun suite = attack("apgd,apgd-t,fab-t,square", {0.05}, c, {}, 60)[0];
   const torch::Tensor robust = suite.clean_pred.eq(suite.y) & ~suite.success;
@@ -144,8 +145,7 @@ TEST_F(CnnAttacks, AnEnsembleIsAtMostEachOfItsAttacks) {
 }
 
 TEST_F(CnnAttacks, SquareBreaksTheCnnWithoutAGradient) {
-  AttackConfig c;
-  c.queries = 1000;
+  const OptionValues c = OptionValues().set("queries", int64_t{1000});
   const AttackRun run = attack("square", {0.15}, c, {}, 60)[0];
   const double clean = run.clean_pred.eq(run.y).to(torch::kDouble).mean().item<double>();
   EXPECT_LT(robust_accuracy(run), 0.5 * clean);
@@ -153,8 +153,7 @@ TEST_F(CnnAttacks, SquareBreaksTheCnnWithoutAGradient) {
   EXPECT_GT(run.forward_calls.sum().item<int64_t>(), 60);
   // L1 (AutoAttack's L1 Square, a weaker search than APGD there too): also without a
   // gradient, and within the L1 budget.
-  c.norm = Norm::L1;
-  const AttackRun l1 = attack("square", {10.0}, c, {}, 60)[0];
+  const AttackRun l1 = attack("square", {10.0}, c, {}, 60, trained_cnn(), with_norm(Norm::L1))[0];
   EXPECT_LT(robust_accuracy(l1), 0.8 * clean);
   EXPECT_EQ(l1.backward_calls.sum().item<int64_t>(), 0);
   EXPECT_LE(distance(Norm::L1, l1.x_adv, l1.x).max().item<double>(), 10.0 * (1 + 1e-5));

@@ -36,11 +36,11 @@ TEST(Cuda, TrainAndAttackOnTheGpuAgreeWithTheCpu) {
   gpu.save(dir.file("m.pt"));
   const Model cpu = Model::load(dir.file("m.pt"), {});
   const AttackInfo& pgd = find_attack("pgd");
-  AttackConfig c;
-  c.steps = 10;
+  const OptionValues c = OptionValues().set("steps", int64_t{10});
+  AttackSetup s;
   const auto factory = [&](double eps) {
-    c.eps = eps;
-    return make_attack(pgd, c);
+    s.threat.eps = eps;
+    return make_attack(pgd, s, c);
   };
   const AttackRun a = run_attack(gpu, data, factory, {0.1}, {})[0];
   const AttackRun b = run_attack(cpu, data, factory, {0.1}, {})[0];

@@ -86,11 +86,11 @@ TEST(SquareSchedule, AutoAttackUsesTheRawQueryCount) {
   EXPECT_DOUBLE_EQ(square_p_schedule(p, 4000, 5000, false), 0.8 / 64);
   EXPECT_DOUBLE_EQ(square_p_schedule(p, 4001, 5000, false), 0.8 / 128);
   EXPECT_DOUBLE_EQ(square_p_schedule(p, 4999, 5000, false), 0.8 / 128);
-  AttackConfig c;
-  c.eps = 0.1;
-  EXPECT_TRUE(make_attack(find_attack("square"), c)->parameters()["rescale_schedule"].get<bool>());
+  AttackSetup c;
+  c.threat.eps = 0.1;
+  EXPECT_TRUE(make_attack("square", c, {})->parameters()["rescale_schedule"].get<bool>());
   for (const std::string preset : {"autoattack", "autoattack-plus"}) {
-    const nlohmann::json attacks = make_ensemble(preset, c)->parameters()["attacks"];
+    const nlohmann::json attacks = make_attack(preset, c, {})->parameters()["attacks"];
     int squares = 0;
     for (const auto& a : attacks) {
       if (a["attack"] != "square") continue;
@@ -101,9 +101,9 @@ TEST(SquareSchedule, AutoAttackUsesTheRawQueryCount) {
     EXPECT_EQ(squares, 1) << preset;
   }
   // L1 as in AutoAttack's standard version: APGD-CE, APGD-T, FAB-T, Square.
-  c.norm = Norm::L1;
-  c.eps = 5;
-  const nlohmann::json l1 = make_ensemble("autoattack", c)->parameters()["attacks"];
+  c.threat.norm = Norm::L1;
+  c.threat.eps = 5;
+  const nlohmann::json l1 = make_attack("autoattack", c, {})->parameters()["attacks"];
   ASSERT_EQ(l1.size(), 4u);
   EXPECT_EQ(l1[3]["attack"], "square");
   EXPECT_EQ(l1[3]["norm"], "l1");

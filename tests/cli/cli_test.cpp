@@ -275,6 +275,29 @@ TEST(Cli, AttackWritesAnExampleSetThatEvaluatesToItsRobustAccuracy) {
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
   }
+  // The declarations decide: a value outside its range, an option the attack does not read, an
+  // option given to a preset — each one line naming the flag.
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--attack pgd --eps 0.1 --steps 0", "--steps: expected at least 1, got 0"},
+           {"--attack square --eps 0.1 --p-init 1.5", "--p-init: expected a value in (0, 1]"},
+           {"--attack pgd --eps 0.1 --queries 10",
+            "--queries: pgd has no such option (read by square)"},
+           {"--attack autoattack --eps 0.1 --steps 10", "autoattack runs its reference parameters"},
+           {"--attack pgd --eps 0.1 --loss hinge", "--loss: expected one of ce, margin"},
+           {"--attack pgd --eps 0.1 --steps 2.5", "--steps: expected an integer, got '2.5'"}}) {
+    const auto r = run_advtk("attack '" + run + "/model.pt' --limit 10 " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find(says), std::string::npos) << bad << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
+  }
+  // The minimum-norm FMN from the CLI, with its own option, and its distances at the budgets.
+  const auto fmn = run_advtk("attack '" + run + "/model.pt' --limit 20 --attack fmn --norm linf " +
+                             "--eps 0.05,0.1 --alpha-init 2 --out '" + dir.file("fmn") + "'");
+  ASSERT_EQ(fmn.exit_code, 0) << fmn.err;
+  const auto fmn_summary =
+      nlohmann::json::parse(test::read_bytes(dir.file("fmn") + "/summary.json"));
+  EXPECT_DOUBLE_EQ(fmn_summary.at("alpha_init").get<double>(), 2.0);
+  EXPECT_EQ(fmn_summary.at("robust_accuracy_at").size(), 2u) << fmn_summary.dump();
 }
 
 TEST(Cli, AdversarialTrainingWritesRobustHistoryAndKeepsTheBestEpoch) {
