@@ -198,6 +198,21 @@ std::vector<OptionSpec> one_step_options() {
   return {loss_option("ce", kIterativeLosses), confidence_option(std::nullopt), eot_option()};
 }
 
+// fgsm and fgm: one steepest step of size ε from x, in their norms.
+AttackInfo one_step_info(const std::string& name, const std::string& description,
+                         std::vector<Norm> norms) {
+  AttackInfo info;
+  info.name = name;
+  info.description = description;
+  info.norms = std::move(norms);
+  info.supports_eot = true;
+  info.options = one_step_options();
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    return make_fgsm(s.threat, loss_of(v), v.integer("eot"));
+  };
+  return info;
+}
+
 AttackInfo iterative_info(const std::string& name, const std::string& description,
                           const std::string& loss) {
   OptionSpec step_size = real_option("step-size", std::nullopt, 0,
@@ -237,29 +252,13 @@ AttackInfo iterative_info(const std::string& name, const std::string& descriptio
 }  // namespace
 
 AttackInfo fgsm_info() {
-  AttackInfo info;
-  info.name = "fgsm";
-  info.description = "one gradient-sign step of size eps (Goodfellow et al. 2015)";
-  info.norms = {Norm::Linf};
-  info.supports_eot = true;
-  info.options = one_step_options();
-  info.make = [](const AttackSetup& s, const OptionValues& v) {
-    return make_fgsm(s.threat, loss_of(v), v.integer("eot"));
-  };
-  return info;
+  return one_step_info("fgsm", "one gradient-sign step of size eps (Goodfellow et al. 2015)",
+                       {Norm::Linf});
 }
 
 AttackInfo fgm_info() {
-  AttackInfo info;
-  info.name = "fgm";
-  info.description = "one normalised-gradient step of size eps, FGSM for L2/L1";
-  info.norms = {Norm::L2, Norm::L1};
-  info.supports_eot = true;
-  info.options = one_step_options();
-  info.make = [](const AttackSetup& s, const OptionValues& v) {
-    return make_fgsm(s.threat, loss_of(v), v.integer("eot"));
-  };
-  return info;
+  return one_step_info("fgm", "one normalised-gradient step of size eps, FGSM for L2/L1",
+                       {Norm::L2, Norm::L1});
 }
 
 AttackInfo rfgsm_info() {
