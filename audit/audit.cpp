@@ -53,6 +53,28 @@ struct BudgetOutcome {
   torch::Tensor success, pred, l2, linf, l1, distance;  // [N] CPU
   int64_t forward = 0, backward = 0;
 };
+
+// One budget's outcome as it is read back batch by batch, joined at the end.
+struct BudgetPieces {
+  std::vector<torch::Tensor> success, pred, l2, linf, l1, distance;
+
+  void add(const TensorMap& t, const std::string& e) {
+    success.push_back(t.at("success_" + e).to(torch::kBool));
+    pred.push_back(t.at("pred_" + e));
+    l2.push_back(t.at("l2_" + e));
+    linf.push_back(t.at("linf_" + e));
+    l1.push_back(t.at("l1_" + e));
+    distance.push_back(t.at("distance_" + e));
+  }
+  void join_into(BudgetOutcome& o) const {
+    o.success = torch::cat(success);
+    o.pred = torch::cat(pred);
+    o.l2 = torch::cat(l2);
+    o.linf = torch::cat(linf);
+    o.l1 = torch::cat(l1);
+    o.distance = torch::cat(distance);
+  }
+};
 struct ChunkedRun {
   std::vector<BudgetOutcome> budgets;
   torch::Tensor x_adv;  // [N, C, H, W] model range (only when kept)
@@ -102,7 +124,7 @@ class Auditor {
     const int64_t n = rows.numel();
     ChunkedRun out;
     out.budgets.resize(budgets.size());
-    std::vector<std::vector<torch::Tensor>> parts(budgets.size() * 6);
+    std::vector<BudgetPieces> pieces(budgets.size());
     std::vector<torch::Tensor> x_adv_parts;
     const int64_t b = o_.batch_size;
     const int64_t chunks = (n + b - 1) / b;
@@ -172,12 +194,7 @@ class Auditor {
       }
       for (size_t e = 0; e < budgets.size(); ++e) {
         const std::string s = std::to_string(e);
-        parts[6 * e + 0].push_back(t->at("success_" + s).to(torch::kBool));
-        parts[6 * e + 1].push_back(t->at("pred_" + s));
-        parts[6 * e + 2].push_back(t->at("l2_" + s));
-        parts[6 * e + 3].push_back(t->at("linf_" + s));
-        parts[6 * e + 4].push_back(t->at("l1_" + s));
-        parts[6 * e + 5].push_back(t->at("distance_" + s));
+        pieces[e].add(*t, s);
         if (keep_x_adv && e == 0) x_adv_parts.push_back(t->at("x_adv_" + s));
         const int64_t previous_f = e == 0 ? 0 : j["forward_calls"][e - 1].get<int64_t>();
         const int64_t previous_b = e == 0 ? 0 : j["backward_calls"][e - 1].get<int64_t>();
@@ -188,15 +205,7 @@ class Auditor {
       out.parameters = j["parameters"];
     }
     report(n, n);
-    for (size_t e = 0; e < budgets.size(); ++e) {
-      BudgetOutcome& o = out.budgets[e];
-      o.success = torch::cat(parts[6 * e + 0]);
-      o.pred = torch::cat(parts[6 * e + 1]);
-      o.l2 = torch::cat(parts[6 * e + 2]);
-      o.linf = torch::cat(parts[6 * e + 3]);
-      o.l1 = torch::cat(parts[6 * e + 4]);
-      o.distance = torch::cat(parts[6 * e + 5]);
-    }
+    for (size_t e = 0; e < budgets.size(); ++e) pieces[e].join_into(out.budgets[e]);
     if (keep_x_adv) out.x_adv = torch::cat(x_adv_parts);
     return out;
   }
