@@ -11,6 +11,7 @@
 #include "core/seeding.h"
 #include "diagnostics/masking_indicators.h"
 #include "diagnostics/masking_ladder.h"
+#include "eval/evaluation.h"
 
 namespace advtk {
 namespace {
@@ -179,7 +180,10 @@ MaskingReport detect_masking(const Model& model, const Dataset& data, const Mask
 
   // Randomness first: it decides how points are judged (majority vote) from then on.
   say("finding clean-correct points");
-  Points pts = clean_correct_points(model, data, o.points, o.vote_passes, o.batch_size);
+  // A deterministic model needs one pass per example (every pass agrees), a randomised one the
+  // majority of vote_passes.
+  const int64_t clean_passes = outputs_vary(model, data, o.batch_size) ? o.vote_passes : 1;
+  Points pts = clean_correct_points(model, data, o.points, clean_passes, o.batch_size);
   c.points = pts.data;
   c.x = model.from_unit_range(c.points.images);
   c.y = c.points.labels;
