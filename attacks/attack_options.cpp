@@ -68,7 +68,7 @@ void check_range(const OptionSpec& spec, const OptionValue& v) {
   ADVTK_CHECK(!std::isnan(x), flag, ": expected a number, got nan");
   const bool low_ok = spec.min_exclusive ? x > spec.min : x >= spec.min;
   const bool high_ok = x <= spec.max;
-  if (low_ok && high_ok && (std::isfinite(x) || std::isinf(spec.max))) return;
+  if (low_ok && high_ok) return;
   const bool bounded_above = std::isfinite(spec.max);
   if (!bounded_above) {
     if (spec.kind == OptionKind::Integer && !spec.min_exclusive)

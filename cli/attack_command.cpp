@@ -77,7 +77,7 @@ void run_attack_command(const AttackCliOptions& o) {
   const AttackInfo info = describe_attack(o.attack);
   OptionValues given = given_options(o.attack_options);
   check_options_apply(o.attack, given);
-  const bool early_stop = !given.has("early-stop") || std::get<bool>(given.all().at("early-stop"));
+  const bool early_stop = !given.has("early-stop") || given.flag("early-stop");
 
   std::vector<double> budgets;
   if (!o.eps.empty()) budgets = parse_number_list(o.eps, "--eps");
