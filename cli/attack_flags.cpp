@@ -1,5 +1,7 @@
 #include "cli/attack_flags.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <vector>
 
