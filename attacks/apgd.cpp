@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attacks/active_set.h"
 #include "attacks/loss_gradient.h"
 #include "core/error.h"
 
@@ -148,7 +149,9 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
   threat.eps = eps;
   const int64_t n_features = sub.x[0].numel();
   const LossSpec spec{o.targeted ? LossKind::Dlr : o.loss};
-  torch::Tensor idx = idx_in, y = sub.y, target = loss_target, x = sub.x;
+  ActiveSet active(idx_in);
+  const torch::Tensor& idx = active.rows();
+  torch::Tensor y = sub.y, target = loss_target, x = sub.x;
   torch::Tensor success_target = sub.target;  // defined: the user's target must be reached
   const auto loss_fn = [&](const torch::Tensor& logits) {
     return attack_loss(spec, logits, y, target);
@@ -198,6 +201,11 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
   };
   torch::Tensor success = record_success(lg.logits, x_adv);
 
+  for (torch::Tensor* t : {&y, &x, &x_adv, &x_old, &grad, &step, &x_best, &pred_best, &grad_best,
+                           &loss_best, &loss_prev, &loss_best_last_check, &reduced_last_check,
+                           &increases, &topk, &sparsity_old, &target, &success_target})
+    active.carry(*t);
+
   const auto fraction = [&](double f) {
     return std::max<int64_t>(1, static_cast<int64_t>(f * static_cast<double>(steps)));
   };
@@ -208,16 +216,7 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
   for (int64_t i = 0; i < steps; ++i) {
     // Broken examples leave the run: APGD keeps the first adversarial point it finds, so robust
     // accuracy is the same as running them to the end.
-    const torch::Tensor keep = (~success).nonzero().squeeze(1);
-    if (keep.numel() == 0) return x_best;
-    if (keep.numel() < idx.numel()) {
-      for (torch::Tensor* t : {&idx, &y, &x, &x_adv, &x_old, &grad, &step, &x_best, &pred_best,
-                               &grad_best, &loss_best, &loss_prev, &loss_best_last_check,
-                               &reduced_last_check, &increases, &topk, &sparsity_old})
-        *t = t->index_select(0, keep);
-      if (target.defined()) target = target.index_select(0, keep);
-      if (success_target.defined()) success_target = success_target.index_select(0, keep);
-    }
+    if (!active.keep(~success)) return x_best;
     torch::Tensor x_next;
     {
       torch::NoGradGuard no_grad;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attacks/active_set.h"
 #include "attacks/loss_gradient.h"
 #include "core/error.h"
 
@@ -75,10 +76,14 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
   const int64_t restarts = o.threat.eps > 0 && o.start != StartKind::None ? o.restarts : 1;
 
   for (int64_t restart = 0; restart < restarts; ++restart) {
-    torch::Tensor idx = o.early_stop ? (~best.success).nonzero().squeeze(1) : all;
-    if (idx.numel() == 0) break;
+    const torch::Tensor start_rows = o.early_stop ? (~best.success).nonzero().squeeze(1) : all;
+    if (start_rows.numel() == 0) break;
+    ActiveSet active(start_rows);
+    const torch::Tensor& idx = active.rows();
     AttackBatch sub = select_examples(batch, idx);
     torch::Tensor x_cur = sub.x;
+    active.carry(sub);
+    active.carry(x_cur);
     if (steps > 0 && o.start != StartKind::None) {
       auto gens = example_generators(
           o.seed, sub.index, family_stream(StreamFamily::Pgd, static_cast<uint64_t>(restart)));
@@ -144,15 +149,7 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
         best.backward_calls.index_add_(0, idx, torch::full_like(idx, o.eot));
       x_cur =
           project(o.threat, xi + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);
-      if (o.early_stop) {
-        const torch::Tensor keep = (~success).nonzero().squeeze(1);  // the one sync per step
-        if (keep.numel() == 0) break;
-        if (keep.numel() < idx.numel()) {
-          idx = idx.index_select(0, keep);
-          sub = select_examples(sub, keep);
-          x_cur = x_cur.index_select(0, keep);
-        }
-      }
+      if (o.early_stop && !active.keep(~success)) break;  // the one sync per step
     }
   }
   best.distance = distance(o.threat.norm, best.x_adv, batch.x);
