@@ -2,18 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "core/error.h"
 
 namespace advtk {
 namespace {
-
-std::string number_text(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
 
 std::string kind_name(OptionKind kind) {
   switch (kind) {
@@ -64,7 +57,7 @@ void check_range(const OptionSpec& spec, const OptionValue& v) {
   const double x = spec.kind == OptionKind::Integer ? static_cast<double>(std::get<int64_t>(v))
                                                     : std::get<double>(v);
   const std::string got = spec.kind == OptionKind::Integer ? std::to_string(std::get<int64_t>(v))
-                                                           : number_text(std::get<double>(v));
+                                                           : concat(std::get<double>(v));
   ADVTK_CHECK(!std::isnan(x), flag, ": expected a number, got nan");
   const bool low_ok = spec.min_exclusive ? x > spec.min : x >= spec.min;
   const bool high_ok = x <= spec.max;
@@ -72,12 +65,12 @@ void check_range(const OptionSpec& spec, const OptionValue& v) {
   const bool bounded_above = std::isfinite(spec.max);
   if (!bounded_above) {
     if (spec.kind == OptionKind::Integer && !spec.min_exclusive)
-      throw Error(flag + ": expected at least " + number_text(spec.min) + ", got " + got);
-    throw Error(flag + ": expected " + (spec.min_exclusive ? "> " : ">= ") + number_text(spec.min) +
+      throw Error(flag + ": expected at least " + concat(spec.min) + ", got " + got);
+    throw Error(flag + ": expected " + (spec.min_exclusive ? "> " : ">= ") + concat(spec.min) +
                 ", got " + got);
   }
   throw Error(flag + ": expected a value in " + (spec.min_exclusive ? "(" : "[") +
-              number_text(spec.min) + ", " + number_text(spec.max) + "], got " + got);
+              concat(spec.min) + ", " + concat(spec.max) + "], got " + got);
 }
 
 }  // namespace
@@ -135,7 +128,7 @@ std::string default_text(const OptionSpec& spec) {
         } else if constexpr (std::is_same_v<T, std::string>) {
           return v;
         } else if constexpr (std::is_same_v<T, double>) {
-          return number_text(v);
+          return concat(v);
         } else {
           return std::to_string(v);
         }

@@ -157,7 +157,7 @@ AttackResult Fmn::run(const Model& model, const AttackBatch& batch) {
     result.forward_calls += ones;
   }
   result.x_adv = best_adv;
-  result.success = found & best_pred.ge(0);
+  result.success = best_pred.ge(0);  // set at the first adversarial point, kept since
   result.pred = torch::where(result.success, best_pred, result.pred);
   result.distance = distance(o.norm, result.x_adv, x);
   return result;

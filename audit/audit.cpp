@@ -34,12 +34,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string eps_text(double eps) {
-  std::ostringstream s;
-  s << eps;
-  return s.str();
-}
-
 nlohmann::json null_if_infinite(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
@@ -577,7 +571,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   for (const std::string& name : attacks) {
     a.begin(name + " at eps " + [&] {
       std::string s;
-      for (double e : o.eps) s += (s.empty() ? "" : ",") + eps_text(e);
+      for (double e : o.eps) s += (s.empty() ? "" : ",") + concat(e);
       return s;
     }());
     AttackSetup setup = base_setup(o, model);
@@ -728,7 +722,7 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
     return m;
   }();
   if (o.masking) {
-    a.begin("gradient-masking check at eps " + eps_text(o.main_eps));
+    a.begin("gradient-masking check at eps " + concat(o.main_eps));
     if (!store.tensors("masking")) {
       torch::Tensor broken_ids = torch::zeros({0}, torch::kLong);
       nlohmann::json j;

@@ -56,12 +56,6 @@ TargetSpec parse_target(const std::string& text) {
   return t;
 }
 
-std::string format_eps(double eps) {
-  std::ostringstream s;
-  s << eps;
-  return s.str();
-}
-
 std::string cell(const nlohmann::json& v, double scale = 1.0, int precision = 4) {
   if (v.is_null()) return "-";
   std::ostringstream s;
@@ -114,7 +108,7 @@ void run_attack_command(const AttackCliOptions& o) {
               " is untargeted");
 
   // AutoAttack's own sanity checks around its suites (checks.py), as warnings.
-  const bool autoattack = info.preset && o.attack.rfind("autoattack", 0) == 0;
+  const bool autoattack = info.preset;  // every preset is one of AutoAttack's suites
   std::vector<SanityCheck> checks;
   if (autoattack) checks = autoattack_checks(model, data, o.common.batch_size);
   for (const SanityCheck& c : checks)
@@ -124,7 +118,7 @@ void run_attack_command(const AttackCliOptions& o) {
   double shown_eps = -1;
   const auto progress = [&](int64_t done, int64_t total, double eps) {
     if (eps != shown_eps) {
-      bar.reset(o.attack + (info.minimum_norm ? "" : " eps " + format_eps(eps)), total);
+      bar.reset(o.attack + (info.minimum_norm ? "" : " eps " + concat(eps)), total);
       shown_eps = eps;
     }
     bar.update(done);
@@ -156,7 +150,7 @@ void run_attack_command(const AttackCliOptions& o) {
             (run.broken_by.eq(static_cast<int64_t>(k)) & attacked).sum().item<int64_t>(),
             attacked.sum().item<int64_t>()));
         if (all.back().warning)
-          spdlog::warn("eps {}: {}: {}", format_eps(run.eps), all.back().id, all.back().message);
+          spdlog::warn("eps {}: {}: {}", concat(run.eps), all.back().id, all.back().message);
       }
       s["checks"] = to_json(all);
     }
@@ -164,7 +158,7 @@ void run_attack_command(const AttackCliOptions& o) {
     s["model"] = o.model_path;
     s["data"] = data.source;
     const std::string dir =
-        several ? (std::filesystem::path(o.out) / ("eps-" + format_eps(run.eps))).string() : o.out;
+        several ? (std::filesystem::path(o.out) / ("eps-" + concat(run.eps))).string() : o.out;
     write_example_set(dir, run, data, s);
     summaries.push_back(s);
   }
@@ -192,9 +186,9 @@ void run_attack_command(const AttackCliOptions& o) {
       row("min-norm", s, s["robust_accuracy"]);
       if (s.contains("robust_accuracy_at"))
         for (const auto& at : s["robust_accuracy_at"])
-          row(format_eps(at["eps"].get<double>()), s, at["robust_accuracy"]);
+          row(concat(at["eps"].get<double>()), s, at["robust_accuracy"]);
     } else {
-      row(format_eps(s["eps"].get<double>()), s, s["robust_accuracy"]);
+      row(concat(s["eps"].get<double>()), s, s["robust_accuracy"]);
     }
   }
   std::cout << "examples written to " << o.out << "\n";

@@ -29,6 +29,9 @@ std::string concat(Parts&&... parts) {
 }
 }  // namespace detail
 
+// The parts streamed into one string, numbers as std::ostream writes them (0.1, 8e-05).
+using detail::concat;
+
 }  // namespace advtk
 
 // Throws advtk::Error with the concatenated message parts when `cond` is false.

@@ -11,12 +11,6 @@
 namespace advtk {
 namespace {
 
-std::string number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 std::string percent(double fraction) {
   std::ostringstream s;
   s.precision(3);
@@ -83,7 +77,7 @@ NumericalReport probe_numerics(const Model& model, const Dataset& data,
   const torch::Tensor noise =
       (torch::rand(x.sizes(), gen) * 2 - 1).to(x.device()) * (options.tiny_noise * range);
   r.probes.push_back(run_probe(model, "tiny-noise",
-                               "uniform noise of " + number(options.tiny_noise) +
+                               "uniform noise of " + concat(options.tiny_noise) +
                                    " of the range added (clipped to the range)",
                                (x + noise).clamp(lo, hi), clean_pred, true, b));
   const int64_t h = x.size(2) / 2, w = x.size(3) / 2;
@@ -112,7 +106,7 @@ NumericalReport probe_numerics(const Model& model, const Dataset& data,
                   p.id + "); validate inputs before the model";
     } else if (p.id == "tiny-noise" && p.prediction_flips > 0.01 * p.inputs) {
       p.flagged = true;
-      p.finding = "noise of " + number(options.tiny_noise) + " of the range flips " +
+      p.finding = "noise of " + concat(options.tiny_noise) + " of the range flips " +
                   percent(static_cast<double>(p.prediction_flips) / p.inputs) +
                   " of the predictions: unstable (or randomised) outputs";
     }
