@@ -125,18 +125,9 @@ int run_audit_command(const AuditCliOptions& o) {
   a.norm = parse_norm(o.norm);
   if (!o.eps.empty()) a.eps = parse_number_list(o.eps, "--eps");
   if (!o.main_eps.empty()) a.main_eps = parse_number(o.main_eps, "--main-eps");
-  for (const std::string& s : split(o.skip, ',')) {
-    if (s.empty()) continue;
-    if (s == "masking") {
-      a.masking = false;
-    } else if (s == "sharpness") {
-      a.sharpness = false;
-    } else if (s == "min-norm") {
-      a.min_norm = false;
-    } else {
-      throw Error("--skip: expected masking, sharpness or min-norm, got '" + s + "'");
-    }
-  }
+  for (const std::string& s : split(o.skip, ','))
+    if (!s.empty()) a.skip.insert(s);
+  check_skip_keys(a.skip);
   const std::optional<double> fail_under =
       o.fail_under.empty() ? std::nullopt : std::optional<double>(parse_accuracy(o.fail_under));
   DataOptions data_options = o.data;
@@ -234,13 +225,16 @@ int run_audit_command(const AuditCliOptions& o) {
                {"message", message}};
 
   namespace fs = std::filesystem;
-  const std::string grid = result.grid_png.empty() ? "" : "fragile.png";
-  if (!grid.empty()) write_file_atomic((fs::path(o.out) / grid).string(), result.grid_png);
+  for (const auto& [name, bytes] : result.files)
+    write_file_atomic((fs::path(o.out) / name).string(), bytes);
+  const auto png = result.files.find("fragile.png");
+  const std::string grid = png == result.files.end() ? "" : png->first;
   write_file_atomic((fs::path(o.out) / "report.json").string(), r.dump(2) + "\n");
   const auto blocks = build_report(r, grid);
   write_file_atomic((fs::path(o.out) / "report.md").string(), render_markdown(blocks));
   write_file_atomic((fs::path(o.out) / "report.html").string(),
-                    render_html(blocks, "advtk audit: " + o.model_path, result.grid_png));
+                    render_html(blocks, "advtk audit: " + o.model_path,
+                                png == result.files.end() ? std::vector<char>() : png->second));
   print_summary(r);
   std::printf("report       %s/report.html (also report.md, report.json)\n", o.out.c_str());
   return exit_code;
@@ -264,7 +258,11 @@ void setup_audit_command(CLI::App& app, int& exit_code) {
                   "budgets, e.g. 0.05,0.1,0.2 or 2/255,8/255 (default: from the input's size and "
                   "colour: Linf 0.05,0.1,0.2 for grey images, 2-16/255 for colour)");
   cmd->add_option("--main-eps", o->main_eps, "the budget the gate reads (default: the middle one)");
-  cmd->add_option("--skip", o->skip, "sections to leave out: masking, sharpness, min-norm");
+  cmd->add_option("--skip", o->skip, [] {
+    std::string keys;
+    for (const std::string& k : audit_skip_keys()) keys += (keys.empty() ? "" : ", ") + k;
+    return "sections to leave out, comma-separated: " + keys;
+  }());
   cmd->add_option("--fail-under", o->fail_under,
                   "exit 3 when the worst-case robust accuracy at the main budget is below this "
                   "(0.7 or 70%)");

@@ -83,12 +83,6 @@ Outcome first_rows(const Outcome& o, int64_t m) {
   return out;
 }
 
-const Indicator* find_indicator(const std::vector<Indicator>& all, const std::string& id) {
-  for (const Indicator& i : all)
-    if (i.id == id) return &i;
-  return nullptr;
-}
-
 }  // namespace
 
 std::string verdict_name(Verdict v) {

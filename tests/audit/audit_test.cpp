@@ -122,7 +122,7 @@ TEST_F(AuditTest, ResumedAuditEndsWithTheNumbersOfAnUninterruptedOne) {
   EXPECT_GT(later, 0);
   EXPECT_LT(later, saves);  // the finished work was not redone
   EXPECT_EQ(without_timings(resumed.report), without_timings(whole.report));
-  EXPECT_EQ(resumed.grid_png, whole.grid_png);
+  EXPECT_EQ(resumed.files, whole.files);
 
   // A finished audit resumes without any work.
   int again = 0;
@@ -135,7 +135,7 @@ TEST_F(AuditTest, RefusesToOverwriteOrToResumeWithOtherSettings) {
   const Dataset data = test::fashion(Split::Test, 16);
   test::TempDir dir;
   AuditOptions o = options(dir.file("a"));
-  o.masking = o.sharpness = o.min_norm = false;
+  o.skip = {"masking", "sharpness", "min-norm"};
   run_audit(model, data, o);
   EXPECT_NE(test::error_of([&] { run_audit(model, data, o); }).find("--resume"), std::string::npos);
   o.resume = true;
@@ -191,9 +191,9 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
   EXPECT_EQ(r["masking"]["verdict"], "no-evidence");
   EXPECT_TRUE(r["numerical"]["flags"].empty());
   EXPECT_GT(r["sharpness"]["top_hessian_eigenvalue"].get<double>(), 0.0);  // convex: H ⪰ 0
-  EXPECT_FALSE(result.grid_png.empty());
+  ASSERT_EQ(result.files.count("fragile.png"), 1u);
 
-  const std::string html = render_html(build_report(r, "fragile.png"), "t", result.grid_png);
+  const std::string html = render_html(build_report(r, "fragile.png"), "t", result.files.at("fragile.png"));
   // Well-formed: every non-void element closes in order.
   static const std::set<std::string> kVoid = {"meta", "img", "br"};
   std::vector<std::string> open;
@@ -281,7 +281,7 @@ TEST_F(AuditTest, AMaskedModelsHeadlineComesFromItsAdaptiveAttack) {
   const Dataset data = test::fashion(Split::Test, 64);
   test::TempDir dir;
   AuditOptions o = options(dir.file("q"));
-  o.min_norm = o.sharpness = false;
+  o.skip = {"min-norm", "sharpness"};
   const nlohmann::json r = run_audit(model, data, o).report;
   EXPECT_EQ(r["masking"]["verdict"], "masked") << r["masking"]["message"];
   ASSERT_TRUE(r["adaptive"]["ran"].get<bool>()) << r["adaptive"].dump(1);
@@ -317,7 +317,7 @@ TEST_F(AuditTest, ARandomisedModelIsJudgedByMajorityAndAttackedWithEot) {
   const Dataset data = test::fashion(Split::Test, 100);
   test::TempDir dir;
   AuditOptions o = options(dir.file("n"));
-  o.min_norm = o.sharpness = false;
+  o.skip = {"min-norm", "sharpness"};
   torch::manual_seed(1);
   const nlohmann::json r = run_audit(model, data, o).report;
   EXPECT_TRUE(r["randomised"]["detected"].get<bool>());
@@ -364,7 +364,7 @@ TEST_F(AuditTest, ExplodingGradientsDoNotHideTheRobustAccuracy) {
   const Dataset data = test::fashion(Split::Test, 64);
   test::TempDir dir;
   AuditOptions o = options(dir.file("x"));
-  o.min_norm = o.sharpness = false;
+  o.skip = {"min-norm", "sharpness"};
   const nlohmann::json r = run_audit(model, data, o).report;
   bool exploding = false;
   for (const auto& i : r["masking"]["indicators"])
@@ -403,7 +403,7 @@ TEST_F(AuditTest, ThreeClassesReplaceApgdTAndSaySo) {
   const Model model = test::affine_model(w.detach().clone(), b.detach().clone());
   test::TempDir dir;
   AuditOptions o = options(dir.file("k3"));
-  o.min_norm = o.sharpness = false;
+  o.skip = {"min-norm", "sharpness"};
   const nlohmann::json r = run_audit(model, data, o).report;
   ASSERT_EQ(r["skipped_attacks"].size(), 1u);
   EXPECT_EQ(r["skipped_attacks"][0]["replaced_by"], "apgd-dlr");
@@ -424,7 +424,7 @@ TEST_F(AuditTest, L1AuditsRunApgdWithAutoAttacksL1Schedule) {
   AuditOptions o = options(dir.file("l1"));
   o.norm = Norm::L1;
   o.eps = {5.0};
-  o.masking = o.min_norm = o.sharpness = false;
+  o.skip = {"masking", "min-norm", "sharpness"};
   const nlohmann::json r = run_audit(model, data, o).report;
   int apgds = 0;
   for (const auto& a : r["attacks"]) {
