@@ -5,6 +5,7 @@
 
 #include "attacks/active_set.h"
 #include "attacks/loss_gradient.h"
+#include "attacks/step_policy.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -221,11 +222,11 @@ torch::Tensor Apgd::single_run(const Model& model, const AttackBatch& sub,
     {
       torch::NoGradGuard no_grad;
       const double a = i > 0 ? 0.75 : 1.0;
-      const torch::Tensor momentum = x_adv - x_old;
+      const torch::Tensor x_prev = x_old;
       x_old = x_adv;
       if (!l1) {
         const torch::Tensor z = project(threat, x_adv + steepest_step(threat.norm, grad, step), x);
-        x_next = project(threat, x_adv + (z - x_adv) * a + momentum * (1 - a), x);
+        x_next = project(threat, heavy_ball(x_adv, z, x_prev, a), x);
       } else {
         // Sparse step on the coordinates with the top-k |gradient| (k = topk · features).
         const torch::Tensor sorted = std::get<0>(grad.abs().flatten(1).sort(1));

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <limits>
 
+#include "attacks/active_set.h"
 #include "attacks/loss_gradient.h"
 #include "attacks/losses.h"
+#include "attacks/step_policy.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -139,17 +141,17 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
   torch::Tensor searching = torch::ones({n}, fopts.dtype(torch::kBool));
 
   for (int64_t bs = 0; bs < o.binary_search_steps; ++bs) {
-    const torch::Tensor idx = searching.nonzero().squeeze(1);
-    if (idx.numel() == 0) break;
+    const ActiveSet active(searching.nonzero().squeeze(1));
+    if (active.size() == 0) break;
     // Every run starts from x, as in the paper, so that its success says whether c suffices.
-    torch::Tensor w = w_x.index_select(0, idx);
-    torch::Tensor m = torch::zeros_like(w), v = torch::zeros_like(w);
-    torch::Tensor found = torch::zeros({idx.numel()}, fopts.dtype(torch::kBool));
-    const torch::Tensor x0 = batch.x.index_select(0, idx), y = batch.y.index_select(0, idx);
-    const torch::Tensor target = target_of(idx);
-    const torch::Tensor cs = c.index_select(0, idx);
+    torch::Tensor w = active.select(w_x);
+    AdamAscent adam(
+        w, [&](int64_t step) { return annealed_learning_rate(o.learning_rate, step, o.steps); });
+    torch::Tensor found = torch::zeros({active.size()}, fopts.dtype(torch::kBool));
+    const torch::Tensor x0 = active.select(batch.x), y = active.select(batch.y);
+    const torch::Tensor target = targeted ? active.select(batch.target) : torch::Tensor();
+    const torch::Tensor cs = active.select(c);
     const torch::Tensor cc = cs.to(fopts.dtype());
-    const torch::Tensor ones = torch::ones_like(idx);
     for (int64_t step = 1; step <= o.steps; ++step) {
       const torch::Tensor wi = w.detach().requires_grad_(true);
       const torch::Tensor xa = to_pixels(wi);
@@ -158,48 +160,40 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
       const torch::Tensor l2sq = (xa - x0).pow(2).flatten(1).sum(1);
       const torch::Tensor loss = l2sq + cc * f.clamp_min(-o.confidence);
       const torch::Tensor grad = torch::autograd::grad({loss.sum()}, {wi})[0];
-      result.forward_calls.index_add_(0, idx, ones);
-      result.backward_calls.index_add_(0, idx, ones);
+      active.count(result.forward_calls);
+      active.count(result.backward_calls);
 
       torch::NoGradGuard no_grad;
       const torch::Tensor pred = logits.argmax(1);
       const torch::Tensor adversarial = f.lt(-o.confidence) & is_adversarial_pred(pred, y, target);
       const torch::Tensor l2 = l2sq.sqrt();
-      const torch::Tensor better = adversarial & l2.lt(best_l2.index_select(0, idx));
-      update_rows(best_l2, idx, better, l2);
-      update_rows(result.x_adv, idx, better, xa);
+      const torch::Tensor better = adversarial & l2.lt(active.select(best_l2));
+      active.write_where(best_l2, better, l2);
+      active.write_where(result.x_adv, better, xa);
       // The reported prediction is the one at the reported point (x until a success).
-      update_rows(result.pred, idx, better, pred);
+      active.write_where(result.pred, better, pred);
       found |= adversarial;
-
-      // Adam (Kingma & Ba 2015), elementwise, so every example's run is independent.
-      const double b1 = 0.9, b2 = 0.999;
-      m.mul_(b1).add_(grad, 1 - b1);
-      v.mul_(b2).addcmul_(grad, grad, 1 - b2);
-      const double bias1 = 1 - std::pow(b1, step), bias2 = 1 - std::pow(b2, step);
-      const double lr = annealed_learning_rate(o.learning_rate, step, o.steps);
-      // w - lr·(m/bias1)/(sqrt(v/bias2) + 1e-8), in place on the detached iterate.
-      w = wi.detach();
-      w.addcdiv_(m, (v / bias2).sqrt_().add_(1e-8), -lr / bias1);
+      // CW minimises its loss: Adam ascends the negated gradient.
+      w = adam.next(wi.detach(), grad.neg(), step);
     }
-    const torch::Tensor broken = result.success.index_select(0, idx) | found;
-    result.success.index_copy_(0, idx, broken);
+    const torch::Tensor broken = active.select(result.success) | found;
+    active.write(result.success, broken);
     if (bs + 1 == o.binary_search_steps) break;
 
     // The bracket on the smallest c that succeeds, as in the paper.
-    const torch::Tensor up = torch::where(found, torch::minimum(upper.index_select(0, idx), cs),
-                                          upper.index_select(0, idx));
-    const torch::Tensor low = torch::where(found, lower.index_select(0, idx),
-                                           torch::maximum(lower.index_select(0, idx), cs));
-    upper.index_copy_(0, idx, up);
-    lower.index_copy_(0, idx, low);
+    const torch::Tensor up =
+        torch::where(found, torch::minimum(active.select(upper), cs), active.select(upper));
+    const torch::Tensor low =
+        torch::where(found, active.select(lower), torch::maximum(active.select(lower), cs));
+    active.write(upper, up);
+    active.write(lower, low);
     torch::Tensor next =
         torch::where(up.isfinite(), (low + up) / 2, (cs * 10).clamp_max(kMaxConst));
     torch::Tensor leave = torch::zeros_like(found);
     if (broken.any().item<bool>()) {
       // The KKT multiplier at the best point: the c where the penalty becomes exact.
       const torch::Tensor rows = broken.nonzero().squeeze(1);
-      const torch::Tensor at = idx.index_select(0, rows);
+      const torch::Tensor at = active.rows().index_select(0, rows);
       const torch::Tensor g = f_and_gradient(result.x_adv.index_select(0, at), at).second;
       const torch::Tensor lambda = kkt_multiplier(best_l2.index_select(0, at), g);
       const torch::Tensor r_low = low.index_select(0, rows), r_up = up.index_select(0, rows);
@@ -215,8 +209,8 @@ AttackResult CarliniWagnerL2::run(const Model& model, const AttackBatch& batch) 
         leave.index_copy_(0, rows, settled);
       }
     }
-    c.index_copy_(0, idx, next);
-    searching.index_copy_(0, idx, ~leave);
+    active.write(c, next);
+    active.write(searching, ~leave);
   }
   result.distance = distance(Norm::L2, result.x_adv, batch.x);
   return result;

@@ -1,7 +1,7 @@
 #include "attacks/deepfool.h"
 
+#include "attacks/active_set.h"
 #include "attacks/loss_gradient.h"
-
 #include "core/error.h"
 
 namespace advtk {
@@ -28,54 +28,49 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
   const auto& o = options_;
   AttackResult result = initial_result(batch);
   const int64_t n = batch.x.size(0);
-  const auto dev = batch.x.device();
-  torch::Tensor idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  ActiveSet active(
+      torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(batch.x.device())));
   torch::Tensor x0 = batch.x, y = batch.y;
   torch::Tensor x_cur = batch.x;
   torch::Tensor r_total = torch::zeros_like(batch.x);
   torch::Tensor original, candidates;  // the clean prediction and the classes to consider
+  for (torch::Tensor* t : {&x0, &y, &r_total, &original, &candidates}) active.carry(*t);
 
   for (int64_t it = 0; it <= o.max_iterations; ++it) {
     const torch::Tensor xi = x_cur.detach().requires_grad_(true);
     const torch::Tensor logits = model.logits(xi);
-    result.forward_calls.index_add_(0, idx, torch::ones_like(idx));
+    active.count(result.forward_calls);
     const torch::Tensor pred = logits.detach().argmax(1);
     if (it == 0) {
       const int64_t k = std::min(o.candidates, logits.size(1));
       candidates = std::get<1>(logits.detach().topk(k, 1));
       original = pred;
     }
-    // Examples still in the batch are classified correctly at x, so "the label changed" and
+    // Examples still in the set are classified correctly at x, so "the label changed" and
     // "misclassified" are the same test.
     const torch::Tensor broken = pred.ne(y);
-    update_rows(result.x_adv, idx, broken, xi.detach());
-    result.pred.index_copy_(0, idx, pred);
-    result.success.index_copy_(0, idx, broken);
-    const torch::Tensor keep = (~broken).nonzero().squeeze(1);
-    if (keep.numel() == 0 || it == o.max_iterations) {
+    active.write_where(result.x_adv, broken, xi.detach());
+    active.write(result.pred, pred);
+    active.write(result.success, broken);
+    if (it == o.max_iterations) {
       // Unbroken at the end: report the last point reached.
-      if (keep.numel() > 0)
-        result.x_adv.index_copy_(0, idx.index_select(0, keep), xi.detach().index_select(0, keep));
+      active.write(result.x_adv, xi.detach());
       break;
     }
-    const torch::Tensor z = logits.index_select(0, keep);
-    const torch::Tensor orig = original.index_select(0, keep);
-    const torch::Tensor cand = candidates.index_select(0, keep);
-    const torch::Tensor z_orig = z.gather(1, orig.unsqueeze(1));
+    if (!active.keep(~broken)) break;
+    const torch::Tensor z = active.narrowed(logits);
+    const torch::Tensor z_orig = z.gather(1, original.unsqueeze(1));
     // w_j = ∇(z_j - z_orig), f_j = z_j - z_orig for every candidate j ≠ original (column 0 of
     // the top-k is the original class itself).
     std::vector<torch::Tensor> ws, fs;
-    for (int64_t j = 1; j < cand.size(1); ++j) {
-      const torch::Tensor cj = cand.select(1, j);
+    for (int64_t j = 1; j < candidates.size(1); ++j) {
+      const torch::Tensor cj = candidates.select(1, j);
       const torch::Tensor f = z.gather(1, cj.unsqueeze(1)) - z_orig;  // [m, 1]
       const torch::Tensor g = input_gradient(f, xi, /*retain_graph=*/true);
-      ws.push_back(g.index_select(0, keep).flatten(1));
+      ws.push_back(active.narrowed(g).flatten(1));
       fs.push_back(f.detach().squeeze(1));
     }
-    result.backward_calls.index_add_(
-        0, idx.index_select(0, keep),
-        torch::full({keep.numel()}, cand.size(1) - 1,
-                    torch::TensorOptions().dtype(torch::kLong).device(dev)));
+    active.count(result.backward_calls, candidates.size(1) - 1);
     const torch::Tensor w = torch::stack(ws, 1);                                      // [m, c, D]
     const torch::Tensor f = torch::stack(fs, 1).abs();                                // [m, c]
     const torch::Tensor w_norm = o.norm == Norm::L2 ? w.norm(2, 2) : w.abs().sum(2);  // dual norm
@@ -89,12 +84,7 @@ AttackResult DeepFool::run(const Model& model, const AttackBatch& batch) {
     // steps from vanishing when the box clips part of them (without it, far fewer examples break).
     const torch::Tensor r = o.norm == Norm::L2 ? (f_best + 1e-4) / (nb * nb) * w_best
                                                : (f_best + 1e-4) / nb * w_best.sign();
-    idx = idx.index_select(0, keep);
-    x0 = x0.index_select(0, keep);
-    y = y.index_select(0, keep);
-    original = original.index_select(0, keep);
-    candidates = cand;
-    r_total = r_total.index_select(0, keep) + r.view_as(x0);
+    r_total = r_total + r.view_as(x0);
     x_cur = (x0 + (1 + o.overshoot) * r_total).clamp(o.lo, o.hi);
   }
   result.distance = distance(o.norm, result.x_adv, batch.x);

@@ -1,12 +1,12 @@
 #include "attacks/fab.h"
 
-#include "attacks/loss_gradient.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
 
+#include "attacks/active_set.h"
+#include "attacks/loss_gradient.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -83,22 +83,21 @@ struct RunOutput {
 };
 
 // One FAB run from x1 (AutoAttack's attack_single_run), followed by the final search. `sub` holds
-// the examples (rows `idx` of the result), `leave` the class each one is leaving (undefined: see
-// linearise) and `classes` the classes whose boundaries with it are linearised.
+// the examples (at `rows` of the result, which counts the calls; a row may repeat in a stacked
+// run), `leave` the class each one is leaving (undefined: see linearise) and `classes` the
+// classes whose boundaries with it are linearised.
 RunOutput fab_run(const Model& model, const FabOptions& o, const AttackBatch& sub,
-                  const Tensor& leave, const Tensor& classes, Tensor x1, const Tensor& idx,
+                  const Tensor& leave, const Tensor& classes, Tensor x1, const ActiveSet& rows,
                   AttackResult& counts) {
   const ThreatModel& tm = o.threat;
   const int64_t m = sub.x.size(0);
   const Tensor x0 = sub.x, x0f = flat(sub.x);
   Tensor best = x0.clone();
   Tensor best_dist = torch::full({m}, std::numeric_limits<double>::infinity(), x0.options());
-  const Tensor ones = torch::ones_like(idx);
-
   for (int64_t step = 0; step < o.steps; ++step) {
     const auto [gaps, grads] = linearise(model, x1, leave, classes);
-    counts.forward_calls.index_add_(0, idx, ones);
-    counts.backward_calls.index_add_(0, idx, ones * classes.size(1));
+    rows.count(counts.forward_calls);
+    rows.count(counts.backward_calls, classes.size(1));
     const Tensor nearest = (gaps.abs() / (dual_norm(tm.norm, grads) + 1e-12)).argmin(1, true);
     const Tensor w = grads.gather(1, nearest.unsqueeze(2).expand({m, 1, grads.size(2)})).squeeze(1);
     const Tensor gap = gaps.gather(1, nearest).squeeze(1);
@@ -121,7 +120,7 @@ RunOutput fab_run(const Model& model, const FabOptions& o, const AttackBatch& su
       torch::NoGradGuard no_grad;
       pred = model.logits(next).argmax(1);
     }
-    counts.forward_calls.index_add_(0, idx, ones);
+    rows.count(counts.forward_calls);
     const Tensor adv = is_adversarial_pred(pred, sub.y, sub.target);
     const Tensor dist = distance(tm.norm, next, x0);
     const Tensor better = adv & dist.lt(best_dist);
@@ -133,16 +132,16 @@ RunOutput fab_run(const Model& model, const FabOptions& o, const AttackBatch& su
 
   // The final search: bisect the segment from x0 to each point found; the end kept is always
   // adversarial, so the perturbation only shrinks.
-  const Tensor rows = best_dist.isfinite().nonzero().squeeze(1);
-  if (o.final_search_steps > 0 && rows.numel() > 0) {
-    const AttackBatch found = select_examples(sub, rows);
-    const Tensor found_idx = idx.index_select(0, rows);
-    const Tensor far = best.index_select(0, rows);
+  const Tensor hits = best_dist.isfinite().nonzero().squeeze(1);
+  if (o.final_search_steps > 0 && hits.numel() > 0) {
+    const AttackBatch found = select_examples(sub, hits);
+    const ActiveSet found_rows(rows.rows().index_select(0, hits));
+    const Tensor far = best.index_select(0, hits);
     Tensor point = far;
-    Tensor t_lo = torch::zeros({rows.numel()}, x0.options());
-    Tensor t_hi = torch::ones({rows.numel()}, x0.options());
+    Tensor t_lo = torch::zeros({hits.numel()}, x0.options());
+    Tensor t_hi = torch::ones({hits.numel()}, x0.options());
     std::vector<int64_t> shape(x0.dim(), 1);
-    shape[0] = rows.numel();
+    shape[0] = hits.numel();
     for (int64_t s = 0; s < o.final_search_steps; ++s) {
       const Tensor mid = (t_lo + t_hi) / 2;
       const Tensor z = (found.x + mid.view(shape) * (far - found.x)).clamp(tm.lo, tm.hi);
@@ -151,14 +150,14 @@ RunOutput fab_run(const Model& model, const FabOptions& o, const AttackBatch& su
         torch::NoGradGuard no_grad;
         pred = model.logits(z).argmax(1);
       }
-      counts.forward_calls.index_add_(0, found_idx, torch::ones_like(found_idx));
+      found_rows.count(counts.forward_calls);
       const Tensor adv = is_adversarial_pred(pred, found.y, found.target);
       point = where_rows(adv, z, point);
       t_hi = torch::where(adv, mid, t_hi);
       t_lo = torch::where(adv, t_lo, mid);
     }
-    best.index_copy_(0, rows, point);
-    best_dist.index_copy_(0, rows, distance(tm.norm, point, found.x));
+    best.index_copy_(0, hits, point);
+    best_dist.index_copy_(0, hits, distance(tm.norm, point, found.x));
   }
   return {best, best_dist};
 }
@@ -336,7 +335,7 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
       for (int64_t g = 0; g < group; ++g)
         classes.push_back(class_sets[first_set + g].index_select(0, pending));
       const RunOutput out = fab_run(model, o, stacked, stacked.y, torch::cat(classes), stacked.x,
-                                    pending.repeat({group}), result);
+                                    ActiveSet(pending.repeat({group})), result);
       const Tensor ok = out.distance.le(tm.eps).view({group, m});
       // The earliest target that succeeded: rank the sets so that earlier ones score higher.
       const Tensor rank = torch::arange(group, 0, -1, pending.options()).unsqueeze(1);
@@ -345,15 +344,17 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
                                 .index({first, torch::arange(m, pending.options())})
                                 .view_as(sub.x);
       const Tensor found = ok.any(0);
-      update_rows(result.x_adv, pending, found, chosen);
-      done.index_copy_(0, pending, confirmed(found, chosen, sub, pending));
+      const ActiveSet active(pending);
+      active.write_where(result.x_adv, found, chosen);
+      active.write(done, confirmed(found, chosen, sub, pending));
       first_set += group;
     }
   } else if (tm.eps > 0) {
     for (size_t set = 0; set < class_sets.size(); ++set) {
       for (int64_t restart = 0; restart < o.restarts; ++restart) {
-        const Tensor idx = (~done).nonzero().squeeze(1);
-        if (idx.numel() == 0) break;
+        const ActiveSet active((~done).nonzero().squeeze(1));
+        if (active.size() == 0) break;
+        const Tensor& idx = active.rows();
         const AttackBatch sub = select_examples(batch, idx);
         Tensor x1 = sub.x;
         if (restart > 0) {
@@ -366,10 +367,10 @@ AttackResult Fab::run(const Model& model, const AttackBatch& batch) {
         // strongest at each step; elsewhere y is left, as in the reference.
         const Tensor leave = batch.target.defined() ? Tensor() : sub.y;
         const RunOutput out =
-            fab_run(model, o, sub, leave, class_sets[set].index_select(0, idx), x1, idx, result);
+            fab_run(model, o, sub, leave, active.select(class_sets[set]), x1, active, result);
         const Tensor ok = out.distance.le(tm.eps);
-        update_rows(result.x_adv, idx, ok, out.x_adv);
-        done.index_copy_(0, idx, confirmed(ok, out.x_adv, sub, idx));
+        active.write_where(result.x_adv, ok, out.x_adv);
+        active.write(done, confirmed(ok, out.x_adv, sub, idx));
       }
     }
   }

@@ -5,6 +5,7 @@
 
 #include "attacks/active_set.h"
 #include "attacks/loss_gradient.h"
+#include "attacks/step_policy.h"
 #include "core/error.h"
 
 namespace advtk {
@@ -19,6 +20,8 @@ IterativeGradientAttack::IterativeGradientAttack(IterativeAttackOptions options)
   ADVTK_CHECK(o.smoothing_samples >= 0, "smoothing samples: expected >= 0");
   ADVTK_CHECK(o.smoothing_samples == 0 || o.eot == 1, "--eot and smoothed gradients: pick one");
   ADVTK_CHECK(o.l1_sparsity > 0 && o.l1_sparsity <= 1, "--l1-sparsity: expected a value in (0, 1]");
+  ADVTK_CHECK(std::isfinite(o.momentum) && o.momentum >= 0, "--momentum: expected >= 0, got ",
+              o.momentum);
   if (options_.step_size <= 0)
     options_.step_size = 2.5 * o.threat.eps / static_cast<double>(o.steps);
   if (options_.start_radius <= 0)
@@ -47,6 +50,7 @@ nlohmann::json IterativeGradientAttack::parameters() const {
   if (o.loss.kind == LossKind::Margin && std::isfinite(o.loss.confidence))
     j["confidence"] = o.loss.confidence;
   if (o.threat.norm == Norm::L1) j["l1_sparsity"] = o.l1_sparsity;
+  if (o.momentum > 0) j["momentum"] = o.momentum;
   return j;
 }
 
@@ -98,6 +102,14 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
                         sub.x);
       }
     }
+    std::unique_ptr<StepPolicy> policy;
+    if (o.momentum > 0) {
+      policy =
+          std::make_unique<MomentumAscent>(o.threat.norm, alpha, o.l1_sparsity, o.momentum, x_cur);
+    } else {
+      policy = std::make_unique<SteepestAscent>(o.threat.norm, alpha, o.l1_sparsity);
+    }
+    policy->carry(active);
     for (int64_t t = 0; t <= steps; ++t) {
       const bool last = t == steps;
       const torch::Tensor xi = x_cur.detach();
@@ -147,8 +159,7 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
       }
       if (o.smoothing_samples == 0)
         best.backward_calls.index_add_(0, idx, torch::full_like(idx, o.eot));
-      x_cur =
-          project(o.threat, xi + steepest_step(o.threat.norm, grad, alpha, o.l1_sparsity), sub.x);
+      x_cur = project(o.threat, policy->next(xi, grad, t + 1), sub.x);
       if (o.early_stop && !active.keep(~success)) break;  // the one sync per step
     }
   }
@@ -247,6 +258,42 @@ AttackInfo iterative_info(const std::string& name, const std::string& descriptio
 }
 
 }  // namespace
+
+AttackInfo mi_fgsm_info() {
+  OptionSpec step_size = real_option("step-size", std::nullopt, 0,
+                                     std::numeric_limits<double>::infinity(), "step size", true);
+  step_size.auto_default = "eps/steps";
+  AttackInfo info;
+  info.name = "mi-fgsm";
+  info.description =
+      "momentum iterative FGSM: 10 steps of eps/10 along the accumulated gradient, decay 1 "
+      "(Dong et al. 2018)";
+  info.norms = {Norm::Linf, Norm::L2};
+  info.supports_eot = true;
+  info.options = {steps_option(10),
+                  step_size,
+                  real_option("momentum", 1.0, 0, std::numeric_limits<double>::infinity(),
+                              "decay of the accumulated gradient (mu)"),
+                  loss_option("ce", kIterativeLosses),
+                  confidence_option(std::nullopt),
+                  early_stop_option(),
+                  eot_option()};
+  info.make = [](const AttackSetup& s, const OptionValues& v) {
+    IterativeAttackOptions o;
+    o.threat = s.threat;
+    o.steps = v.integer("steps");
+    o.step_size = v.maybe_real("step-size").value_or(s.threat.eps / static_cast<double>(o.steps));
+    o.start = StartKind::None;
+    o.momentum = v.real("momentum");
+    o.loss = loss_of(v);
+    o.early_stop = v.flag("early-stop");
+    o.seed = s.seed;
+    o.eot = v.integer("eot");
+    o.name = "mi-fgsm";
+    return make_pgd(o);
+  };
+  return info;
+}
 
 AttackInfo fgsm_info() {
   return one_step_info("fgsm", "one gradient-sign step of size eps (Goodfellow et al. 2015)",

@@ -1,12 +1,14 @@
-// The one loop behind FGSM, R+FGSM, PGD and CW-Linf: start → loss → input gradient → steepest
-// step → projection, with the strongest iterate kept per example and finished examples leaving
-// the batch (early stopping).
+// The one loop behind FGSM, R+FGSM, PGD, CW-Linf and MI-FGSM: start → loss → input gradient →
+// step (a StepPolicy: steepest, or with momentum) → projection, with the strongest iterate kept per
+// example and finished examples leaving the batch (early stopping).
 //
 //   fgsm   Goodfellow, Shlens & Szegedy 2015: one step of size ε from x (Linf; "fgm" for L2).
 //   rfgsm  Tramèr et al. 2018: a random-sign step of ε/2, then one gradient step of ε/2.
 //   pgd    Madry et al. 2018: uniform random start in the ball, `steps` steps of 2.5·ε/steps,
 //          `restarts` restarts; CE by default.
 //   cw-linf  PGD with the Carlini-Wagner margin loss (Carlini & Wagner 2017, Madry et al. 2018).
+//   mi-fgsm  Dong et al. 2018: from x, 10 steps of ε/10 along the sign of the accumulated
+//            gradient g ← μ·g + ∇/‖∇‖₁, μ = 1.
 //
 // Adversarial training (defenses/) crafts its examples with this loop too: PGD-AT, RS-FGSM
 // (uniform start, one step of 1.25·ε) and TRADES (kl loss from a small Gaussian start).
@@ -45,6 +47,7 @@ struct IterativeAttackOptions {
   int64_t smoothing_samples = 0;
   double smoothing_sigma = 0;
   double l1_sparsity = 0.01;  // L1 steps touch the top 1% coordinates (SLIDE's 99th percentile)
+  double momentum = 0;        // > 0: steps follow the accumulated gradient with this decay (MI)
   uint64_t seed = 0;
   std::string name = "pgd";
 };
@@ -69,11 +72,12 @@ std::unique_ptr<Attack> make_rfgsm(const ThreatModel& threat, uint64_t seed, Los
                                    int64_t eot = 1);
 std::unique_ptr<Attack> make_pgd(IterativeAttackOptions options);
 
-// The registry's entries: fgsm (Linf), fgm (L2, L1), rfgsm, pgd, cw-linf.
+// The registry's entries: fgsm (Linf), fgm (L2, L1), rfgsm, pgd, cw-linf, mi-fgsm.
 AttackInfo fgsm_info();
 AttackInfo fgm_info();
 AttackInfo rfgsm_info();
 AttackInfo pgd_info();
 AttackInfo cw_linf_info();
+AttackInfo mi_fgsm_info();
 
 }  // namespace advtk

@@ -18,10 +18,23 @@ namespace advtk {
 namespace {
 
 std::vector<AttackInfo> build_registry() {
-  return {fgsm_info(),           fgm_info(),      rfgsm_info(),      pgd_info(),
-          cw_linf_info(),        cw_info(),       deepfool_info(),   fmn_info(),
-          apgd_info(false),      apgd_info(true), fab_info(false),   fab_info(true),
-          square_info(),         noise_info(),    autoattack_info(), autoattack_plus_info(),
+  return {fgsm_info(),
+          fgm_info(),
+          rfgsm_info(),
+          pgd_info(),
+          cw_linf_info(),
+          mi_fgsm_info(),
+          cw_info(),
+          deepfool_info(),
+          fmn_info(),
+          apgd_info(false),
+          apgd_info(true),
+          fab_info(false),
+          fab_info(true),
+          square_info(),
+          noise_info(),
+          autoattack_info(),
+          autoattack_plus_info(),
           autoattack_rand_info()};
 }
 

@@ -101,6 +101,8 @@ for a in pgd cw-linf apgd apgd-t fab fab-t square noise; do
   attack "$a" l1 -- --eps 5
 done
 attack pgd linf margin -- --eps 0.1 --restarts 2 --loss margin --no-early-stop
+attack mi-fgsm linf -- --eps 0.1
+attack mi-fgsm l2 -- --eps 1
 attack pgd linf target -- --eps 0.1 --target least-likely
 attack square linf short -- --eps 0.1 --queries 300 --p-init 0.3
 attack noise linf gaussian -- --eps 0.1 --noise gaussian --draws 20
