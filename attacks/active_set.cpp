@@ -3,8 +3,8 @@
 namespace advtk {
 
 void ActiveSet::carry(AttackBatch& batch) {
-  for (torch::Tensor* t :
-       {&batch.x, &batch.y, &batch.target, &batch.index, &batch.reference_logits})
+  for (torch::Tensor* t : {&batch.x, &batch.y, &batch.target, &batch.index, &batch.reference_logits,
+                           &batch.clean_pred})
     carried_.push_back(t);
 }
 

@@ -59,6 +59,7 @@ AttackBatch select_examples(const AttackBatch& batch, const torch::Tensor& rows)
   if (batch.target.defined()) out.target = batch.target.index_select(0, rows);
   if (batch.reference_logits.defined())
     out.reference_logits = batch.reference_logits.index_select(0, rows);
+  if (batch.clean_pred.defined()) out.clean_pred = batch.clean_pred.index_select(0, rows);
   out.index = batch.index.index_select(0, rows.to(torch::kCPU));
   return out;
 }

@@ -127,6 +127,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       batch.y = data.labels.index_select(0, rows).to(device);
       if (targeted) batch.target = target.index_select(0, rows).to(device);
       batch.index = ids.index_select(0, rows);
+      batch.clean_pred = clean.pred.index_select(0, rows).to(device);
       const AttackResult r = run_splitting_on_oom(*attack, model, batch);
       // A targeted run that misses its target at this budget keeps an earlier example that was
       // already misclassified, so that robust accuracy (prediction = label) cannot rise with ε.

@@ -70,6 +70,21 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
   const auto dev = batch.x.device();
   AttackResult best = initial_result(batch);
   if (reference_pass) best.forward_calls += 1;
+  // Never worse than clean: a random start may land on a correctly classified point, so an
+  // example already adversarial at x starts as a success with x (with early stopping it then
+  // leaves at once). The caller's clean prediction is used when given; the maximum-loss mode
+  // (training) without one keeps its iterates only.
+  if (o.start != StartKind::None && o.threat.eps > 0 && o.steps > 0 &&
+      (batch.clean_pred.defined() || o.early_stop)) {
+    torch::Tensor clean_pred = batch.clean_pred;
+    if (!clean_pred.defined()) {
+      torch::NoGradGuard no_grad;
+      clean_pred = (reference_pass ? batch.reference_logits : model.logits(batch.x)).argmax(1);
+      if (!reference_pass) best.forward_calls += 1;
+    }
+    best.success = is_adversarial_pred(clean_pred, batch.y, batch.target);
+    best.pred = clean_pred.clone();
+  }
   torch::Tensor best_loss =
       torch::full({n}, -std::numeric_limits<float>::infinity(), batch.x.options());
   const torch::Tensor all =

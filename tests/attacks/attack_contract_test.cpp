@@ -1,4 +1,6 @@
-// The contract every registered attack keeps, as one table of clauses checked on two models: an
+// The contract every registered attack keeps, as one table of clauses (the points finite, in the
+// box and the budget; deterministic; the same under a no-grad guard; success true at the point;
+// never worse than clean) checked on two models: an
 // affine one (gradients everywhere) and one whose graph has no gradient path to its input (a
 // comparison cast to float, as in a thermometer encoding). A deliberately broken attack shows
 // that the table catches each kind of breach.
@@ -58,6 +60,9 @@ std::vector<std::string> contract_breaches(const MakeAttackFn& make, const Model
   torch::NoGradGuard no_grad;
   const torch::Tensor pred = model.logits(r.x_adv).argmax(1);
   if (!torch::equal(r.success, pred.ne(batch.y))) out.push_back("success is the truth at x_adv");
+  // Never worse than clean: an example misclassified at x is broken (x itself will do).
+  const torch::Tensor wrong_at_x = model.logits(x).argmax(1).ne(batch.y);
+  if ((wrong_at_x & ~r.success).any().item<bool>()) out.push_back("never worse than clean");
   return out;
 }
 
@@ -106,13 +111,12 @@ TEST(AttackContract, EveryRegisteredAttackKeepsIt) {
 }
 
 // An attack that breaks every clause: it steps 2ε along torch's global generator (outside the
-// budget and the box, different on every run) and claims success everywhere.
+// budget and the box, different on every run) and claims success nowhere.
 class BrokenAttack : public Attack {
  public:
   AttackResult run(const Model& model, const AttackBatch& batch) override {
     AttackResult r = initial_result(batch);
     r.x_adv = batch.x + 0.2 * torch::randn_like(batch.x).sign() + 1.0;
-    r.success = torch::ones_like(r.success);
     (void)model;
     return r;
   }
@@ -128,8 +132,9 @@ TEST(AttackContract, TheTableCatchesABrokenAttack) {
   const AttackBatch batch = contract_batch(model, 3);
   const auto broken = contract_breaches([] { return std::make_unique<BrokenAttack>(); }, model,
                                         batch, Norm::Linf, 0.1);
-  for (const char* clause : {"points in the input box", "points within the budget",
-                             "success is the truth at x_adv", "deterministic given the seed"})
+  for (const char* clause :
+       {"points in the input box", "points within the budget", "success is the truth at x_adv",
+        "deterministic given the seed", "never worse than clean"})
     EXPECT_NE(std::find(broken.begin(), broken.end(), clause), broken.end()) << clause;
 }
 
