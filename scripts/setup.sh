@@ -24,4 +24,5 @@ fi
 
 build_type="${ADVTK_BUILD_TYPE:-Release}"
 cmake -S . -B build -DCMAKE_BUILD_TYPE="$build_type" ${ADVTK_CMAKE_ARGS:-} >/dev/null
-cmake --build build -j"${ADVTK_JOBS:-2}"
+# ADVTK_TARGET=advtk builds the command alone (the demo); unset, everything, tests included.
+cmake --build build -j"${ADVTK_JOBS:-2}" ${ADVTK_TARGET:+--target "$ADVTK_TARGET"}
