@@ -18,7 +18,8 @@ struct AttackBatch {
   torch::Tensor index;   // [N] int64 on the CPU: global example indices, for per-example seeds
   torch::Tensor reference_logits;  // [N, K] clean logits for the kl loss, or undefined
   // [N] the prediction at x from the caller's clean pass (the runner's), or undefined: an attack
-  // that may never evaluate x itself (a random start) starts from it instead of a pass of its own.
+  // that may never evaluate x itself (a random start) starts from it instead of a pass of its own
+  // (not with EOT: one pass of a randomised model does not decide).
   torch::Tensor clean_pred;
 };
 

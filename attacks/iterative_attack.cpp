@@ -73,8 +73,9 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
   // Never worse than clean: a random start may land on a correctly classified point, so an
   // example already adversarial at x starts as a success with x (with early stopping it then
   // leaves at once). The caller's clean prediction is used when given; the maximum-loss mode
-  // (training) without one keeps its iterates only.
-  if (o.start != StartKind::None && o.threat.eps > 0 && o.steps > 0 &&
+  // (training) without one keeps its iterates only. With EOT (a randomised model) one pass does
+  // not decide, and an example stopped by a lucky one would go unattacked: it is attacked.
+  if (o.start != StartKind::None && o.threat.eps > 0 && o.steps > 0 && o.eot == 1 &&
       (batch.clean_pred.defined() || o.early_stop)) {
     torch::Tensor clean_pred = batch.clean_pred;
     if (!clean_pred.defined()) {
