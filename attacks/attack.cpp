@@ -90,6 +90,12 @@ void confirm_result(const Model& model, const AttackBatch& batch, Norm norm, dou
   result.forward_calls += 1;
 }
 
+nlohmann::json Attack::description() const {
+  nlohmann::json j = parameters();
+  if (declared_options_.is_object() && !declared_options_.empty()) j["options"] = declared_options_;
+  return j;
+}
+
 AttackResult initial_result(const AttackBatch& batch) {
   const int64_t n = batch.x.size(0);
   const auto dev = batch.x.device();

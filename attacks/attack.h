@@ -47,7 +47,18 @@ class Attack {
   virtual bool minimum_norm() const { return false; }
   // The budget ε its points must stay within; +inf for minimum-norm attacks.
   virtual double budget() const = 0;
+  // What it runs with, derived values included (step sizes, schedules).
   virtual nlohmann::json parameters() const = 0;
+
+  // The declared options it was made with (make_attack records them from the attack's
+  // declaration; null when made directly, as presets make their members).
+  void set_declared_options(nlohmann::json options) { declared_options_ = std::move(options); }
+  // parameters() plus the declared options as "options" (when any): what summary.json and
+  // report.json record.
+  nlohmann::json description() const;
+
+ private:
+  nlohmann::json declared_options_;
 };
 
 // Whether logits make each example adversarial: prediction != label, or == target if targeted.

@@ -87,7 +87,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
     std::unique_ptr<Attack> attack = factory(eps);
     AttackRun run;
     run.eps = eps;
-    run.parameters = attack->parameters();
+    run.parameters = attack->description();
     run.x = x;
     run.y = data.labels;
     run.target = target;
@@ -146,7 +146,7 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       if (progress) progress(std::min(total, start + options.batch_size), total, eps);
     }
     if (total == 0 && progress) progress(0, 0, eps);
-    run.parameters = attack->parameters();  // ensembles add the time each attack took
+    run.parameters = attack->description();  // ensembles add the time each attack took
     // Like the call counters, the time is cumulative: the work behind this budget's result.
     run.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() +

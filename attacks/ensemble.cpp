@@ -26,7 +26,7 @@ std::vector<std::string> EnsembleAttack::attack_names() const {
 nlohmann::json EnsembleAttack::parameters() const {
   nlohmann::json list = nlohmann::json::array();
   for (size_t i = 0; i < attacks_.size(); ++i) {
-    nlohmann::json p = attacks_[i]->parameters();
+    nlohmann::json p = attacks_[i]->description();
     p["seconds"] = seconds_[i];
     list.push_back(p);
   }

@@ -97,7 +97,10 @@ std::unique_ptr<Attack> make_attack(const AttackInfo& info, const AttackSetup& s
         for (Norm n : info.norms) s += (s.empty() ? "" : ", ") + norm_name(n);
         return s;
       }());
-  return info.make(setup, resolve_options(info.name, info.options, given, false));
+  const OptionValues values = resolve_options(info.name, info.options, given, false);
+  std::unique_ptr<Attack> attack = info.make(setup, values);
+  attack->set_declared_options(options_json(values));
+  return attack;
 }
 
 std::unique_ptr<Attack> make_attack(const std::string& spec, const AttackSetup& setup,

@@ -6,7 +6,7 @@ TransferAttack::TransferAttack(std::unique_ptr<Attack> inner, Model surrogate)
     : inner_(std::move(inner)), surrogate_(std::move(surrogate)) {}
 
 nlohmann::json TransferAttack::parameters() const {
-  nlohmann::json j = inner_->parameters();
+  nlohmann::json j = inner_->description();
   j["surrogate"] = surrogate_.name();
   j["crafted_with"] = j.value("attack", inner_->name());
   j["attack"] = name();

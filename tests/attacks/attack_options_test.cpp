@@ -78,5 +78,32 @@ TEST(AttackOptions, EachNameHasOneKindAcrossTheRegistry) {
   }
 }
 
+TEST(AttackOptions, AnAttackRecordsTheDeclaredOptionsItWasMadeWith) {
+  AttackSetup setup;
+  setup.threat = {Norm::Linf, 0.1, 0, 1};
+  const std::unique_ptr<Attack> pgd =
+      make_attack("pgd", setup, OptionValues().set("steps", 7).set("queries", 9));
+  const nlohmann::json d = pgd->description();
+  // Every declared option, given or defaulted, and nothing the attack does not declare.
+  EXPECT_EQ(d["options"]["steps"], 7);
+  EXPECT_EQ(d["options"]["restarts"], 1);
+  EXPECT_EQ(d["options"]["loss"], "ce");
+  EXPECT_EQ(d["options"]["early-stop"], true);
+  EXPECT_FALSE(d["options"].contains("queries"));
+  EXPECT_FALSE(d["options"].contains("step-size"));  // no default: derived, in the parameters
+  // The parameters are the attack's own, unchanged, with their derived values.
+  nlohmann::json without = d;
+  without.erase("options");
+  EXPECT_EQ(without, pgd->parameters());
+  EXPECT_NEAR(d["step_size"].get<double>(), 2.5 * 0.1 / 7, 1e-12);
+  // An ensemble's members each record theirs; a preset's members their reference values.
+  const nlohmann::json list = make_attack("fgsm,square", setup, {})->description();
+  EXPECT_EQ(list["attacks"][1]["options"]["queries"], 5000);
+  const nlohmann::json aa = make_attack("autoattack", setup, {})->description();
+  EXPECT_FALSE(aa.contains("options"));  // a preset declares none of its own
+  EXPECT_EQ(aa["attacks"][0]["options"]["steps"], 100);
+  EXPECT_EQ(aa["attacks"][0]["options"]["restarts"], 1);
+}
+
 }  // namespace
 }  // namespace advtk
