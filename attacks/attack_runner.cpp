@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 
@@ -71,6 +72,20 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
   for (double eps : budgets) ADVTK_CHECK(eps >= 0, "--eps: expected budgets >= 0, got ", eps);
   std::sort(budgets.begin(), budgets.end());
   budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+  {
+    // A budget beyond the box's diameter in the norm admits every point of the box: refused, so
+    // that a slip (1e308 for 1e-3) is named rather than run (or overflowing a float step size).
+    const std::unique_ptr<Attack> first = factory(budgets.front());
+    if (!first->minimum_norm() && data.size() > 0) {
+      const Norm norm = first->norm();
+      const double diameter = box_diameter(
+          norm, model.options().input_hi - model.options().input_lo, data.images[0].numel());
+      ADVTK_CHECK(budgets.back() <= diameter * (1 + 1e-9), "--eps ", budgets.back(),
+                  ": more than the largest ", norm_name(norm),
+                  " distance between two inputs in the model's range (", diameter,
+                  "); every input is within it");
+    }
+  }
 
   const int64_t n = data.size();
   const torch::Device device = model.device();

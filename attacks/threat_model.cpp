@@ -178,6 +178,11 @@ torch::Tensor random_start(const ThreatModel& t, const torch::Tensor& x,
   return (x + noise).clamp(t.lo, t.hi);
 }
 
+double box_diameter(Norm norm, double range, int64_t features) {
+  const double d = static_cast<double>(features);
+  return norm == Norm::Linf ? range : norm == Norm::L2 ? range * std::sqrt(d) : range * d;
+}
+
 torch::Tensor steepest_step(Norm norm, const torch::Tensor& grad, const torch::Tensor& step_size,
                             double l1_sparsity) {
   const torch::Tensor alpha = step_size.dim() == 0 ? step_size : per_example(step_size, grad);

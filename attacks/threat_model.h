@@ -44,6 +44,10 @@ torch::Tensor project(const ThreatModel& threat, const torch::Tensor& x_adv,
 torch::Tensor random_start(const ThreatModel& threat, const torch::Tensor& x,
                            std::vector<torch::Generator>& generators);
 
+// The largest distance in `norm` between two points of a box of width `range` in `features`
+// coordinates: range (Linf), range·√features (L2), range·features (L1).
+double box_diameter(Norm norm, double range, int64_t features);
+
 // The steepest-ascent step of size `step_size` (in the norm) along `grad`:
 // Linf: step·sign(g); L2: step·g/||g||; L1: the sparse step of Tramèr & Boneh 2019 (SLIDE) —
 // sign(g) on the coordinates whose |g| is in the top `l1_sparsity` fraction, scaled to L1 norm

@@ -469,11 +469,7 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
                        "with the whole input range as budget, PGD flips every prediction",
                        "Carlini et al. 2019 (an unbounded attack must reach 100%)");
   const ThreatModel& t = c.options.threat;
-  const double range = t.hi - t.lo;
-  const double d = static_cast<double>(c.expensive.images[0].numel());
-  const double eps = t.norm == Norm::Linf ? range
-                     : t.norm == Norm::L2 ? range * std::sqrt(d)
-                                          : range * d;
+  const double eps = box_diameter(t.norm, t.hi - t.lo, c.expensive.images[0].numel());
   const Outcome o = attack_points(
       *c.model, c.expensive,
       [&](double e) { return masking_pgd(c.options, e, LossKind::CrossEntropy, 100); }, eps,
@@ -492,8 +488,11 @@ Indicator check_budget_growth(const MaskingContext& c, const Outcome& base) {
                        "Athalye et al. 2018; Carlini et al. 2019 (accuracy vs budget curve)");
   std::vector<torch::Tensor> broken = {base.broken};
   std::vector<double> acc = {1 - fraction(base.broken)};
+  const ThreatModel& t = c.options.threat;
+  const double diameter = box_diameter(t.norm, t.hi - t.lo, c.expensive.images[0].numel());
   for (const double k : {2.0, 4.0}) {
-    const double eps = k * c.options.threat.eps;
+    // No further than the whole box: a larger budget admits nothing more.
+    const double eps = std::min(k * t.eps, diameter);
     broken.push_back(attack_points(
                          *c.model, c.expensive,
                          [&](double e) {

@@ -134,5 +134,31 @@ TEST(Targets, RandomTargetsAreOtherClassesAndSeededPerExample) {
             std::string::npos);
 }
 
+TEST(AttackRunner, ABudgetBeyondTheBoxIsRefusedWithItsDiameter) {
+  // Inputs in [0, 1]^10: no two are further apart than 1 (Linf), sqrt(10) (L2) or 10 (L1).
+  const torch::Tensor w = torch::randn({4, 10}, make_generator(1)), b = torch::zeros({4});
+  const Model model = test::affine_model(w, b);
+  const Dataset data = affine_data(w, b, 8);
+  const auto pgd = [](Norm norm) {
+    return [norm](double eps) {
+      IterativeAttackOptions o;
+      o.threat = {norm, eps};
+      o.steps = 2;
+      return make_pgd(o);
+    };
+  };
+  EXPECT_NO_THROW(run_attack(model, data, pgd(Norm::Linf), {0.1, 1.0}, {}));
+  EXPECT_NE(test::error_of([&] {
+              run_attack(model, data, pgd(Norm::Linf), {0.1, 1e308}, {});
+            })
+                .find("--eps 1e+308: more than the largest linf distance between two inputs in "
+                      "the model's range (1)"),
+            std::string::npos);
+  EXPECT_NO_THROW(run_attack(model, data, pgd(Norm::L2), {std::sqrt(10.0)}, {}));
+  EXPECT_THROW(run_attack(model, data, pgd(Norm::L2), {3.2}, {}), Error);
+  EXPECT_NO_THROW(run_attack(model, data, pgd(Norm::L1), {10.0}, {}));
+  EXPECT_THROW(run_attack(model, data, pgd(Norm::L1), {10.5}, {}), Error);
+}
+
 }  // namespace
 }  // namespace advtk
