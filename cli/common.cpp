@@ -14,15 +14,26 @@
 
 namespace advtk::cli {
 
+CLI::Validator at_least(double min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "expected a number, got '" + text + "'";
+        if (v < min) return "expected at least " + concat(min) + ", got " + text;
+        return {};
+      },
+      ">= " + concat(min));
+}
+
 void add_common_options(CLI::App& app, CommonOptions& o, int64_t default_batch_size) {
   o.batch_size = default_batch_size;
   app.add_option("--device", o.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
   app.add_option("--threads", o.threads,
                  "CPU threads (0: every CPU this process may use, or OMP_NUM_THREADS when set)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("--seed", o.seed, "seed for every random choice")->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "examples per batch")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   app.add_flag("-q,--quiet", o.quiet, "no progress bars, warnings and errors only");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
@@ -39,9 +50,8 @@ void add_data_options(CLI::App& app, DataOptions& o, const std::string& default_
   app.add_option("--split", o.split, "train or test (for sources with both)")
       ->check(CLI::IsMember({"train", "test"}))
       ->capture_default_str();
-  app.add_option("--limit", o.limit, "use at most this many examples")->check(CLI::PositiveNumber);
-  app.add_option("--offset", o.offset, "skip this many examples first")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--limit", o.limit, "use at most this many examples")->check(at_least(1));
+  app.add_option("--offset", o.offset, "skip this many examples first")->check(at_least(0));
   app.add_flag("--shuffle", o.shuffle, "shuffle (with --seed) before --offset/--limit");
 }
 

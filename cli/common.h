@@ -41,6 +41,10 @@ struct ModelCliOptions {
   bool bpda = false;
 };
 
+// A bound on a number option, said in words ("--limit: expected at least 1, got 0"); CLI11's own
+// range checks print the double's maximum in full.
+CLI::Validator at_least(double min);
+
 void add_common_options(CLI::App& app, CommonOptions& options, int64_t default_batch_size);
 void add_data_options(CLI::App& app, DataOptions& options, const std::string& default_split);
 void add_model_options(CLI::App& app, ModelCliOptions& options);

@@ -314,9 +314,7 @@ void setup_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", o->model_path, "TorchScript model to fine-tune instead");
   cmd->add_option("--out", o->out, "output directory (model.pt, history.csv/json, checkpoint/)")
       ->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "epochs")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "epochs")->check(at_least(1))->capture_default_str();
   cmd->add_option("--optimizer", o->optimizer,
                   "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}))
@@ -345,7 +343,7 @@ void setup_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--val-data", o->val_data, "validation data (default: the test split of --data)");
   cmd->add_option("--val-size", o->val_size,
                   "validate on at most this many examples (default: all; 1000 with --eps)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--adversarial", o->adversarial,
                   "adversarial training: pgd (Madry et al. 2018), fgsm-rs (Wong et al. 2020), "
                   "trades (Zhang et al. 2019)");

@@ -33,7 +33,15 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_advtk("").exit_code, 2);
   EXPECT_EQ(run_advtk("frobnicate").exit_code, 2);
   EXPECT_EQ(run_advtk("eval").exit_code, 2);  // missing MODEL
-  EXPECT_EQ(run_advtk("train --arch cnn --limit 0").exit_code, 2);
+  const auto limit = run_advtk("train --arch cnn --limit 0");
+  EXPECT_EQ(limit.exit_code, 2);
+  // The bound in words, not CLI11's range with the double's maximum written out.
+  EXPECT_NE(limit.err.find("--limit: expected at least 1, got 0"), std::string::npos) << limit.err;
+  EXPECT_EQ(limit.err.find("000000"), std::string::npos) << limit.err;
+  const auto offset = run_advtk("eval x.pt --offset=-3");
+  EXPECT_EQ(offset.exit_code, 2);
+  EXPECT_NE(offset.err.find("--offset: expected at least 0, got -3"), std::string::npos)
+      << offset.err;
   EXPECT_EQ(run_advtk("train --arch vgg").exit_code, 2);
 }
 
