@@ -21,7 +21,8 @@ class CleanStage final : public AuditStage {
 
   StageOutput run(const AuditSetup& s, const AuditState&, StageRunner& runner) const override {
     runner.begin("clean accuracy");
-    if (!runner.tensors(name())) {
+    std::optional<TensorMap> t = runner.tensors(name());  // saved by an earlier run
+    if (!t) {
       const auto start = std::chrono::steady_clock::now();
       runner.seed_global_generator(name());
       const EvaluationResult e = evaluate(
@@ -42,11 +43,11 @@ class CleanStage final : public AuditStage {
           {{"predictions", e.predictions},
            {"majority_correct", e.majority_correct},
            {"confusion", e.confusion}});
+      t = runner.tensors(name());  // continue from what was saved, as a resumed run will
     }
     const nlohmann::json clean = *runner.json(name());
-    const TensorMap t = *runner.tensors(name());
     nlohmann::json confusion = nlohmann::json::array();
-    const torch::Tensor cm = t.at("confusion");
+    const torch::Tensor cm = t->at("confusion");
     for (int64_t r = 0; r < cm.size(0); ++r) {
       std::vector<int64_t> row(cm.size(1));
       for (int64_t c = 0; c < cm.size(1); ++c) row[c] = cm[r][c].item<int64_t>();
@@ -58,7 +59,7 @@ class CleanStage final : public AuditStage {
                              {"mean_loss", clean["mean_loss"]},
                              {"confusion", confusion}};
     out.seconds[name()] = clean["seconds"];
-    out.clean_correct = t.at("majority_correct").to(torch::kBool);
+    out.clean_correct = t->at("majority_correct").to(torch::kBool);
     return out;
   }
 };

@@ -28,7 +28,8 @@ class MaskingStage final : public AuditStage {
                   StageRunner& runner) const override {
     const double main_eps = s.options.main_eps;
     runner.begin("gradient-masking check at eps " + concat(main_eps));
-    if (!runner.tensors(name())) {
+    std::optional<TensorMap> saved = runner.tensors(name());  // by an earlier run
+    if (!saved) {
       torch::Tensor broken_ids = torch::zeros({0}, torch::kLong);
       nlohmann::json j;
       if (!state.clean_correct.any().item<bool>()) {
@@ -46,6 +47,7 @@ class MaskingStage final : public AuditStage {
         }
       }
       runner.save(name(), j, {{"broken_index", broken_ids}});
+      saved = runner.tensors(name());
     }
     StageOutput out;
     nlohmann::json masking = *runner.json(name());
@@ -54,7 +56,7 @@ class MaskingStage final : public AuditStage {
     out.sections["masking"] = masking;
     // Its points carry the data's example ids; mark their positions.
     const torch::Tensor broken =
-        torch::isin(s.ids, runner.tensors(name())->at("broken_index")) & state.clean_correct;
+        torch::isin(s.ids, saved->at("broken_index")) & state.clean_correct;
     BreakRecord record{"masking-check", "masking-check", {}};
     for (double eps : s.options.eps)
       record.broken.push_back(eps >= main_eps ? broken : torch::Tensor());

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/seeding.h"
-#include "diagnostics/masking_support.h"
 #include "eval/batched.h"
 
 namespace advtk {
