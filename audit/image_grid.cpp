@@ -73,4 +73,37 @@ torch::Tensor render_grid(const std::vector<GridRow>& rows) {
   return canvas;
 }
 
+torch::Tensor render_image_rows(const std::vector<ImageRow>& rows) {
+  if (rows.empty() || rows[0].images.size(0) == 0) return torch::ones({3, 16, 16});
+  const int64_t ih = rows[0].images.size(2), iw = rows[0].images.size(3);
+  const int64_t factor = std::max<int64_t>(1, (64 + iw - 1) / iw);
+  const int64_t cw = iw * factor, ch = ih * factor;
+  int64_t title_width = 0, columns = 0;
+  for (const ImageRow& row : rows) {
+    std::string t = row.title;
+    title_width = std::max<int64_t>(title_width, stb_easy_font_width(t.data()));
+    columns = std::max<int64_t>(columns, row.images.size(0));
+  }
+  const int64_t left0 = kPad + std::min<int64_t>(title_width, 160) + kPad;
+  const int64_t width = left0 + columns * (cw + kPad);
+  const int64_t height = kPad + static_cast<int64_t>(rows.size()) * (ch + kCaption + kPad);
+  torch::Tensor canvas = torch::ones({3, height, width});
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int64_t top = kPad + static_cast<int64_t>(r) * (ch + kCaption + kPad);
+    draw_text(canvas, kPad, top + ch / 2 - 4, rows[r].title);
+    for (int64_t c = 0; c < rows[r].images.size(0); ++c) {
+      const int64_t left = left0 + c * (cw + kPad);
+      canvas.slice(1, top, top + ch)
+          .slice(2, left, left + cw)
+          .copy_(upscale(to_rgb(rows[r].images[c]), factor));
+      if (c < static_cast<int64_t>(rows[r].captions.size())) {
+        std::string caption = rows[r].captions[c];
+        while (!caption.empty() && stb_easy_font_width(caption.data()) > cw) caption.pop_back();
+        draw_text(canvas, left, top + ch + 2, caption);
+      }
+    }
+  }
+  return canvas;
+}
+
 }  // namespace advtk

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   advtk::cli::setup_bench_command(app, exit_code);
   advtk::cli::setup_data_command(app, exit_code);
   advtk::cli::setup_info_command(app, exit_code);
+  advtk::cli::setup_leak_command(app, exit_code);
   advtk::cli::setup_masking_command(app, exit_code);
   advtk::cli::setup_eval_command(app, exit_code);
   advtk::cli::setup_train_command(app, exit_code);

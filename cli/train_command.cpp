@@ -155,6 +155,15 @@ void run_train(const TrainCliOptions& o) {
     model = load_model_for(o.model_path, model_options, train_data);
   }
   model->fit_input_layout(shape, num_classes);
+  if (o.epochs == 0) {
+    // The untrained network as initialised: gradient inversion is first studied on these.
+    ADVTK_CHECK(!o.arch.empty(), "--epochs 0: only with --arch (writes the initialised model)");
+    ensure_directory(o.out);
+    const std::string model_path = (std::filesystem::path(o.out) / "model.pt").string();
+    model->save(model_path);
+    std::cout << "model        " << model_path << " (initialised, not trained)\n";
+    return;
+  }
 
   TrainOptions t;
   t.epochs = o.epochs;
@@ -309,12 +318,15 @@ void setup_train_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<TrainCliOptions>();
   CLI::App* cmd =
       app.add_subcommand("train", "Train a zoo architecture or fine-tune a TorchScript model");
-  cmd->add_option("--arch", o->arch, "zoo architecture: mlp, cnn, lenet, resnet")
-      ->check(CLI::IsMember({"mlp", "cnn", "lenet", "resnet"}));
+  cmd->add_option("--arch", o->arch, "zoo architecture: mlp, cnn, lenet, resnet, dlg-lenet")
+      ->check(CLI::IsMember(architecture_names()));
   cmd->add_option("--model", o->model_path, "TorchScript model to fine-tune instead");
   cmd->add_option("--out", o->out, "output directory (model.pt, history.csv/json, checkpoint/)")
       ->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "epochs")->check(at_least(1))->capture_default_str();
+  cmd->add_option("--epochs", o->epochs,
+                  "epochs (0: write the freshly initialised model, e.g. for advtk leak)")
+      ->check(at_least(0))
+      ->capture_default_str();
   cmd->add_option("--optimizer", o->optimizer,
                   "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}))

@@ -21,9 +21,12 @@ class ScriptBuilder {
 
   void line(const std::string& text) { body_ << "    " << text << "\n"; }
 
-  // PyTorch's default for Conv/Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+  // PyTorch's default for Conv/Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias;
+  // or one fixed bound for every layer (the DLG paper's U(-0.5, 0.5)).
+  void set_uniform_bound(double bound) { fixed_bound_ = bound; }
   torch::Tensor uniform_fan_in(std::vector<int64_t> shape, int64_t fan_in) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    const double bound =
+        fixed_bound_ > 0 ? fixed_bound_ : 1.0 / std::sqrt(static_cast<double>(fan_in));
     return torch::rand(shape, gen_).mul_(2 * bound).sub_(bound);
   }
 
@@ -65,6 +68,7 @@ class ScriptBuilder {
   }
 
   void relu(const std::string& var) { line(var + " = torch.relu(" + var + ")"); }
+  void sigmoid(const std::string& var) { line(var + " = torch.sigmoid(" + var + ")"); }
   void max_pool2(const std::string& var) {
     line(var + " = torch.max_pool2d(" + var + ", [2, 2], [2, 2], [0, 0], [1, 1], False)");
   }
@@ -83,6 +87,7 @@ class ScriptBuilder {
   torch::jit::Module module_;
   torch::Generator gen_;
   std::ostringstream body_;
+  double fixed_bound_ = 0;
 };
 
 int64_t pooled(int64_t size) { return size / 2; }
@@ -137,6 +142,22 @@ torch::jit::Module build_lenet(const ZooOptions& o) {
   return b.finish("lenet", o.input_shape);
 }
 
+torch::jit::Module build_dlg_lenet(const ZooOptions& o) {
+  ScriptBuilder b("DlgLeNet", o.seed);
+  b.set_uniform_bound(0.5);
+  const auto halved = [](int64_t s) { return (s + 1) / 2; };  // 5×5, padding 2, stride 2
+  const int64_t h = halved(halved(o.input_shape[1])), w = halved(halved(o.input_shape[2]));
+  b.conv("conv1", "x", o.input_shape[0], 12, 5, 2, 2);
+  b.sigmoid("x");
+  b.conv("conv2", "x", 12, 12, 5, 2, 2);
+  b.sigmoid("x");
+  b.conv("conv3", "x", 12, 12, 5, 1, 2);
+  b.sigmoid("x");
+  b.flatten("x");
+  b.linear("fc", "x", 12 * h * w, o.num_classes);
+  return b.finish("dlg-lenet", o.input_shape);
+}
+
 torch::jit::Module build_resnet(const ZooOptions& o) {
   ADVTK_CHECK(o.resnet_blocks_per_stage >= 1, "resnet: expected at least one block per stage");
   ScriptBuilder b("ResNet", o.seed);
@@ -172,7 +193,9 @@ torch::jit::Module build_resnet(const ZooOptions& o) {
 
 }  // namespace
 
-std::vector<std::string> architecture_names() { return {"mlp", "cnn", "lenet", "resnet"}; }
+std::vector<std::string> architecture_names() {
+  return {"mlp", "cnn", "lenet", "resnet", "dlg-lenet"};
+}
 
 std::string architecture_name(Architecture arch) {
   return architecture_names().at(static_cast<size_t>(arch));
@@ -182,7 +205,9 @@ Architecture parse_architecture(const std::string& name) {
   const auto names = architecture_names();
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == name) return static_cast<Architecture>(i);
-  throw Error("--arch: expected one of mlp, cnn, lenet, resnet, got '" + name + "'");
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw Error("--arch: expected one of " + list + ", got '" + name + "'");
 }
 
 torch::jit::Module build_zoo_model(Architecture arch, const ZooOptions& options) {
@@ -200,6 +225,8 @@ torch::jit::Module build_zoo_model(Architecture arch, const ZooOptions& options)
       return build_lenet(options);
     case Architecture::ResNet:
       return build_resnet(options);
+    case Architecture::DlgLeNet:
+      return build_dlg_lenet(options);
   }
   TORCH_INTERNAL_ASSERT(false, "unknown architecture");
 }

@@ -6,6 +6,10 @@
 //   lenet   conv6 (5×5, pad 2) - relu - pool2 - conv16 (5×5) - relu - pool2 - fc120 - fc84 - fc K
 //   resnet  conv16-bn-relu, three stages of basic blocks (16, 32, 64 channels, strides 1, 2, 2),
 //           global average pooling, fc K — any input size
+//   dlg-lenet  the network of Zhu, Liu & Han 2019 (Deep Leakage from Gradients): conv12 (5×5,
+//           pad 2, stride 2) - sigmoid - conv12 (stride 2) - sigmoid - conv12 (stride 1) -
+//           sigmoid - fc K, every weight and bias from U(-0.5, 0.5) as in the paper — smooth
+//           everywhere, the case gradient inversion was first shown on
 //
 // Initialisation follows PyTorch's layer defaults (uniform ±1/sqrt(fan_in) for weights and biases),
 // except batch-norm (weight 1, bias 0) and He-normal (fan_out) convolutions in the ResNet, as in
@@ -20,7 +24,7 @@
 
 namespace advtk {
 
-enum class Architecture { Mlp, Cnn, LeNet, ResNet };
+enum class Architecture { Mlp, Cnn, LeNet, ResNet, DlgLeNet };
 
 struct ZooOptions {
   std::vector<int64_t> input_shape = {1, 28, 28};  // [C, H, W]
