@@ -112,6 +112,7 @@ nlohmann::json attack_options_json(const LeakOptions& o) {
     j["optimizer"] = o.dlg.optimizer == DlgOptimizer::Adam ? "adam" : "lbfgs";
     j["iterations"] = o.dlg.iterations;
     j["lr"] = o.dlg.lr;
+    j["restarts"] = o.dlg.restarts;
   }
   j["local_steps"] = o.protocol.local_steps;
   if (o.protocol.local_steps > 0) j["local_lr"] = o.protocol.local_lr;
@@ -277,7 +278,8 @@ void setup_leak_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   opt->add_option("--tv", o->tv, "ig: weight of the total-variation prior")->capture_default_str();
   opt->add_option("--restarts", o->restarts,
-                  "ig: runs from new draws; the best gradient match is kept")
+                  "runs from new draws, the best gradient match kept (dlg/idlg stop at the first "
+                  "that matches)")
       ->check(at_least(1))
       ->capture_default_str();
   cmd->add_option("--out", o->out, "output directory (leak.json, reconstruction.pt, grid.png)")

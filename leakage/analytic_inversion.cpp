@@ -8,8 +8,8 @@ namespace advtk {
 namespace {
 
 // Module input z [B, D] back to the model's pixel range [B, C, H, W], then to [0, 1].
-torch::Tensor to_unit_images(torch::Tensor z, const std::vector<int64_t>& shape,
-                             const Model& model) {
+torch::Tensor to_unit_images(torch::Tensor z, const std::vector<int64_t>& shape, const Model& model,
+                             bool clamp = true) {
   const ModelOptions& o = model.options();
   const int64_t b = z.size(0), c = shape[0], h = shape[1], w = shape[2];
   torch::Tensor x = o.layout == InputLayout::Nhwc ? z.view({b, h, w, c}).permute({0, 3, 1, 2})
@@ -22,7 +22,8 @@ torch::Tensor to_unit_images(torch::Tensor z, const std::vector<int64_t>& shape,
     };
     x = x * per_channel(o.std) + per_channel(o.mean);
   }
-  return ((x - o.input_lo) / (o.input_hi - o.input_lo)).clamp(0, 1).to(torch::kFloat);
+  x = (x - o.input_lo) / (o.input_hi - o.input_lo);
+  return clamp ? x.clamp(0, 1).to(torch::kFloat) : x;
 }
 
 }  // namespace
@@ -51,12 +52,19 @@ torch::Tensor analytic_inversion(const std::vector<torch::Tensor>& shared,
     const torch::Tensor z = (gb.unsqueeze(1) * gw).sum(0, true) / total;
     return to_unit_images(z, image_shape, model);
   }
-  // Single-row ratios of the rows that carry a gradient, strongest first.
+  // Single-row ratios of the rows that carry a gradient, strongest first. A row mixing examples
+  // whose gradients have opposite signs extrapolates beyond them, usually out of the input box:
+  // such rows are set aside while enough rows remain.
   const torch::Tensor mag = gb.abs();
   const torch::Tensor active = torch::nonzero(mag > mag.max() * 1e-6).squeeze(1);
   const torch::Tensor order =
       active.index_select(0, std::get<1>(mag.index_select(0, active).sort(true, 0, true)));
-  const torch::Tensor rows = gw.index_select(0, order) / gb.index_select(0, order).unsqueeze(1);
+  torch::Tensor rows = gw.index_select(0, order) / gb.index_select(0, order).unsqueeze(1);
+  const torch::Tensor images = to_unit_images(rows, image_shape, model, /*clamp=*/false);
+  const torch::Tensor in_box =
+      torch::nonzero(((images < -1e-3) | (images > 1 + 1e-3)).flatten(1).any(1).logical_not())
+          .squeeze(1);
+  if (in_box.numel() >= batch_size) rows = rows.index_select(0, in_box);
   std::vector<int64_t> picked = {0};
   torch::Tensor nearest = (rows - rows[0]).pow(2).sum(1);
   while (static_cast<int64_t>(picked.size()) < std::min<int64_t>(batch_size, rows.size(0))) {

@@ -6,7 +6,9 @@
 // numerically the steadiest. For a batch the shared rows are mixtures — row j is the batch's
 // inputs weighted by their share of unit j's gradient, a single input where unit j was active for
 // it alone (after a ReLU) — and advtk returns the B single-row ratios that lie farthest apart
-// (greedy farthest-point selection, starting from the row with the largest |g_j|).
+// (greedy farthest-point selection, starting from the row with the largest |g_j|), among the
+// ratios that stay inside the input box (a mixture of gradients of opposite signs extrapolates
+// beyond its examples).
 #pragma once
 
 #include <cstdint>

@@ -7,8 +7,11 @@
 
 namespace advtk {
 
-Reconstruction run_dlg(const MatchingProblem& p, const DlgOptions& o, torch::Generator& gen) {
-  ADVTK_CHECK(o.iterations >= 1, "dlg: expected at least one iteration");
+namespace {
+
+// One run from one draw; `best` receives its lowest distance.
+Reconstruction run_once(const MatchingProblem& p, const DlgOptions& o, torch::Generator& gen,
+                        double& best) {
   const bool learn_labels = !p.labels.defined();
   torch::Tensor x = random_dummy(p, gen).requires_grad_(true);
   torch::Tensor label_logits;
@@ -38,7 +41,7 @@ Reconstruction run_dlg(const MatchingProblem& p, const DlgOptions& o, torch::Gen
   } else {
     optimizer = std::make_unique<torch::optim::Adam>(variables, torch::optim::AdamOptions(o.lr));
   }
-  double best = std::numeric_limits<double>::infinity();
+  best = std::numeric_limits<double>::infinity();
   torch::Tensor best_x = x.detach().clone(), best_logits;
   if (learn_labels) best_logits = label_logits.detach().clone();
   for (int64_t step = 0; step < o.iterations; ++step) {
@@ -66,6 +69,7 @@ Reconstruction run_dlg(const MatchingProblem& p, const DlgOptions& o, torch::Gen
                              MatchDistance::SquaredL2)
               .item<double>();
       if (last < best) {
+        best = last;
         best_x = x.detach().clone();
         if (learn_labels) best_logits = label_logits.detach().clone();
       }
@@ -75,6 +79,28 @@ Reconstruction run_dlg(const MatchingProblem& p, const DlgOptions& o, torch::Gen
   r.x = best_x;
   r.labels = learn_labels ? best_logits.argmax(1).to(torch::kCPU) : p.labels.to(torch::kCPU);
   return r;
+}
+
+}  // namespace
+
+Reconstruction run_dlg(const MatchingProblem& p, const DlgOptions& o, torch::Generator& gen) {
+  ADVTK_CHECK(o.iterations >= 1 && o.restarts >= 1,
+              "dlg: expected at least one iteration and one restart");
+  double target = 0;
+  for (const torch::Tensor& u : p.shared)
+    target += u.to(torch::kDouble).pow(2).sum().item<double>();
+  Reconstruction kept;
+  double kept_distance = std::numeric_limits<double>::infinity();
+  for (int64_t restart = 0; restart < o.restarts; ++restart) {
+    double distance = 0;
+    Reconstruction r = run_once(p, o, gen, distance);
+    if (!kept.x.defined() || distance < kept_distance) {
+      kept = r;
+      kept_distance = distance;
+    }
+    if (kept_distance <= kMatched * target) break;
+  }
+  return kept;
 }
 
 }  // namespace advtk
