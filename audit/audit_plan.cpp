@@ -43,6 +43,9 @@ AuditPlan audit_plan(AuditBudget budget) {
     p.sharpness_examples = 256;
     p.sharpness_iterations = 20;
     p.sharpness_pairs = 5;
+    p.leakage_batches = 2;
+    p.leakage_dlg_iterations = 50;
+    p.leakage_ig_iterations = 300;
   } else if (budget == AuditBudget::Thorough) {
     p.default_examples = 10000;
     p.pgd_steps = 100;
@@ -58,6 +61,8 @@ AuditPlan audit_plan(AuditBudget budget) {
     p.sharpness_examples = 2000;
     p.sharpness_iterations = 100;
     p.sharpness_pairs = 20;
+    p.leakage_batches = 8;
+    p.leakage_batches_of_8 = 2;
   }
   return p;
 }

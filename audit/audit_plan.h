@@ -32,6 +32,10 @@ struct AuditPlan {
   int64_t masking_noise_draws = 10000;
   int64_t numerical_examples = 500;
   int64_t sharpness_examples = 1000, sharpness_iterations = 50, sharpness_pairs = 10;
+  // Gradient exposure: clients of batch 1 (each under every defense of the table) and of batch 8;
+  // iDLG's L-BFGS steps and Inverting Gradients' iterations (the papers': 300 and 4,000).
+  int64_t leakage_batches = 4, leakage_batches_of_8 = 1;
+  int64_t leakage_dlg_iterations = 300, leakage_ig_iterations = 4000;
 };
 // Every field, by name: the plan is recorded in the report and keys resumes.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AuditPlan, default_examples, pgd_steps, pgd_restarts, apgd_steps,
@@ -40,7 +44,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AuditPlan, default_examples, pgd_steps, pgd_r
                                    masking_points, masking_expensive_points, masking_pgd_steps,
                                    masking_apgd_steps, masking_queries, masking_noise_draws,
                                    numerical_examples, sharpness_examples, sharpness_iterations,
-                                   sharpness_pairs)
+                                   sharpness_pairs, leakage_batches, leakage_batches_of_8,
+                                   leakage_dlg_iterations, leakage_ig_iterations)
 AuditPlan audit_plan(AuditBudget budget);
 
 // The default budgets for inputs of shape [C, H, W] in a range of width `range`: Linf

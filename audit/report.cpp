@@ -62,6 +62,14 @@ struct Builder {
     b.text = std::move(svg);
     blocks.push_back(b);
   }
+  void image(const std::string& file, const std::string& alt, const ReportImages& images) {
+    if (!images.count(file)) return;
+    ReportBlock b;
+    b.kind = Kind::Image;
+    b.text = file;
+    b.alt = alt;
+    blocks.push_back(b);
+  }
   void flags(const std::vector<std::string>& items) {
     ReportBlock b;
     b.kind = Kind::Flags;
@@ -79,7 +87,7 @@ std::string class_name(const json& report, int64_t c) {
 
 }  // namespace
 
-std::vector<ReportBlock> build_report(const json& r, const std::string& grid_file) {
+std::vector<ReportBlock> build_report(const json& r, const ReportImages& images) {
   Builder b;
   const json& settings = r["settings"];
   const std::string norm = settings["norm"].get<std::string>();
@@ -104,6 +112,8 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                       " clean-correct points at eps " + num(r["masking"]["eps"]) + "): " +
                       text(r["masking"]["verdict"]) + " — " + text(r["masking"]["message"]));
   for (const auto& f : r["numerical"]["flags"]) summary.push_back("Numerical: " + text(f));
+  if (r.contains("gradient_exposure") && r["gradient_exposure"].contains("summary"))
+    summary.push_back("Gradient exposure: " + text(r["gradient_exposure"]["summary"]));
   if (r.contains("randomised") && r["randomised"].value("detected", false))
     summary.push_back("Randomised model: " + text(r["randomised"]["how_to_read"]) +
                       " (so the robust accuracy, a majority figure, is not bounded by the clean "
@@ -231,10 +241,7 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
     b.paragraph(
         "Smallest DeepFool perturbations: clean image, perturbation (amplified; grey = "
         "0), adversarial image.");
-    ReportBlock img;
-    img.kind = Kind::Image;
-    img.text = grid_file;
-    b.blocks.push_back(img);
+    b.image("fragile.png", "the most fragile examples", images);
     rows.clear();
     for (const auto& f : r["fragile_examples"])
       rows.push_back({text(f["id"]), class_name(r, f["label"].get<int64_t>()),
@@ -345,6 +352,29 @@ std::vector<ReportBlock> build_report(const json& r, const std::string& grid_fil
                           ", max " + num(p["max_loss_increase"]) + ")"});
     b.table({"measure", "value"}, rows);
     b.paragraph(text(s["how_to_read"]));
+  }
+
+  // 6. Gradient exposure.
+  b.heading("6. Gradient exposure: private data in a shared gradient");
+  const json& ge = r.value("gradient_exposure", json::object());
+  if (ge.value("skipped", false) || !ge.contains("runs")) {
+    b.paragraph("Skipped: " + ge.value("reason", std::string("--skip leakage")) + ".");
+  } else {
+    b.paragraph(text(ge["summary"]));
+    rows.clear();
+    for (const auto& run : ge["runs"])
+      rows.push_back({text(run["batch_size"]), text(run["attack"]), text(run["defense"]),
+                      text(run["examples"]), num(run["median_psnr"], 3) + " dB",
+                      num(run["median_ssim"], 3), pct(run["label_accuracy"]),
+                      num(run["utility_cosine"], 3)});
+    b.table({"batch", "attack", "defense", "images", "median PSNR", "median SSIM", "labels",
+             "utility (cosine)"},
+            rows);
+    b.paragraph(
+        "Originals (top) and their reconstructions under each defense of the batch-1 "
+        "rows, with each image's PSNR.");
+    b.image(text(ge["image"]), "originals and their reconstructions from shared gradients", images);
+    b.paragraph(text(ge["how_to_read"]));
   }
 
   // Environment.

@@ -94,7 +94,7 @@ std::string render_markdown(const std::vector<ReportBlock>& blocks) {
       case Kind::Chart:
         break;  // charts are in report.html; the tables above carry the same numbers
       case Kind::Image:
-        if (!b.text.empty()) md << "![the most fragile examples](" << b.text << ")\n\n";
+        md << "![" << b.alt << "](" << b.text << ")\n\n";
         break;
     }
   }
@@ -102,7 +102,7 @@ std::string render_markdown(const std::vector<ReportBlock>& blocks) {
 }
 
 std::string render_html(const std::vector<ReportBlock>& blocks, const std::string& title,
-                        const std::vector<char>& grid_png) {
+                        const ReportImages& images) {
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
@@ -152,12 +152,13 @@ std::string render_html(const std::vector<ReportBlock>& blocks, const std::strin
       case Kind::Chart:
         h << "<figure>" << b.text << "</figure>\n";
         break;
-      case Kind::Image:
-        if (!grid_png.empty())
-          h << "<figure><img class=\"grid\" alt=\"the most fragile examples\" "
-               "src=\"data:image/png;base64,"
-            << base64(grid_png) << "\"></figure>\n";
+      case Kind::Image: {
+        const auto png = images.find(b.text);
+        if (png != images.end())
+          h << "<figure><img class=\"grid\" alt=\"" << xml_escape(b.alt)
+            << "\" src=\"data:image/png;base64," << base64(png->second) << "\"></figure>\n";
         break;
+      }
     }
   }
   h << "</body>\n</html>\n";

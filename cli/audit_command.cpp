@@ -114,6 +114,11 @@ void print_summary(const nlohmann::json& r) {
   } else {
     std::printf("sharpness    skipped: %s\n", s.value("reason", "").c_str());
   }
+  const nlohmann::json& g = r.value("gradient_exposure", nlohmann::json::object());
+  if (g.contains("summary"))
+    std::printf("leakage      %s\n", g["summary"].get<std::string>().c_str());
+  else if (g.value("skipped", false))
+    std::printf("leakage      skipped: %s\n", g.value("reason", "").c_str());
   std::printf("gate         %s\n", r["gate"]["message"].get<std::string>().c_str());
 }
 
@@ -227,14 +232,11 @@ int run_audit_command(const AuditCliOptions& o) {
   namespace fs = std::filesystem;
   for (const auto& [name, bytes] : result.files)
     write_file_atomic((fs::path(o.out) / name).string(), bytes);
-  const auto png = result.files.find("fragile.png");
-  const std::string grid = png == result.files.end() ? "" : png->first;
   write_file_atomic((fs::path(o.out) / "report.json").string(), r.dump(2) + "\n");
-  const auto blocks = build_report(r, grid);
+  const auto blocks = build_report(r, result.files);
   write_file_atomic((fs::path(o.out) / "report.md").string(), render_markdown(blocks));
   write_file_atomic((fs::path(o.out) / "report.html").string(),
-                    render_html(blocks, "advtk audit: " + o.model_path,
-                                png == result.files.end() ? std::vector<char>() : png->second));
+                    render_html(blocks, "advtk audit: " + o.model_path, result.files));
   print_summary(r);
   std::printf("report       %s/report.html (also report.md, report.json)\n", o.out.c_str());
   return exit_code;
@@ -245,7 +247,8 @@ int run_audit_command(const AuditCliOptions& o) {
 void setup_audit_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<AuditCliOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "audit", "Full robustness audit: attacks, min-norm, masking, numerics, sharpness → report");
+      "audit", "Full robustness audit: attacks, min-norm, masking, numerics, sharpness, gradient leakage → "
+      "report");
   cmd->add_option("model", o->model_path, "TorchScript model file")->required();
   cmd->add_option("--out", o->out, "output directory (report.json, report.md, report.html)")
       ->capture_default_str();

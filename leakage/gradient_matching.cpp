@@ -52,6 +52,7 @@ std::optional<std::string> second_order_failure(Model& model,
                                                 const std::vector<int64_t>& image_shape,
                                                 int64_t num_classes,
                                                 const ClientProtocol& protocol) {
+  ParameterGradientScope scope(model);
   const ModelOptions& o = model.options();
   const torch::Tensor x = (torch::full({1, image_shape[0], image_shape[1], image_shape[2]}, 0.5) *
                                (o.input_hi - o.input_lo) +

@@ -2,7 +2,7 @@
 # Benchmarks quoted in the README. Medians of repeated runs where they are cheap.
 # OMP_WAIT_POLICY=PASSIVE: OpenMP spin-waiting made runs up to 8x slower on shared machines.
 #
-#   scripts/bench.sh [SECTION...]   sections: data engine suite train adversarial audit
+#   scripts/bench.sh [SECTION...]   sections: data engine suite train adversarial audit leak
 #                                   (default: all)
 #
 # `adversarial` trains the PGD-AT reference model (4 epochs of 60,000 images, about 20 min on
@@ -14,7 +14,7 @@ export OMP_WAIT_POLICY=PASSIVE
 out="${ADVTK_BENCH_OUT:-runs/bench}"
 mkdir -p "$out"
 
-sections="${*:-data engine suite train adversarial audit}"
+sections="${*:-data engine suite train adversarial audit leak}"
 want() { [[ " $sections " == *" $1 "* ]]; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 timed() {
@@ -87,4 +87,44 @@ if want audit; then
 echo "== advtk audit --budget quick (first 200 test images, Linf 0.05/0.1/0.2) =="
 rm -rf "$out/audit"
 timed build/advtk audit "$model" --budget quick --out "$out/audit" --quiet
+fi
+
+if want leak; then
+echo "== gradient leakage: advtk leak on untrained networks (the papers' setting), first 8 test images =="
+build/advtk train --arch dlg-lenet --epochs 0 --out "$out/dlg-lenet" --quiet
+build/advtk train --arch mlp --epochs 0 --out "$out/mlp0" --quiet
+build/advtk train --arch cnn --epochs 0 --out "$out/cnn0" --quiet
+leak() {  # MODEL ARGS...: one table row per defense
+  local m="$1"; shift
+  echo "-- advtk leak $(basename "$(dirname "$m")") $*"
+  build/advtk leak "$m" --limit 8 --quiet --out "$out/leak" "$@"
+}
+defenses="--defense none --defense noise=0.001 --defense noise=0.01 --defense prune=0.1 --defense prune=0.2 --defense prune=0.5 --defense dpsgd=1,0.01"
+leak "$out/mlp0/model.pt" --attack analytic --batch-size 1 $defenses
+leak "$out/mlp0/model.pt" --attack analytic --batch-size 8
+leak "$out/dlg-lenet/model.pt" --attack dlg --batch-size 1 $defenses
+leak "$out/dlg-lenet/model.pt" --attack idlg --batch-size 1 $defenses
+leak "$out/dlg-lenet/model.pt" --attack dlg --batch-size 4
+leak "$out/dlg-lenet/model.pt" --attack ig --batch-size 1 --defense none --defense prune=0.5
+leak "$out/dlg-lenet/model.pt" --attack ig --batch-size 8
+leak "$out/cnn0/model.pt" --attack ig --batch-size 1
+echo "-- DLG, batch 1, 8 images: advtk (1 thread, then every core) vs the authors' recipe in PyTorch"
+for t in 1 0; do
+  build/advtk leak "$out/dlg-lenet/model.pt" --attack dlg --limit 8 --threads $t --quiet \
+    --out "$out/leak-speed" > /dev/null
+  python3 -c 'import json, statistics, sys; j = json.load(open(sys.argv[1]));
+print("advtk --threads %s: median %.2f s per image" % (sys.argv[2],
+      statistics.median(b["seconds"] for b in j["batches"])))' "$out/leak-speed/leak.json" "$t"
+  timed build/advtk leak "$out/dlg-lenet/model.pt" --attack dlg --limit 8 --threads $t --quiet \
+    --out "$out/leak-speed" | tail -n 1
+done
+if /usr/bin/python3 -c "import torch" 2> /dev/null; then
+  dir="${ADVTK_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+  for t in 1 2; do
+    /usr/bin/python3 scripts/dlg_reference.py "$out/dlg-lenet/model.pt" \
+      "$dir/t10k-images-idx3-ubyte.gz" "$dir/t10k-labels-idx1-ubyte.gz" 8 $t | tail -1
+  done
+else
+  echo "(python3-torch not installed: the PyTorch reference is skipped)"
+fi
 fi

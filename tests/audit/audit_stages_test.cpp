@@ -28,7 +28,7 @@ TEST(AuditStages, TheListRunsEveryStandardAttackTheNormHasThenTheOtherSections) 
             (std::vector<std::string>{"clean", "attack-fgsm", "attack-pgd", "attack-apgd",
                                       "attack-apgd-t", "attack-square", "min-norm-deepfool",
                                       "min-norm-cw", "masking", "adaptive", "worst-case",
-                                      "numerical", "sharpness", "checks"}));
+                                      "numerical", "sharpness", "leakage", "checks"}));
   EXPECT_TRUE(skipped.empty());
   o.norm = Norm::L2;
   EXPECT_EQ(names_of(audit_stages(o, 10))[1], "attack-fgm");
@@ -43,11 +43,12 @@ TEST(AuditStages, TheListRunsEveryStandardAttackTheNormHasThenTheOtherSections) 
   EXPECT_EQ(std::count_if(two.begin(), two.end(),
                           [](const std::string& n) { return n.find("apgd-") != n.npos; }),
             0);
-  EXPECT_EQ(audit_skip_keys(), (std::vector<std::string>{"min-norm", "masking", "sharpness"}));
+  EXPECT_EQ(audit_skip_keys(),
+            (std::vector<std::string>{"min-norm", "masking", "sharpness", "leakage"}));
   EXPECT_NO_THROW(check_skip_keys({"masking", "min-norm"}));
   EXPECT_NE(test::error_of([] {
               check_skip_keys({"everything"});
-            }).find("expected min-norm, masking or sharpness, got 'everything'"),
+            }).find("expected min-norm, masking, sharpness or leakage, got 'everything'"),
             std::string::npos);
 }
 

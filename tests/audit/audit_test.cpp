@@ -11,12 +11,12 @@
 #include "attacks/iterative_attack.h"
 #include "attacks/transfer.h"
 #include "audit/audit.h"
-#include "eval/evaluation.h"
 #include "audit/report.h"
 #include "core/sha256.h"
 #include "diagnostics/masking_support.h"
-#include "eval/batched.h"
 #include "diagnostics/straight_through.h"
+#include "eval/batched.h"
+#include "eval/evaluation.h"
 #include "test_util.h"
 
 namespace advtk {
@@ -193,7 +193,8 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
   EXPECT_GT(r["sharpness"]["top_hessian_eigenvalue"].get<double>(), 0.0);  // convex: H ⪰ 0
   ASSERT_EQ(result.files.count("fragile.png"), 1u);
 
-  const std::string html = render_html(build_report(r, "fragile.png"), "t", result.files.at("fragile.png"));
+  const std::string html = render_html(build_report(r, result.files), "t", result.files);
+  EXPECT_NE(html.find("alt=\"originals and their reconstructions"), std::string::npos);
   // Well-formed: every non-void element closes in order.
   static const std::set<std::string> kVoid = {"meta", "img", "br"};
   std::vector<std::string> open;
@@ -219,7 +220,9 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
   EXPECT_GE(charts, 3u);  // accuracy vs budget, per-class bars, min-norm histograms
   EXPECT_NE(html.find("data:image/png;base64,iVBORw0KGgo"), std::string::npos);  // PNG magic
   EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg"));      // nothing external
-  const std::string md = render_markdown(build_report(r, "fragile.png"));
+  const std::string md = render_markdown(build_report(r, result.files));
+  EXPECT_NE(md.find("6. Gradient exposure"), std::string::npos);
+  EXPECT_NE(md.find("](leakage.png)"), std::string::npos) << "the reconstructions' picture";
   EXPECT_NE(md.find("| worst case |"), std::string::npos);
   EXPECT_NE(md.find("![the most fragile examples](fragile.png)"), std::string::npos);
 }
@@ -413,7 +416,7 @@ TEST_F(AuditTest, ThreeClassesReplaceApgdTAndSaySo) {
     dlr = dlr || (a["attack"] == "apgd-dlr" && a["parameters"]["loss"] == "dlr");
   }
   EXPECT_TRUE(dlr);
-  EXPECT_NE(render_markdown(build_report(r, "")).find("apgd-dlr runs instead"), std::string::npos);
+  EXPECT_NE(render_markdown(build_report(r)).find("apgd-dlr runs instead"), std::string::npos);
 }
 
 // L1: APGD-CE and APGD-T with AutoAttack's 3ε/2ε/ε schedule, APGD-CE with its 5 restarts.
