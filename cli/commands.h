@@ -9,11 +9,13 @@ namespace advtk::cli {
 
 void setup_attack_command(CLI::App& app, int& exit_code);
 void setup_audit_command(CLI::App& app, int& exit_code);
+void setup_backdoor_command(CLI::App& app, int& exit_code);
 void setup_bench_command(CLI::App& app, int& exit_code);
 void setup_data_command(CLI::App& app, int& exit_code);
 void setup_info_command(CLI::App& app, int& exit_code);
 void setup_leak_command(CLI::App& app, int& exit_code);
 void setup_masking_command(CLI::App& app, int& exit_code);
+void setup_poison_command(CLI::App& app, int& exit_code);
 void setup_eval_command(CLI::App& app, int& exit_code);
 void setup_train_command(CLI::App& app, int& exit_code);
 

@@ -25,11 +25,13 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   advtk::cli::setup_attack_command(app, exit_code);
   advtk::cli::setup_audit_command(app, exit_code);
+  advtk::cli::setup_backdoor_command(app, exit_code);
   advtk::cli::setup_bench_command(app, exit_code);
   advtk::cli::setup_data_command(app, exit_code);
   advtk::cli::setup_info_command(app, exit_code);
   advtk::cli::setup_leak_command(app, exit_code);
   advtk::cli::setup_masking_command(app, exit_code);
+  advtk::cli::setup_poison_command(app, exit_code);
   advtk::cli::setup_eval_command(app, exit_code);
   advtk::cli::setup_train_command(app, exit_code);
   try {

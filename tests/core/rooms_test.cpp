@@ -13,9 +13,9 @@
 namespace advtk {
 namespace {
 
-const std::vector<std::string> kRooms = {"core",    "data",     "models",   "eval",
-                                         "attacks", "training", "defenses", "diagnostics",
-                                         "leakage", "audit",    "cli"};
+const std::vector<std::string> kRooms = {"core",    "data",      "models",   "eval",
+                                         "attacks", "training",  "defenses", "diagnostics",
+                                         "leakage", "poisoning", "audit",    "cli"};
 
 int rank_of(const std::string& room) {
   for (size_t i = 0; i < kRooms.size(); ++i)

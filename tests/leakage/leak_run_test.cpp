@@ -91,5 +91,21 @@ TEST(LeakRun, AModelWhoseGradientCannotBeDifferentiatedTwiceIsNamed) {
   EXPECT_NE(message.find("cdist"), std::string::npos) << message;
 }
 
+TEST(LeakRun, OnCudaTheReconstructionMatchesTheCpus) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available here";
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const Dataset data = test::fashion(Split::Test, 2);
+  LeakOptions o;
+  o.attack = LeakAttack::Idlg;
+  ModelOptions gpu;
+  gpu.device = torch::Device(torch::kCUDA, 0);
+  Model model = test::leak_model(Architecture::DlgLeNet, 0, gpu);
+  model.module().to(gpu.device);
+  const std::vector<LeakRun> runs = run_leak(model, data, o);
+  // Kernels differ from the CPU's: the figure, not the bits.
+  EXPECT_GT(runs[0].median_psnr, 30);
+  EXPECT_EQ(runs[0].label_accuracy, 1.0);
+}
+
 }  // namespace
 }  // namespace advtk
