@@ -10,15 +10,6 @@
 namespace advtk {
 namespace {
 
-MatchingProblem problem_for(Model& model, const std::vector<torch::Tensor>& shared) {
-  MatchingProblem p;
-  p.model = &model;
-  p.shared = shared;
-  p.image_shape = {1, 28, 28};
-  p.num_classes = 10;
-  return p;
-}
-
 TEST(Dlg, ReconstructsBatchOneFashionMnistAbove30Db) {
   if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   const Dataset data = test::fashion(Split::Test, 2);
@@ -30,7 +21,7 @@ TEST(Dlg, ReconstructsBatchOneFashionMnistAbove30Db) {
     torch::Generator gen = make_generator(11, i);
     DlgOptions o;
     o.restarts = 3;  // one draw in twenty settles in a poor minimum (README)
-    const Reconstruction r = run_dlg(problem_for(model, shared), o, gen);
+    const Reconstruction r = run_dlg(test::fashion_problem(model, shared), o, gen);
     EXPECT_GT(image_psnr(r.x.clamp(0, 1), x)[0].item<double>(), 30) << "example " << i;
     EXPECT_EQ(r.labels[0].item<int64_t>(), y[0].item<int64_t>()) << "the learnt soft label";
   }
@@ -49,7 +40,7 @@ TEST(Dlg, AGradientOfPureNoiseGivesNoMoreThanARandomImage) {
   torch::Generator gen = make_generator(12);
   DlgOptions o;
   o.iterations = 50;
-  const Reconstruction r = run_dlg(problem_for(model, noise), o, gen);
+  const Reconstruction r = run_dlg(test::fashion_problem(model, noise), o, gen);
   const double psnr = image_psnr(r.x.clamp(0, 1), data.images)[0].item<double>();
   const double random =
       image_psnr(torch::rand(data.images.sizes(), make_generator(13)), data.images)[0]

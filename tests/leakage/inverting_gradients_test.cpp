@@ -18,12 +18,8 @@ TEST(InvertingGradients, ReconstructsBatchOneFashionMnistAbove20Db) {
   const auto layer = find_output_layer(shared_parameters(model), 10);
   ASSERT_TRUE(layer.has_value());
   ParameterGradientScope scope(model);
-  MatchingProblem p;
-  p.model = &model;
-  p.shared = shared;
-  p.image_shape = {1, 28, 28};
-  p.num_classes = 10;
-  p.labels = torch::tensor(infer_labels(shared, *layer, 1, 1.0));
+  const MatchingProblem p =
+      test::fashion_problem(model, shared, torch::tensor(infer_labels(shared, *layer, 1, 1.0)));
   torch::Generator gen = make_generator(21);
   const Reconstruction r = run_inverting_gradients(p, InvertingGradientsOptions{}, gen);
   EXPECT_GT(image_psnr(r.x, data.images)[0].item<double>(), 20);
@@ -38,12 +34,7 @@ TEST(InvertingGradients, RestartsKeepTheBestGradientMatch) {
   Model model = test::leak_model(Architecture::DlgLeNet);
   const auto shared = test::shared_gradient(model, data.images, data.labels);
   ParameterGradientScope scope(model);
-  MatchingProblem p;
-  p.model = &model;
-  p.shared = shared;
-  p.image_shape = {1, 28, 28};
-  p.num_classes = 10;
-  p.labels = data.labels;
+  const MatchingProblem p = test::fashion_problem(model, shared, data.labels);
   InvertingGradientsOptions o;
   o.iterations = 30;
   const auto score = [&](const Reconstruction& r) {

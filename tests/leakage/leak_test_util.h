@@ -6,6 +6,7 @@
 
 #include "core/seeding.h"
 #include "leakage/gradient_defense.h"
+#include "leakage/gradient_matching.h"
 #include "leakage/shared_update.h"
 #include "models/model.h"
 #include "models/zoo.h"
@@ -26,6 +27,19 @@ inline std::vector<torch::Tensor> shared_gradient(Model& model, const torch::Ten
   ParameterGradientScope scope(model);
   torch::Generator gen = make_generator(0);
   return share_update(model, x, y, 10, protocol, GradientDefense{}, gen).shared;
+}
+
+// The attacker's problem for one Fashion-MNIST-shaped batch of the given shared update; labels
+// unset (learnt) unless given.
+inline MatchingProblem fashion_problem(Model& model, const std::vector<torch::Tensor>& shared,
+                                       const torch::Tensor& labels = {}) {
+  MatchingProblem p;
+  p.model = &model;
+  p.shared = shared;
+  p.image_shape = {1, 28, 28};
+  p.num_classes = 10;
+  p.labels = labels;
+  return p;
 }
 
 }  // namespace advtk::test
