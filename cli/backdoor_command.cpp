@@ -16,6 +16,7 @@
 #include "data/image_folder.h"
 #include "data/tensor_file.h"
 #include "poisoning/neural_cleanse.h"
+#include "poisoning/strip.h"
 
 namespace advtk::cli {
 namespace {
@@ -26,6 +27,8 @@ struct BackdoorCliOptions {
   std::string model_path;
   std::string out = "runs/backdoor";
   NeuralCleanseOptions nc;
+  std::string inputs;  // a data spec: inputs for STRIP to screen
+  StripOptions strip;
   CommonOptions common;
   DataOptions data;
   ModelCliOptions model;
@@ -72,6 +75,30 @@ int run_backdoor(const BackdoorCliOptions& c) {
         {"steps", nc.steps},
         {"batch_size", nc.batch_size},
         {"seconds", r.seconds}}}};
+  if (!c.inputs.empty()) {
+    Dataset screened = load_dataset(parse_data_source(c.inputs, "test"));
+    ADVTK_CHECK(screened.images.sizes().slice(1) == data.images.sizes().slice(1), "--inputs ",
+                c.inputs, ": images of another shape than the clean data's");
+    StripOptions so = c.strip;
+    so.seed = c.common.seed;
+    const StripReport sr = strip_screen(model, data.images, screened.images, so);
+    std::vector<int64_t> ids;
+    const torch::Tensor all = screened.example_ids();
+    for (int64_t i : sr.flagged) ids.push_back(all[i].item<int64_t>());
+    j["strip"] = {{"inputs", c.inputs},
+                  {"screened", screened.size()},
+                  {"copies", so.copies},
+                  {"false_rejection", so.false_rejection},
+                  {"threshold", sr.threshold},
+                  {"clean_entropy_mean", sr.clean_mean},
+                  {"clean_entropy_std", sr.clean_std},
+                  {"clean_flagged", sr.clean_flagged},
+                  {"entropy", sr.entropy},
+                  {"flagged", ids}};
+    std::cout << "strip: " << ids.size() << " of " << screened.size()
+              << " inputs flagged as carrying a trigger (entropy below " << sr.threshold
+              << " bits)\n";
+  }
   ensure_directory(c.out);
   const fs::path dir(c.out);
   save_tensor_dict((dir / "triggers.pt").string(), {{"masks", r.masks}, {"patterns", r.patterns}});
@@ -119,6 +146,14 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   g->add_option("--anomaly-threshold", o->nc.anomaly_threshold,
                 "flag a class whose anomaly index exceeds this (the paper's 2)")
+      ->capture_default_str();
+  CLI::Option_group* st = cmd->add_option_group("strip", "Gao et al. 2019, on --inputs");
+  st->add_option("--inputs", o->inputs, "inputs to screen for a trigger (a data spec, as --data)");
+  st->add_option("--strip-frr", o->strip.false_rejection,
+                 "the clean inputs' share the threshold may reject (normal fit)")
+      ->capture_default_str();
+  st->add_option("--strip-copies", o->strip.copies, "superimpositions per input")
+      ->check(at_least(1))
       ->capture_default_str();
   o->data.limit = 500;
   add_common_options(*cmd, o->common, 128);
