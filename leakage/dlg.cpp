@@ -59,20 +59,16 @@ Reconstruction run_once(const MatchingProblem& p, const DlgOptions& o, torch::Ge
     // step would do the same.
     if (torch::equal(x_before, x.detach())) break;
   }
-  {
-    torch::NoGradGuard none;
-    if (torch::isfinite(x).all().item<bool>()) {
-      torch::AutoGradMode enable(true);
-      const double last =
-          matching_objective(p, x.detach(),
-                             learn_labels ? torch::softmax(label_logits.detach(), 1) : fixed_probs,
-                             MatchDistance::SquaredL2)
-              .item<double>();
-      if (last < best) {
-        best = last;
-        best_x = x.detach().clone();
-        if (learn_labels) best_logits = label_logits.detach().clone();
-      }
+  // The last step's point has not been scored yet.
+  if (torch::isfinite(x).all().item<bool>()) {
+    const torch::Tensor last_probs =
+        learn_labels ? torch::softmax(label_logits.detach(), 1) : fixed_probs;
+    const double last =
+        matching_objective(p, x.detach(), last_probs, MatchDistance::SquaredL2).item<double>();
+    if (last < best) {
+      best = last;
+      best_x = x.detach().clone();
+      if (learn_labels) best_logits = label_logits.detach().clone();
     }
   }
   Reconstruction r;

@@ -25,8 +25,7 @@ Reconstruction run_inverting_gradients(const MatchingProblem& p, const Inverting
     torch::optim::Adam adam({x}, torch::optim::AdamOptions(o.lr));
     double lr = o.lr;
     for (int64_t it = 0; it < o.iterations; ++it) {
-      torch::Tensor loss =
-          matching_objective(p, x, probs.to(x.scalar_type()), MatchDistance::Cosine);
+      torch::Tensor loss = matching_objective(p, x, probs, MatchDistance::Cosine);
       if (o.tv > 0) loss = loss + o.tv * total_variation(x);
       const torch::Tensor g = torch::autograd::grad({loss}, {x})[0];
       x.mutable_grad() = g.sign();
@@ -44,8 +43,7 @@ Reconstruction run_inverting_gradients(const MatchingProblem& p, const Inverting
       }
     }
     const double score =
-        matching_objective(p, x.detach(), probs.to(x.scalar_type()), MatchDistance::Cosine)
-            .item<double>();
+        matching_objective(p, x.detach(), probs, MatchDistance::Cosine).item<double>();
     if (std::isfinite(score) && (score < best || !best_x.defined())) {
       best = score;
       best_x = x.detach().clone();

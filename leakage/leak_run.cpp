@@ -11,6 +11,7 @@
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "core/error.h"
+#include "core/median.h"
 #include "core/seeding.h"
 #include "leakage/analytic_inversion.h"
 #include "leakage/assignment.h"
@@ -22,13 +23,6 @@ namespace advtk {
 namespace {
 
 constexpr uint64_t kLeakStream = 0x1EA4;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 torch::Tensor to_unit(const torch::Tensor& x, const Model& model) {
   const ModelOptions& o = model.options();

@@ -6,24 +6,17 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/median.h"
 #include "core/seeding.h"
 
 namespace advtk {
-namespace {
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::vector<double> anomaly_indices(const std::vector<double>& norms) {
-  const double med = median_of(norms);
+  const double med = median(norms);
   std::vector<double> dev;
   for (double n : norms) dev.push_back(std::abs(n - med));
-  const double mad = 1.4826 * median_of(dev);
+  const double mad = 1.4826 * median(dev);
   std::vector<double> out;
   for (double d : dev) out.push_back(mad > 0 ? d / mad : 0.0);
   return out;
@@ -117,7 +110,7 @@ NeuralCleanseReport neural_cleanse(const Model& model, const torch::Tensor& clea
   std::vector<double> logs;
   for (double v : best_norm) logs.push_back(std::log(std::max(v, 1e-6)));
   r.log_anomaly_index = anomaly_indices(logs);
-  const double med = median_of(best_norm);
+  const double med = median(best_norm);
   for (int64_t t = 0; t < k; ++t)
     if (best_norm[t] < med && r.anomaly_index[t] > o.anomaly_threshold) r.flagged.push_back(t);
   r.masks = best_mask;
