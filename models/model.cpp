@@ -128,7 +128,7 @@ torch::Tensor Model::select_output(const torch::IValue& out) const {
               ", expected a tensor of logits, a tuple/list or a dict");
 }
 
-torch::Tensor Model::logits(const torch::Tensor& x) const {
+torch::Tensor Model::module_input(const torch::Tensor& x) const {
   torch::Tensor input = x.to(options_.device);
   if (options_.preprocess) {
     torch::Tensor pre;
@@ -158,8 +158,12 @@ torch::Tensor Model::logits(const torch::Tensor& x) const {
       input = input.flatten(1);
       break;
   }
+  return input;
+}
+
+torch::Tensor Model::logits(const torch::Tensor& x) const {
   auto& module = const_cast<torch::jit::Module&>(module_);
-  torch::Tensor out = select_output(module.forward({input}));
+  torch::Tensor out = select_output(module.forward({module_input(x)}));
   // Attacks keep float32 bookkeeping: half or double logits are brought to float.
   return out.is_floating_point() && out.scalar_type() != torch::kFloat ? out.to(torch::kFloat)
                                                                        : out;

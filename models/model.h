@@ -51,6 +51,10 @@ class Model {
   // x: [N, C, H, W] in [input_lo, input_hi] on any device; returns float logits [N, K] on device().
   torch::Tensor logits(const torch::Tensor& x) const;
 
+  // What the TorchScript module's forward receives for x (front end, normalisation, precision and
+  // layout applied): logits() is select_output(forward(module_input(x))).
+  torch::Tensor module_input(const torch::Tensor& x) const;
+
   // Maps dataset pixels in [0, 1] to this model's input range.
   torch::Tensor from_unit_range(const torch::Tensor& x01) const;
 

@@ -1,7 +1,9 @@
-// One BadNets model and its clean twin, shared by the poisoning suites: the zoo CNN on 6,000
-// Fashion-MNIST training images for 3 epochs, 10% of them poisoned with a 3×3 white patch towards
-// class 0. Trained once per build of the test binary (ctest runs each test in a process of its
-// own): the models are kept in the temp folder under the binary's modification time.
+// Poisoned models and clean twins, shared by the poisoning suites: the zoo CNN on 6,000
+// Fashion-MNIST training images for 3 epochs, 10% of them poisoned towards class 0 — BadNets
+// (a 3×3 white patch), Blend, label flips — and two clean models of other seeds. Each is trained
+// once per build of the test binary, when a test first asks for it (ctest runs each test in a
+// process of its own): the models are kept in the temp folder under the binary's modification
+// time.
 #pragma once
 
 #include <filesystem>
@@ -55,21 +57,52 @@ inline Model cached_cnn(const std::string& name, const Dataset& data, uint64_t s
   return model;
 }
 
+inline const Dataset& clean_train_set() {
+  static const Dataset d = fashion(Split::Train, 6000);
+  return d;
+}
+
+// The training set poisoned by `attack` (10% towards class 0) and the model trained on it.
+struct PoisonedModel {
+  PoisonedSet set;
+  Model model;
+};
+
+inline PoisonedModel make_poisoned_model(PoisonAttack attack, uint64_t seed) {
+  PoisonOptions o;
+  o.attack = attack;
+  o.rate = 0.1;
+  o.target = 0;
+  PoisonedSet p = poison_dataset(clean_train_set(), o);
+  Model m = cached_cnn(attack == PoisonAttack::BadNets ? "badnets" : poison_attack_name(attack),
+                       p.data, seed);
+  return {std::move(p), std::move(m)};
+}
+
+inline const PoisonedModel& poisoned_model(PoisonAttack attack) {
+  static const PoisonedModel badnets = make_poisoned_model(PoisonAttack::BadNets, 1);
+  if (attack == PoisonAttack::BadNets) return badnets;
+  if (attack == PoisonAttack::Blend) {
+    static const PoisonedModel blend = make_poisoned_model(PoisonAttack::Blend, 3);
+    return blend;
+  }
+  static const PoisonedModel flip = make_poisoned_model(PoisonAttack::LabelFlip, 4);
+  return flip;
+}
+
+// A clean model: seed 2 (the BadNets model's twin) or 5.
+inline const Model& clean_model(int which) {
+  static const Model first = cached_cnn("clean", clean_train_set(), 2);
+  if (which == 0) return first;
+  static const Model second = cached_cnn("clean-5", clean_train_set(), 5);
+  return second;
+}
+
 inline const BackdoorFixture& backdoor_fixture() {
   static const BackdoorFixture f = [] {
-    const Dataset train = fashion(Split::Train, 6000);
-    PoisonOptions o;
-    o.rate = 0.1;
-    o.target = 0;
-    const PoisonedSet p = poison_dataset(train, o);
+    const PoisonedModel& p = poisoned_model(PoisonAttack::BadNets);
     Dataset test_data = fashion(Split::Test, 1000);
-    BackdoorFixture b{cached_cnn("badnets", p.data, 1),
-                      cached_cnn("clean", train, 2),
-                      test_data,
-                      p.trigger,
-                      0,
-                      p.index,
-                      0};
+    BackdoorFixture b{p.model, clean_model(0), test_data, p.set.trigger, 0, p.set.index, 0};
     b.poisoned_accuracy = evaluate(b.poisoned, test_data, 500).accuracy;
     return b;
   }();
