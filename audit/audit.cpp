@@ -122,6 +122,15 @@ AuditResult run_audit(const Model& model, const Dataset& data, const AuditOption
   return run_audit_stages(model, data, options, audit_stages, progress, saved);
 }
 
+// The training set the training-security stage scans, by content; null when none was given.
+static nlohmann::json train_data_info(const Dataset* train) {
+  if (!train) return nullptr;
+  return {{"source", train->source},
+          {"examples", train->size()},
+          {"sha256", tensor_sha256({train->images.to(torch::kFloat), train->labels.to(torch::kLong),
+                                    train->example_ids().to(torch::kLong)})}};
+}
+
 AuditResult run_audit_stages(const Model& model, const Dataset& data, const AuditOptions& o_in,
                              const StageList& make_stages, const AuditProgress& progress,
                              const AuditSaved& saved) {
@@ -190,6 +199,7 @@ AuditResult run_audit_stages(const Model& model, const Dataset& data, const Audi
       {{"model", model_key},
        {"data", data_info},
        {"settings", settings},
+       {"train_data", train_data_info(o.train_data)},
        // stages 2: the masking stage saves every break of the check
        {"versions", {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"stages", 2}}}},
       o.resume);

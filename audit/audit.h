@@ -34,11 +34,12 @@ struct AuditOptions {
   double main_eps = 0.0;    // 0: the middle budget
   int64_t batch_size = 250;
   uint64_t seed = 0;
-  std::set<std::string> skip;         // stages left out, by their keys (audit_skip_keys)
-  const Model* surrogate = nullptr;   // masking: transfer source
-  const Model* bpda_model = nullptr;  // masking: the defense with its preprocessing under BPDA
-  nlohmann::json model_info;          // path, sha256, ...: recorded in the report and the config
-  std::string out;                    // DIR
+  std::set<std::string> skip;           // stages left out, by their keys (audit_skip_keys)
+  const Model* surrogate = nullptr;     // masking: transfer source
+  const Model* bpda_model = nullptr;    // masking: the defense with its preprocessing under BPDA
+  const Dataset* train_data = nullptr;  // training security: the training set to scan, if given
+  nlohmann::json model_info;            // path, sha256, ...: recorded in the report and the config
+  std::string out;                      // DIR
   bool resume = false;
   int64_t fragile_examples = 8;
 };

@@ -46,6 +46,9 @@ AuditPlan audit_plan(AuditBudget budget) {
     p.leakage_batches = 2;
     p.leakage_dlg_iterations = 50;
     p.leakage_ig_iterations = 300;
+    p.backdoor_nc_steps = 150;
+    p.backdoor_nc_batch = 16;
+    p.backdoor_clean_inputs = 200;
   } else if (budget == AuditBudget::Thorough) {
     p.default_examples = 10000;
     p.pgd_steps = 100;
@@ -63,6 +66,8 @@ AuditPlan audit_plan(AuditBudget budget) {
     p.sharpness_pairs = 20;
     p.leakage_batches = 8;
     p.leakage_batches_of_8 = 2;
+    p.backdoor_nc_steps = 1000;
+    p.backdoor_clean_inputs = 1000;
   }
   return p;
 }

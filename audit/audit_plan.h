@@ -36,6 +36,9 @@ struct AuditPlan {
   // iDLG's L-BFGS steps and Inverting Gradients' iterations (the papers': 300 and 4,000).
   int64_t leakage_batches = 4, leakage_batches_of_8 = 1;
   int64_t leakage_dlg_iterations = 300, leakage_ig_iterations = 4000;
+  // Training security: Neural Cleanse's steps and clean inputs per class per step (the
+  // authors' batch is 32), over at most backdoor_clean_inputs of the audit's examples.
+  int64_t backdoor_nc_steps = 600, backdoor_nc_batch = 32, backdoor_clean_inputs = 500;
 };
 // Every field, by name: the plan is recorded in the report and keys resumes.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AuditPlan, default_examples, pgd_steps, pgd_restarts, apgd_steps,
@@ -45,7 +48,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AuditPlan, default_examples, pgd_steps, pgd_r
                                    masking_apgd_steps, masking_queries, masking_noise_draws,
                                    numerical_examples, sharpness_examples, sharpness_iterations,
                                    sharpness_pairs, leakage_batches, leakage_batches_of_8,
-                                   leakage_dlg_iterations, leakage_ig_iterations)
+                                   leakage_dlg_iterations, leakage_ig_iterations, backdoor_nc_steps,
+                                   backdoor_nc_batch, backdoor_clean_inputs)
 AuditPlan audit_plan(AuditBudget budget);
 
 // The default budgets for inputs of shape [C, H, W] in a range of width `range`: Linf

@@ -50,6 +50,7 @@ std::vector<std::unique_ptr<AuditStage>> audit_stages(const AuditOptions& option
   stages.push_back(numerical_stage());
   stages.push_back(sharpness_stage());
   stages.push_back(leakage_stage());
+  stages.push_back(training_security_stage());
   stages.push_back(sanity_checks_stage());
   if (skipped_attacks) *skipped_attacks = skipped;
   return stages;

@@ -34,6 +34,7 @@ std::unique_ptr<AuditStage> worst_case_stage();
 std::unique_ptr<AuditStage> numerical_stage();
 std::unique_ptr<AuditStage> sharpness_stage();
 std::unique_ptr<AuditStage> leakage_stage();
+std::unique_ptr<AuditStage> training_security_stage();
 std::unique_ptr<AuditStage> sanity_checks_stage();
 
 }  // namespace advtk

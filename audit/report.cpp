@@ -1,5 +1,6 @@
 #include "audit/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <map>
@@ -114,6 +115,8 @@ std::vector<ReportBlock> build_report(const json& r, const ReportImages& images)
   for (const auto& f : r["numerical"]["flags"]) summary.push_back("Numerical: " + text(f));
   if (r.contains("gradient_exposure") && r["gradient_exposure"].contains("summary"))
     summary.push_back("Gradient exposure: " + text(r["gradient_exposure"]["summary"]));
+  if (r.contains("training_security") && r["training_security"].contains("summary"))
+    summary.push_back("Training security: " + text(r["training_security"]["summary"]));
   if (r.contains("randomised") && r["randomised"].value("detected", false))
     summary.push_back("Randomised model: " + text(r["randomised"]["how_to_read"]) +
                       " (so the robust accuracy, a majority figure, is not bounded by the clean "
@@ -375,6 +378,47 @@ std::vector<ReportBlock> build_report(const json& r, const ReportImages& images)
         "rows, with each image's PSNR.");
     b.image(text(ge["image"]), "originals and their reconstructions from shared gradients", images);
     b.paragraph(text(ge["how_to_read"]));
+  }
+
+  // 7. Training security.
+  b.heading("7. Training security: backdoors and poisoned training data");
+  const json& ts = r.value("training_security", json::object());
+  if (ts.value("skipped", false) || !ts.contains("neural_cleanse")) {
+    b.paragraph("Skipped: " + ts.value("reason", std::string("--skip backdoor")) + ".");
+  } else {
+    b.paragraph(text(ts["summary"]));
+    rows.clear();
+    const json& nc = ts["neural_cleanse"];
+    for (size_t c = 0; c < nc["mask_norm"].size(); ++c) {
+      const bool flagged = std::find(nc["flagged"].begin(), nc["flagged"].end(),
+                                     json(static_cast<int64_t>(c))) != nc["flagged"].end();
+      rows.push_back({text(c), num(nc["mask_norm"][c], 3), num(nc["anomaly_index"][c], 3),
+                      pct(nc["attack_success"][c]), flagged ? "flagged" : ""});
+    }
+    b.table({"class", "trigger mask L1 (pixels)", "anomaly index", "trigger success", ""}, rows);
+    b.image(text(ts["image"]), "reverse-engineered triggers per class (mask, mask x pattern)",
+            images);
+    if (ts.contains("training_data")) {
+      rows.clear();
+      const auto flagged_classes = [](const json& classes, const char* key) {
+        std::string out;
+        for (const auto& c : classes) {
+          const bool f = c[key].is_boolean() ? c[key].get<bool>() : c[key].get<int64_t>() >= 0;
+          if (f) out += (out.empty() ? "" : " ") + text(c["class"]);
+        }
+        return out.empty() ? std::string("none") : out;
+      };
+      rows.push_back({"spectral signatures", flagged_classes(ts["spectral"]["classes"], "flagged"),
+                      text(ts["spectral"]["flagged"].size())});
+      rows.push_back({"activation clustering",
+                      flagged_classes(ts["activation_clustering"]["classes"], "flagged_cluster"),
+                      text(ts["activation_clustering"]["flagged"].size())});
+      rows.push_back({"deep k-NN", flagged_classes(ts["deep_knn"]["classes"], "flagged"),
+                      text(ts["deep_knn"]["flagged"].size())});
+      b.table({"training-data detector", "classes with a poisoned group", "examples flagged"},
+              rows);
+    }
+    b.paragraph(text(ts["how_to_read"]));
   }
 
   // Environment.

@@ -34,6 +34,7 @@ struct AuditCliOptions {
   std::string skip;
   std::string fail_under;
   std::string surrogate;
+  std::string train_data;  // a data spec: the training set the training-security stage scans
   bool resume = false;
   CommonOptions common;
   DataOptions data;
@@ -119,6 +120,11 @@ void print_summary(const nlohmann::json& r) {
     std::printf("leakage      %s\n", g["summary"].get<std::string>().c_str());
   else if (g.value("skipped", false))
     std::printf("leakage      skipped: %s\n", g.value("reason", "").c_str());
+  const nlohmann::json& t = r.value("training_security", nlohmann::json::object());
+  if (t.contains("summary"))
+    std::printf("backdoor     %s\n", t["summary"].get<std::string>().c_str());
+  else if (t.value("skipped", false))
+    std::printf("backdoor     skipped: %s\n", t.value("reason", "").c_str());
   std::printf("gate         %s\n", r["gate"]["message"].get<std::string>().c_str());
 }
 
@@ -152,6 +158,13 @@ int run_audit_command(const AuditCliOptions& o) {
     b.bpda = true;
     bpda = load_model_for(o.model_path, b, data);
     a.bpda_model = &*bpda;
+  }
+  std::optional<Dataset> train;
+  if (!o.train_data.empty()) {
+    train = load_dataset(parse_data_source(o.train_data, "train"));
+    ADVTK_CHECK(train->images.sizes().slice(1) == data.images.sizes().slice(1), "--train-data ",
+                o.train_data, ": images of another shape than the audit data's");
+    a.train_data = &*train;
   }
   a.batch_size = o.common.batch_size;
   a.seed = o.common.seed;
@@ -247,8 +260,9 @@ int run_audit_command(const AuditCliOptions& o) {
 void setup_audit_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<AuditCliOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "audit", "Full robustness audit: attacks, min-norm, masking, numerics, sharpness, gradient leakage → "
-      "report");
+      "audit",
+      "Full robustness audit: attacks, min-norm, masking, numerics, sharpness, gradient leakage, "
+      "backdoors → report");
   cmd->add_option("model", o->model_path, "TorchScript model file")->required();
   cmd->add_option("--out", o->out, "output directory (report.json, report.md, report.html)")
       ->capture_default_str();
@@ -270,6 +284,9 @@ void setup_audit_command(CLI::App& app, int& exit_code) {
                   "exit 3 when the worst-case robust accuracy at the main budget is below this "
                   "(0.7 or 70%)");
   cmd->add_option("--surrogate", o->surrogate, "a model to transfer attacks from (masking)");
+  cmd->add_option("--train-data", o->train_data,
+                  "the model's training set (a data spec): the training-security stage scans it "
+                  "for poisoned groups");
   cmd->add_flag("--resume", o->resume, "continue an interrupted audit in --out");
   add_common_options(*cmd, o->common, 250);
   add_data_options(*cmd, o->data, "test");

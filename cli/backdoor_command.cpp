@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "audit/image_grid.h"
 #include "cli/commands.h"
@@ -18,10 +19,10 @@
 #include "data/image_folder.h"
 #include "data/npy.h"
 #include "data/tensor_file.h"
-#include "models/feature_layer.h"
-#include "poisoning/neural_cleanse.h"
+#include "eval/evaluation.h"
+#include "poisoning/backdoor_scan.h"
+#include "poisoning/poison.h"
 #include "poisoning/strip.h"
-#include "poisoning/training_data_scan.h"
 
 namespace advtk::cli {
 namespace {
@@ -31,64 +32,40 @@ namespace fs = std::filesystem;
 struct BackdoorCliOptions {
   std::string model_path;
   std::string out = "runs/backdoor";
-  NeuralCleanseOptions nc;
+  BackdoorScanOptions scan;
   std::string inputs;  // a data spec: inputs for STRIP to screen
   StripOptions strip;
   std::string train_data;    // a data spec: the training set to scan
   std::string poison_index;  // .npy of the training ids known to be poisoned
-  std::string feature_layer;
-  TrainingDataScanOptions scan;
+  std::string trigger;       // a known trigger (advtk poison's trigger.pt) to measure
+  int64_t trigger_target = 0;
   CommonOptions common;
   DataOptions clean;
   ModelCliOptions model;
 };
 
-// The training set's scan: features of the training set and of the clean reference.
-nlohmann::json scan_section(const BackdoorCliOptions& c, const Model& model, const Dataset& clean,
-                            int64_t classes, std::vector<int64_t>& poisoned_classes) {
-  const Dataset train = load_dataset(parse_data_source(c.train_data, "train"));
-  ADVTK_CHECK(train.images.sizes().slice(1) == clean.images.sizes().slice(1), "--data ",
-              c.train_data, ": images of another shape than the clean inputs'");
-  std::vector<int64_t> truth;
-  if (!c.poison_index.empty()) {
-    const torch::Tensor t = read_npy(c.poison_index);
-    ADVTK_CHECK(t.dim() == 1 && !t.is_floating_point(), "--poison-index ", c.poison_index,
-                ": expected a 1-d array of integer example ids");
-    const torch::Tensor l = t.to(torch::kLong).contiguous();
-    truth.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
-  }
-  const FeatureLayer layer = FeatureLayer::find(model, c.feature_layer);
-  ProgressBar bar("features of " + std::to_string(train.size()) + " training images", 1,
-                  show_progress(c.common));
-  FeatureSet set;
-  set.features = layer.extract(train.images, c.common.batch_size);
-  set.labels = train.labels;
-  set.reference_features = layer.extract(clean.images, c.common.batch_size);
-  set.reference_labels = clean.labels;
-  set.classes = classes;
-  bar.finish();
-  TrainingDataScanOptions o = c.scan;
-  o.clustering.seed = c.common.seed;
-  const TrainingDataScan scan = scan_training_data(set, o);
-  poisoned_classes = scan.poisoned_classes;
-  nlohmann::json j = scan_json(scan, train.example_ids(), truth.empty() ? nullptr : &truth);
-  j["data"] = c.train_data;
-  j["examples"] = train.size();
-  j["features"] = layer.description();
-  j["feature_dims"] = set.features.size(1);
-  std::cout << "training data: " << j["suspicious_index"].size() << " of " << train.size()
-            << " examples flagged (" << layer.description() << ", " << set.features.size(1)
-            << " dims)";
-  if (!poisoned_classes.empty()) {
+std::vector<int64_t> read_poison_index(const std::string& path) {
+  const torch::Tensor t = read_npy(path);
+  ADVTK_CHECK(t.dim() == 1 && !t.is_floating_point(), "--poison-index ", path,
+              ": expected a 1-d array of integer example ids");
+  const torch::Tensor l = t.to(torch::kLong).contiguous();
+  return {l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel()};
+}
+
+void print_training_data(const nlohmann::json& j) {
+  const nlohmann::json& t = j["training_data"];
+  std::cout << "training data: " << j["suspicious_index"].size() << " of " << t["examples"]
+            << " examples flagged (" << t["features"].get<std::string>() << ", "
+            << t["feature_dims"] << " dims)";
+  if (!t["poisoned_classes"].empty()) {
     std::cout << "; poisoned group in class";
-    for (int64_t t : poisoned_classes) std::cout << " " << t;
+    for (const auto& c : t["poisoned_classes"]) std::cout << " " << c;
   }
   std::cout << "\n";
   for (const char* method : {"spectral", "activation_clustering", "deep_knn"})
     if (j[method].contains("tpr"))
       std::cout << "  " << method << ": tpr " << j[method]["tpr"].get<double>() << ", fpr "
                 << j[method]["fpr"].get<double>() << "\n";
-  return j;
 }
 
 int run_backdoor(const BackdoorCliOptions& c) {
@@ -110,56 +87,53 @@ int run_backdoor(const BackdoorCliOptions& c) {
   const int64_t classes = std::max<int64_t>(
       data.num_classes(),
       model.probe({data.images.size(1), data.images.size(2), data.images.size(3)}, 0).num_classes);
-  NeuralCleanseOptions nc = c.nc;
-  nc.seed = c.common.seed;
-  ADVTK_CHECK(nc.steps >= 1 && nc.batch_size >= 1, "--nc-steps, --nc-batch: expected at least 1");
-  ProgressBar bar("neural cleanse, " + std::to_string(classes) + " classes", nc.steps,
-                  show_progress(c.common));
-  const NeuralCleanseReport r = neural_cleanse(model, data.images, classes, nc,
-                                               [&](int64_t done, int64_t) { bar.update(done); });
-  bar.finish();
-  std::vector<int64_t> poisoned_classes;
-  const nlohmann::json scan = c.train_data.empty()
-                                  ? nlohmann::json(nullptr)
-                                  : scan_section(c, model, data, classes, poisoned_classes);
-  const bool found = !r.flagged.empty() || !poisoned_classes.empty();
-  int64_t target = -1;
-  for (int64_t t : r.flagged)
-    if (target < 0 || r.mask_norm[t] < r.mask_norm[target]) target = t;
-  if (target < 0 && !poisoned_classes.empty()) target = poisoned_classes.front();
-  nlohmann::json j = {
-      {"model", c.model_path},
-      {"clean_data", data.source},
-      {"clean_examples", data.size()},
-      {"verdict", found ? "backdoor" : "no-evidence"},
-      {"target_class", found ? nlohmann::json(target) : nlohmann::json(nullptr)},
-      {"rule",
-       "backdoor when Neural Cleanse flags a class (its reverse-engineered mask's L1 norm below "
-       "the classes' median with an anomaly index |norm - median| / (1.4826 MAD) above " +
-           std::to_string(nc.anomaly_threshold).substr(0, 3) +
-           ") or, with --data, a training-data detector finds a poisoned group in a class (each "
-           "section's rule); STRIP's flags on --inputs are evidence about those inputs, not the "
-           "model"},
-      {"neural_cleanse",
-       {{"mask_norm", r.mask_norm},
-        {"attack_success", r.success},
-        {"anomaly_index", r.anomaly_index},
-        {"log_anomaly_index", r.log_anomaly_index},
-        {"flagged", r.flagged},
-        {"classes_searched", classes},
-        {"steps", nc.steps},
-        {"batch_size", nc.batch_size},
-        {"seconds", r.seconds}}}};
-  if (!scan.is_null()) {
-    for (const char* key : {"spectral", "activation_clustering", "deep_knn"}) j[key] = scan[key];
-    j["suspicious_index"] = scan["suspicious_index"];
-    j["training_data"] = {{"data", scan["data"]},
-                          {"examples", scan["examples"]},
-                          {"features", scan["features"]},
-                          {"feature_dims", scan["feature_dims"]},
-                          {"poisoned_classes", scan["poisoned_classes"]},
-                          {"seconds", scan["seconds"]}};
+  std::optional<Dataset> train;
+  std::vector<int64_t> truth;
+  if (!c.train_data.empty()) {
+    if (!c.poison_index.empty()) truth = read_poison_index(c.poison_index);
+    train = load_dataset(parse_data_source(c.train_data, "train"));
   }
+  BackdoorScanOptions o = c.scan;
+  o.neural_cleanse.seed = c.common.seed;
+  o.training_data.clustering.seed = c.common.seed;
+  o.batch_size = c.common.batch_size;
+  ProgressBar bar("neural cleanse, " + std::to_string(classes) + " classes", o.neural_cleanse.steps,
+                  show_progress(c.common));
+  const BackdoorScan scan = scan_for_backdoor(model, classes, data, train ? &*train : nullptr,
+                                              c.poison_index.empty() ? nullptr : &truth, o,
+                                              [&](const std::string& phase, int64_t done, int64_t) {
+                                                if (phase == "neural cleanse") bar.update(done);
+                                              });
+  bar.finish();
+  const NeuralCleanseReport& r = scan.neural_cleanse;
+  const bool found = scan.found;
+  const int64_t target = scan.target;
+  nlohmann::json j = {{"model", c.model_path}};
+  j.update(scan.json);
+  j["clean_accuracy"] = evaluate(model, data, c.common.batch_size).accuracy;
+  if (!c.trigger.empty()) {
+    const auto t = load_tensor_dict(c.trigger);
+    ADVTK_CHECK(t.count("pattern") && t.count("mask"), "--trigger ", c.trigger,
+                ": expected advtk poison's trigger.pt (pattern, mask)");
+    const Trigger known{t.at("pattern"), t.at("mask")};
+    ADVTK_CHECK(known.pattern.dim() == 3 && known.pattern.sizes() == data.images.sizes().slice(1) &&
+                    known.mask.dim() == 3 && known.mask.size(0) == 1 &&
+                    known.mask.sizes().slice(1) == data.images.sizes().slice(2),
+                "--trigger ", c.trigger,
+                ": its pattern and mask do not fit the clean inputs' shape");
+    ADVTK_CHECK(c.trigger_target >= 0 && c.trigger_target < classes,
+                "--trigger-target: expected a ", "class in 0..", classes - 1, ", got ",
+                c.trigger_target);
+    j["known_trigger"] = {
+        {"file", c.trigger},
+        {"target", c.trigger_target},
+        {"attack_success_rate",
+         known.empty() ? nlohmann::json(nullptr)
+                       : nlohmann::json(attack_success_rate(model, data, known, c.trigger_target,
+                                                            c.common.batch_size))}};
+  }
+  j["rule"] = j["rule"].get<std::string>() +
+              "; STRIP's flags on --inputs are evidence about those inputs, not the model";
   if (!c.inputs.empty()) {
     const Dataset screened = load_dataset(parse_data_source(c.inputs, "test"));
     ADVTK_CHECK(screened.images.sizes().slice(1) == data.images.sizes().slice(1), "--inputs ",
@@ -197,6 +171,7 @@ int run_backdoor(const BackdoorCliOptions& c) {
   write_png((dir / "triggers.png").string(), render_image_rows({masks, triggers}));
   write_file_atomic((dir / "backdoor.json").string(), j.dump(2) + "\n");
 
+  if (train) print_training_data(j);
   std::cout << "neural cleanse: mask L1 norm per class (anomaly index)\n";
   for (int64_t t = 0; t < classes; ++t)
     std::cout << "  class " << std::setw(3) << t << "  " << std::fixed << std::setprecision(1)
@@ -205,6 +180,12 @@ int run_backdoor(const BackdoorCliOptions& c) {
               << (std::find(r.flagged.begin(), r.flagged.end(), t) != r.flagged.end() ? "  FLAGGED"
                                                                                       : "")
               << "\n";
+  std::cout << "clean accuracy " << 100 * j["clean_accuracy"].get<double>() << "% on the "
+            << data.size() << " clean inputs";
+  if (j.contains("known_trigger") && !j["known_trigger"]["attack_success_rate"].is_null())
+    std::cout << "; the known trigger's attack success rate "
+              << 100 * j["known_trigger"]["attack_success_rate"].get<double>() << "%";
+  std::cout << "\n";
   std::cout << "verdict: "
             << (found ? "backdoor, target class " + std::to_string(target)
                       : std::string("no-evidence"))
@@ -225,13 +206,14 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--out", o->out, "output directory (backdoor.json, triggers.png, triggers.pt)")
       ->capture_default_str();
   CLI::Option_group* g = cmd->add_option_group("neural cleanse", "Wang et al. 2019");
-  g->add_option("--nc-steps", o->nc.steps, "optimisation steps per class (all classes at once)")
+  g->add_option("--nc-steps", o->scan.neural_cleanse.steps,
+                "optimisation steps per class (all classes at once)")
       ->check(at_least(1))
       ->capture_default_str();
-  g->add_option("--nc-batch", o->nc.batch_size, "clean inputs per class per step")
+  g->add_option("--nc-batch", o->scan.neural_cleanse.batch_size, "clean inputs per class per step")
       ->check(at_least(1))
       ->capture_default_str();
-  g->add_option("--anomaly-threshold", o->nc.anomaly_threshold,
+  g->add_option("--anomaly-threshold", o->scan.neural_cleanse.anomaly_threshold,
                 "flag a class whose anomaly index exceeds this (the paper's 2)")
       ->capture_default_str();
   CLI::Option_group* st = cmd->add_option_group("strip", "Gao et al. 2019, on --inputs");
@@ -247,10 +229,16 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
   td->add_option("--data", o->train_data, "the training set to scan (a data spec; train split)");
   td->add_option("--poison-index", o->poison_index,
                  "a .npy of the training ids known to be poisoned: adds each detector's tpr/fpr");
-  td->add_option("--feature-layer", o->feature_layer,
+  td->add_option("--feature-layer", o->scan.feature_layer,
                  "read features from this submodule's output (default: the input of the last "
                  "linear layer)");
-  td->add_option("--knn", o->scan.knn.k, "deep k-NN's neighbours")
+  td->add_option(
+      "--trigger", o->trigger,
+      "a known trigger (advtk poison's trigger.pt): its attack success rate on the clean "
+      "inputs is reported");
+  td->add_option("--trigger-target", o->trigger_target, "the known trigger's target class")
+      ->capture_default_str();
+  td->add_option("--knn", o->scan.training_data.knn.k, "deep k-NN's neighbours")
       ->check(at_least(1))
       ->capture_default_str();
   o->clean.limit = 500;

@@ -1,8 +1,22 @@
 #include "poisoning/spectral_signatures.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.h"
 
 namespace advtk {
+namespace {
+
+// sd·sqrt((m − 1) / χ²₀.₀₂₅(m − 1)): a 97.5% upper confidence bound on a normal sample's standard
+// deviation from m values (the χ² quantile by Wilson and Hilferty's approximation).
+double upper_sd(double sd, int64_t m) {
+  const double k = static_cast<double>(m - 1), a = 2.0 / (9.0 * k);
+  const double q = k * std::pow(std::max(1.0 - a - 1.959964 * std::sqrt(a), 1e-3), 3.0);
+  return sd * std::sqrt(k / q);
+}
+
+}  // namespace
 
 SpectralReport spectral_signatures(const FeatureSet& set, const SpectralOptions& o) {
   check_feature_set(set);
@@ -29,8 +43,13 @@ SpectralReport spectral_signatures(const FeatureSet& set, const SpectralOptions&
       r.score.index_copy_(0, rows[c], proj.square().to(torch::kFloat));
       if (k.reference >= kMinReferencePerClass) {
         const torch::Tensor rp = (ref.index_select(0, ref_rows[c]) - mu).matmul(v);
-        const double m = rp.mean().item<double>(), sd = rp.std().item<double>();
-        const torch::Tensor outside = (proj - m).abs() > o.sigmas * sd;
+        // The reference's spread is estimated from few inputs: k of its upper-bound standard
+        // deviations, plus two standard errors of its mean, so that a small reference does not
+        // make a clean class look spread out.
+        const double m = rp.mean().item<double>();
+        const double sd = upper_sd(rp.std().item<double>(), k.reference);
+        const double limit = sd * (o.sigmas + 2.0 / std::sqrt(static_cast<double>(k.reference)));
+        const torch::Tensor outside = (proj - m).abs() > limit;
         k.decided = true;
         k.outside_share = outside.to(torch::kDouble).mean().item<double>();
         k.flagged = k.outside_share > r.outside_limit;

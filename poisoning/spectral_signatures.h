@@ -5,10 +5,12 @@
 // classes (ART's spectral defense removing clean data is that failure).
 //
 // advtk decides per class first, against the clean reference: the reference inputs of the class
-// projected on the same v give the class's natural spread along it (mean m, std s). An example
-// lies outside when |projection − m| > k·s (k = 3); by Chebyshev's inequality a class drawn from
-// the reference's distribution has at most 1/k² of its examples that far out, so a class with a
-// larger outside share holds a foreign group and its outside examples are flagged. A poisoned
+// projected on the same v give the class's natural spread along it (mean m, standard deviation
+// s, taken at its 97.5% upper confidence bound since the reference is small). An example lies
+// outside when |projection − m| > (k + 2/√M)·s (k = 3, M the class's reference inputs: two
+// standard errors of m); by Chebyshev's inequality a class drawn from the reference's
+// distribution has at most 1/k² of its examples beyond k·s, so a class with a larger outside
+// share holds a foreign group and its outside examples are flagged. A poisoned
 // group half the size of its class (10% BadNets into one of ten classes) sits entirely on one side
 // — the signed projection catches it where the squared score cannot.
 #pragma once

@@ -2,7 +2,7 @@
 # Benchmarks quoted in the README. Medians of repeated runs where they are cheap.
 # OMP_WAIT_POLICY=PASSIVE: OpenMP spin-waiting made runs up to 8x slower on shared machines.
 #
-#   scripts/bench.sh [SECTION...]   sections: data engine suite train adversarial audit leak
+#   scripts/bench.sh [SECTION...]   sections: data engine suite train adversarial audit leak backdoor
 #                                   (default: all)
 #
 # `adversarial` trains the PGD-AT reference model (4 epochs of 60,000 images, about 20 min on
@@ -14,7 +14,7 @@ export OMP_WAIT_POLICY=PASSIVE
 out="${ADVTK_BENCH_OUT:-runs/bench}"
 mkdir -p "$out"
 
-sections="${*:-data engine suite train adversarial audit leak}"
+sections="${*:-data engine suite train adversarial audit leak backdoor}"
 want() { [[ " $sections " == *" $1 "* ]]; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 timed() {
@@ -127,4 +127,57 @@ if /usr/bin/python3 -c "import torch" 2> /dev/null; then
 else
   echo "(python3-torch not installed: the PyTorch reference is skipped)"
 fi
+fi
+
+if want backdoor; then
+echo "== training security: BackdoorBench-style table (Fashion-MNIST, zoo CNN, 3 epochs Adam) =="
+# Each poisoned set: 10% of the first 6,000 training images towards class 0; the clean models
+# train on the same 6,000 images. The scan: Neural Cleanse on the first 500 test images, the
+# training-data detectors on the training set, the known trigger's success rate on the 500.
+row() {  # NAME MODEL DATA [POISON_DIR]
+  local name="$1" m="$2" data="$3" dir="${4:-}" extra=()
+  [ -n "$dir" ] && extra=(--poison-index "$dir/poison_index.npy" --trigger "$dir/trigger.pt")
+  local start end
+  start=$(date +%s.%N)
+  build/advtk backdoor "$m" --data "$data" "${extra[@]}" --quiet --out "$out/backdoor-$name" \
+    > /dev/null || true
+  end=$(date +%s.%N)
+  python3 - "$out/backdoor-$name/backdoor.json" "$name" "$start" "$end" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+def rate(k):
+    s = j[k]
+    return "%.2f/%.3f" % (s["tpr"], s["fpr"]) if "tpr" in s else "flags %d" % len(s["flagged"])
+kt = j.get("known_trigger", {}).get("attack_success_rate")
+print("| %s | %.1f%% | %s | %s (%s) | %s | %s | %s | %s | %.0f s (NC %.0f s, data %.1f s) |" % (
+    sys.argv[2], 100 * j["clean_accuracy"], "%.1f%%" % (100 * kt) if kt is not None else "-",
+    "class %s" % j["neural_cleanse"]["flagged"] if j["neural_cleanse"]["flagged"] else "none",
+    ", ".join("%.2f" % v for v in j["neural_cleanse"]["anomaly_index"][:1]),
+    rate("spectral"), rate("activation_clustering"), rate("deep_knn"), j["verdict"],
+    float(sys.argv[4]) - float(sys.argv[3]), j["neural_cleanse"]["seconds"],
+    j["training_data"]["seconds"]))
+PY
+}
+echo "| model | clean acc | ASR | NC flags (class 0 index) | spectral tpr/fpr | clustering tpr/fpr | deep k-NN tpr/fpr | verdict | seconds |"
+seed=1
+for attack in badnets blend label-flip; do
+  build/advtk poison --limit 6000 --attack "$attack" --rate 0.1 --target 0 --quiet \
+    --out "$out/poison-$attack" > /dev/null
+  build/advtk train --arch cnn --data "npy:$out/poison-$attack/x.npy,$out/poison-$attack/y.npy" \
+    --val-data fashion-mnist --epochs 3 --seed $seed --quiet --out "$out/model-$attack" > /dev/null
+  row "$attack" "$out/model-$attack/model.pt" \
+    "npy:$out/poison-$attack/x.npy,$out/poison-$attack/y.npy" "$out/poison-$attack"
+  seed=$((seed + 1))
+done
+for s in 2 5; do
+  build/advtk train --arch cnn --limit 6000 --epochs 3 --seed $s --quiet --out "$out/model-clean$s" \
+    > /dev/null
+  row "clean seed $s (scan: all 60,000)" "$out/model-clean$s/model.pt" "fashion-mnist"
+done
+echo "-- the data detectors over all 60,000 training images (BadNets 10%, a CNN trained on them)"
+build/advtk poison --attack badnets --rate 0.1 --target 0 --quiet --out "$out/poison60k" > /dev/null
+build/advtk train --arch cnn --data "npy:$out/poison60k/x.npy,$out/poison60k/y.npy" \
+  --val-data fashion-mnist --epochs 3 --seed 1 --quiet --out "$out/model60k" > /dev/null
+row "badnets 60k" "$out/model60k/model.pt" "npy:$out/poison60k/x.npy,$out/poison60k/y.npy" \
+  "$out/poison60k"
 fi

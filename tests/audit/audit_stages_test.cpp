@@ -25,10 +25,10 @@ TEST(AuditStages, TheListRunsEveryStandardAttackTheNormHasThenTheOtherSections) 
   AuditOptions o;
   nlohmann::json skipped;
   EXPECT_EQ(names_of(audit_stages(o, 10, &skipped)),
-            (std::vector<std::string>{"clean", "attack-fgsm", "attack-pgd", "attack-apgd",
-                                      "attack-apgd-t", "attack-square", "min-norm-deepfool",
-                                      "min-norm-cw", "masking", "adaptive", "worst-case",
-                                      "numerical", "sharpness", "leakage", "checks"}));
+            (std::vector<std::string>{
+                "clean", "attack-fgsm", "attack-pgd", "attack-apgd", "attack-apgd-t",
+                "attack-square", "min-norm-deepfool", "min-norm-cw", "masking", "adaptive",
+                "worst-case", "numerical", "sharpness", "leakage", "training-security", "checks"}));
   EXPECT_TRUE(skipped.empty());
   o.norm = Norm::L2;
   EXPECT_EQ(names_of(audit_stages(o, 10))[1], "attack-fgm");
@@ -44,11 +44,11 @@ TEST(AuditStages, TheListRunsEveryStandardAttackTheNormHasThenTheOtherSections) 
                           [](const std::string& n) { return n.find("apgd-") != n.npos; }),
             0);
   EXPECT_EQ(audit_skip_keys(),
-            (std::vector<std::string>{"min-norm", "masking", "sharpness", "leakage"}));
+            (std::vector<std::string>{"min-norm", "masking", "sharpness", "leakage", "backdoor"}));
   EXPECT_NO_THROW(check_skip_keys({"masking", "min-norm"}));
   EXPECT_NE(test::error_of([] {
               check_skip_keys({"everything"});
-            }).find("expected min-norm, masking, sharpness or leakage, got 'everything'"),
+            }).find("expected min-norm, masking, sharpness, leakage or backdoor, got 'everything'"),
             std::string::npos);
 }
 

@@ -223,6 +223,9 @@ TEST_F(AuditTest, ReportFiguresAreConsistentAndTheHtmlIsWellFormed) {
   const std::string md = render_markdown(build_report(r, result.files));
   EXPECT_NE(md.find("6. Gradient exposure"), std::string::npos);
   EXPECT_NE(md.find("](leakage.png)"), std::string::npos) << "the reconstructions' picture";
+  EXPECT_NE(md.find("7. Training security"), std::string::npos);
+  EXPECT_NE(md.find("](triggers.png)"), std::string::npos) << "the reverse-engineered triggers";
+  EXPECT_NE(md.find("| trigger mask L1 (pixels) |"), std::string::npos);
   EXPECT_NE(md.find("| worst case |"), std::string::npos);
   EXPECT_NE(md.find("![the most fragile examples](fragile.png)"), std::string::npos);
 }

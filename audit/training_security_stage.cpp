@@ -1,0 +1,156 @@
+// Training security: is a backdoor planted in the model (Neural Cleanse on the audit's examples as
+// the clean inputs) or, when `advtk audit --train-data` gives the training set, a poisoned group
+// in it (spectral signatures, activation clustering, deep k-NN; poisoning/backdoor_scan.h).
+#include <iomanip>
+#include <sstream>
+
+#include "audit/audit_stages.h"
+#include "audit/image_grid.h"
+#include "audit/stage_runner.h"
+#include "core/error.h"
+#include "data/image_folder.h"
+#include "poisoning/backdoor_scan.h"
+
+namespace advtk {
+namespace {
+
+constexpr const char* kImage = "triggers.png";
+
+// "No class needs a much smaller trigger than the others (…)" / "Class 0 is a backdoor's target: …"
+std::string sentence(const nlohmann::json& j) {
+  std::ostringstream s;
+  const nlohmann::json& nc = j["neural_cleanse"];
+  const std::vector<double> norms = nc["mask_norm"];
+  const std::vector<double> index = nc["anomaly_index"];
+  s << std::fixed << std::setprecision(1);
+  if (!nc["flagged"].empty()) {
+    const int64_t t = nc["flagged"][0];
+    s << "Neural Cleanse: class " << t << " is reached by a trigger of " << norms[t]
+      << " pixels (anomaly index " << std::setprecision(2) << index[t]
+      << ", above the paper's 2): a backdoor's target";
+  } else {
+    double lo = norms[0], hi = norms[0];
+    for (double v : norms) lo = std::min(lo, v), hi = std::max(hi, v);
+    s << "Neural Cleanse: no class needs a far smaller trigger than the others (" << lo << " to "
+      << hi << " pixels)";
+  }
+  if (j.contains("training_data")) {
+    const nlohmann::json& t = j["training_data"];
+    s << "; the training set (" << t["examples"] << " examples) ";
+    if (t["poisoned_classes"].empty()) {
+      s << "shows no poisoned group";
+    } else {
+      s << "holds a poisoned group in class";
+      for (const auto& c : t["poisoned_classes"]) s << " " << c;
+      s << " (" << j["suspicious_index"].size() << " examples flagged)";
+    }
+  }
+  s << ". Verdict: " << j["verdict"].get<std::string>() << ".";
+  return s.str();
+}
+
+class TrainingSecurityStage final : public AuditStage {
+ public:
+  std::string name() const override { return "training-security"; }
+  std::string skip_key() const override { return "backdoor"; }
+  // Neural Cleanse searches all classes in one optimisation; the data detectors read the whole
+  // training set: one rank runs it in a split run.
+  StageScope scope() const override { return StageScope::WholeModel; }
+  double work(const AuditOptions& o, int64_t, int64_t classes) const override {
+    const AuditPlan& p = o.plan;
+    const double train = o.train_data ? kForwardOnlyWork * o.train_data->size() : 0.0;
+    return static_cast<double>(p.backdoor_nc_steps * p.backdoor_nc_batch * classes) + train;
+  }
+
+  StageOutput run(const AuditSetup& s, const AuditState&, StageRunner& runner) const override {
+    runner.begin(s.options.train_data ? "training security (Neural Cleanse, training-data scan)"
+                                      : "training security (Neural Cleanse)");
+    if (!runner.json(name())) {
+      TensorMap tensors;
+      nlohmann::json j;
+      try {
+        j = measure(s, runner, tensors);
+      } catch (const Error& e) {
+        j = {{"skipped", true}, {"reason", e.what()}};
+      }
+      runner.save(name(), j, tensors);
+    }
+    StageOutput out;
+    out.sections["training_security"] = *runner.json(name());
+    const nlohmann::json& j = out.sections["training_security"];
+    if (j.contains("seconds")) out.seconds[name()] = j["seconds"];
+    if (j.contains("image")) {
+      const TensorMap t = *runner.tensors(name());
+      const torch::Tensor masks = t.at("masks"), patterns = t.at("patterns");
+      ImageRow m{"mask", masks, {}}, p{"mask x pattern", masks * patterns, {}};
+      for (int64_t c = 0; c < masks.size(0); ++c) {
+        std::ostringstream caption;
+        caption << "class " << c << ": " << std::fixed << std::setprecision(0)
+                << j["neural_cleanse"]["mask_norm"][c].get<double>();
+        m.captions.push_back(caption.str());
+        std::ostringstream index;
+        index << "index " << std::fixed << std::setprecision(2)
+              << j["neural_cleanse"]["anomaly_index"][c].get<double>();
+        p.captions.push_back(index.str());
+      }
+      out.files[kImage] = encode_png(render_image_rows({m, p}));
+    }
+    return out;
+  }
+
+  StageOutput skipped() const override {
+    StageOutput out;
+    out.sections["training_security"] = {{"skipped", true}, {"reason", "--skip backdoor"}};
+    return out;
+  }
+
+ private:
+  static nlohmann::json measure(const AuditSetup& s, StageRunner& runner, TensorMap& tensors) {
+    const AuditPlan& plan = s.options.plan;
+    const int64_t n = std::min(plan.backdoor_clean_inputs, s.examples());
+    Dataset clean;
+    clean.images = s.data.images.narrow(0, 0, n);
+    clean.labels = s.data.labels.narrow(0, 0, n);
+    clean.ids = s.data.example_ids().narrow(0, 0, n);
+    clean.source = s.data.source;
+    BackdoorScanOptions o;
+    o.neural_cleanse.steps = plan.backdoor_nc_steps;
+    o.neural_cleanse.batch_size = plan.backdoor_nc_batch;
+    o.neural_cleanse.seed = s.options.seed;
+    o.training_data.clustering.seed = s.options.seed;
+    o.batch_size = s.options.batch_size;
+    const BackdoorScan scan =
+        scan_for_backdoor(s.model, s.classes, clean, s.options.train_data, nullptr, o,
+                          [&](const std::string& phase, int64_t done, int64_t total) {
+                            if (phase == "neural cleanse") runner.report(done, total);
+                          });
+    nlohmann::json j = scan.json;
+    tensors["masks"] = scan.neural_cleanse.masks;
+    tensors["patterns"] = scan.neural_cleanse.patterns;
+    j["summary"] = sentence(j);
+    j["image"] = kImage;
+    j["seconds"] = scan.neural_cleanse.seconds +
+                   (j.contains("training_data") ? j["training_data"]["seconds"].get<double>() : 0);
+    j["how_to_read"] =
+        "Neural Cleanse (Wang et al. 2019) searches, for every class, the smallest mask and "
+        "pattern that send the audit's clean examples to that class; a backdoor's target needs a "
+        "far smaller one than any other class (the picture shows each class's mask and "
+        "trigger). The anomaly index measures how far a class's mask norm lies below the "
+        "median, in median absolute deviations; above 2 the class is flagged. With --train-data "
+        "the training set is scanned in the model's feature space: spectral signatures (Tran et "
+        "al. 2018), activation clustering (Chen et al. 2018) and deep k-NN for flipped labels "
+        "(Peri et al. 2020), each first deciding per class, against the audit's examples as "
+        "the clean reference, whether a foreign group is there at all. A short search (the "
+        "quick budget) can miss a trigger: its no-evidence is weak evidence; advtk backdoor "
+        "runs the full scan and STRIP on inputs.";
+    return j;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<AuditStage> training_security_stage() {
+  return std::make_unique<TrainingSecurityStage>();
+}
+
+}  // namespace advtk
