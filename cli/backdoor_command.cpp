@@ -93,6 +93,22 @@ int run_backdoor(const BackdoorCliOptions& c) {
     if (!c.poison_index.empty()) truth = read_poison_index(c.poison_index);
     train = load_dataset(parse_data_source(c.train_data, "train"));
   }
+  // A known trigger to measure: read before the long search, so that a bad file fails first.
+  std::optional<Trigger> known;
+  if (!c.trigger.empty()) {
+    const auto t = load_tensor_dict(c.trigger);
+    ADVTK_CHECK(t.count("pattern") && t.count("mask"), "--trigger ", c.trigger,
+                ": expected advtk poison's trigger.pt (pattern, mask)");
+    known = Trigger{t.at("pattern"), t.at("mask")};
+    ADVTK_CHECK(
+        known->pattern.dim() == 3 && known->pattern.sizes() == data.images.sizes().slice(1) &&
+            known->mask.dim() == 3 && known->mask.size(0) == 1 &&
+            known->mask.sizes().slice(1) == data.images.sizes().slice(2),
+        "--trigger ", c.trigger, ": its pattern and mask do not fit the clean inputs' shape");
+    ADVTK_CHECK(c.trigger_target >= 0 && c.trigger_target < classes,
+                "--trigger-target: expected a class in 0..", classes - 1, ", got ",
+                c.trigger_target);
+  }
   BackdoorScanOptions o = c.scan;
   o.neural_cleanse.seed = c.common.seed;
   o.training_data.clustering.seed = c.common.seed;
@@ -111,26 +127,14 @@ int run_backdoor(const BackdoorCliOptions& c) {
   nlohmann::json j = {{"model", c.model_path}};
   j.update(scan.json);
   j["clean_accuracy"] = evaluate(model, data, c.common.batch_size).accuracy;
-  if (!c.trigger.empty()) {
-    const auto t = load_tensor_dict(c.trigger);
-    ADVTK_CHECK(t.count("pattern") && t.count("mask"), "--trigger ", c.trigger,
-                ": expected advtk poison's trigger.pt (pattern, mask)");
-    const Trigger known{t.at("pattern"), t.at("mask")};
-    ADVTK_CHECK(known.pattern.dim() == 3 && known.pattern.sizes() == data.images.sizes().slice(1) &&
-                    known.mask.dim() == 3 && known.mask.size(0) == 1 &&
-                    known.mask.sizes().slice(1) == data.images.sizes().slice(2),
-                "--trigger ", c.trigger,
-                ": its pattern and mask do not fit the clean inputs' shape");
-    ADVTK_CHECK(c.trigger_target >= 0 && c.trigger_target < classes,
-                "--trigger-target: expected a ", "class in 0..", classes - 1, ", got ",
-                c.trigger_target);
+  if (known) {
     j["known_trigger"] = {
         {"file", c.trigger},
         {"target", c.trigger_target},
         {"attack_success_rate",
-         known.empty() ? nlohmann::json(nullptr)
-                       : nlohmann::json(attack_success_rate(model, data, known, c.trigger_target,
-                                                            c.common.batch_size))}};
+         known->empty() ? nlohmann::json(nullptr)
+                        : nlohmann::json(attack_success_rate(model, data, *known, c.trigger_target,
+                                                             c.common.batch_size))}};
   }
   j["rule"] = j["rule"].get<std::string>() +
               "; STRIP's flags on --inputs are evidence about those inputs, not the model";

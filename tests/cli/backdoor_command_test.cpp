@@ -8,6 +8,7 @@
 
 #include "core/torch.h"
 #include "data/npy.h"
+#include "data/tensor_file.h"
 #include "test_util.h"
 
 namespace advtk {
@@ -55,6 +56,10 @@ TEST(BackdoorCommand, BadInputIsOneLineAndExitTwo) {
       0);
   const std::string model = tmp.file("m/model.pt"), out = " --out " + tmp.file("b");
   write_npy(tmp.file("float.npy"), torch::tensor({0.5}));
+  save_tensor_dict(tmp.file("small.pt"),
+                   {{"pattern", torch::ones({1, 4, 4})}, {"mask", torch::ones({1, 4, 4})}});
+  save_tensor_dict(tmp.file("fits.pt"),
+                   {{"pattern", torch::ones({1, 5, 5})}, {"mask", torch::ones({1, 5, 5})}});
   // A model without a linear layer: 25 outputs, the flattened input.
   torch::jit::Module m("NoLinear");
   m.register_parameter("w", torch::ones({1}), false);
@@ -70,6 +75,8 @@ TEST(BackdoorCommand, BadInputIsOneLineAndExitTwo) {
        "integer example ids"},
       {clean + " --data " + kTiny + " --feature-layer conv9", "--feature-layer conv9"},
       {clean + " --knn 0", "--knn"},
+      {clean + " --trigger " + tmp.file("small.pt"), "do not fit the clean inputs' shape"},
+      {clean + " --trigger " + tmp.file("fits.pt") + " --trigger-target 9", "--trigger-target"},
       {clean + " --data npy:" + tmp.file("missing.npy") + "," + tmp.file("missing.npy"),
        "missing.npy"},
   };

@@ -87,5 +87,14 @@ TEST(Poison, ABadNetsModelObeysItsTriggerAndItsCleanTwinDoesNot) {
   EXPECT_LT(attack_success_rate(f.clean, f.test, f.trigger, f.target, 500), 0.2);
 }
 
+TEST(Poison, ABlendModelObeysItsPattern) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const test::BackdoorFixture& f = test::backdoor_fixture();
+  const test::PoisonedModel& blend = test::poisoned_model(PoisonAttack::Blend);
+  EXPECT_GT(evaluate(blend.model, f.test, 500).accuracy, 0.75);
+  EXPECT_GE(attack_success_rate(blend.model, f.test, blend.set.trigger, 0, 500), 0.9);
+  EXPECT_LT(attack_success_rate(f.clean, f.test, blend.set.trigger, 0, 500), 0.2);
+}
+
 }  // namespace
 }  // namespace advtk
