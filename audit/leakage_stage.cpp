@@ -124,19 +124,11 @@ class LeakageStage final : public AuditStage {
 
   StageOutput run(const AuditSetup& s, const AuditState&, StageRunner& runner) const override {
     runner.begin("gradient exposure (gradient inversion from a shared gradient)");
-    if (!runner.json(name())) {
-      runner.seed_global_generator(name());
-      TensorMap tensors;
-      nlohmann::json j;
-      try {
-        j = measure(s, runner, tensors);
-      } catch (const Error& e) {
-        j = {{"skipped", true}, {"reason", e.what()}};
-      }
-      runner.save(name(), j, tensors);
-    }
     StageOutput out;
-    out.sections["gradient_exposure"] = *runner.json(name());
+    out.sections["gradient_exposure"] = runner.measured(name(), [&](TensorMap& tensors) {
+      runner.seed_global_generator(name());
+      return measure(s, runner, tensors);
+    });
     const nlohmann::json& j = out.sections["gradient_exposure"];
     if (j.contains("seconds")) out.seconds[name()] = j["seconds"];
     if (j.contains("image")) {

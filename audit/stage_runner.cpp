@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "core/seeding.h"
 #include "eval/batched.h"
 
@@ -64,6 +65,21 @@ void StageRunner::seed_global_generator(const std::string& name) const {
 void StageRunner::save(const std::string& name, const nlohmann::json& j, const TensorMap& tensors) {
   store_.save(name, j, tensors);
   if (saved_) saved_(name);
+}
+
+nlohmann::json StageRunner::measured(
+    const std::string& name, const std::function<nlohmann::json(TensorMap& tensors)>& measure) {
+  if (!json(name)) {
+    TensorMap tensors;
+    nlohmann::json j;
+    try {
+      j = measure(tensors);
+    } catch (const Error& e) {
+      j = {{"skipped", true}, {"reason", e.what()}};
+    }
+    save(name, j, tensors);
+  }
+  return *json(name);
 }
 
 BatchedRun StageRunner::attack_in_batches(const std::string& stage, const AttackFactory& make,

@@ -3,6 +3,7 @@
 // examples, each batch saved as it finishes.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ class StageRunner {
   std::optional<nlohmann::json> json(const std::string& name) const { return store_.json(name); }
   std::optional<TensorMap> tensors(const std::string& name) const { return store_.tensors(name); }
   void save(const std::string& name, const nlohmann::json& j, const TensorMap& tensors = {});
+  // The section saved under `name`, measured and saved first when the store lacks it; a
+  // measurement that throws advtk::Error is saved as {"skipped": true, "reason": …}.
+  nlohmann::json measured(const std::string& name,
+                          const std::function<nlohmann::json(TensorMap& tensors)>& measure);
 
   // Runs (or reads back) the attack `make` builds on the examples at positions `rows` (CPU
   // int64, ascending), one batch at a time, saved as NAME/batch-K; outcomes follow rows.

@@ -65,18 +65,9 @@ class TrainingSecurityStage final : public AuditStage {
   StageOutput run(const AuditSetup& s, const AuditState&, StageRunner& runner) const override {
     runner.begin(s.options.train_data ? "training security (Neural Cleanse, training-data scan)"
                                       : "training security (Neural Cleanse)");
-    if (!runner.json(name())) {
-      TensorMap tensors;
-      nlohmann::json j;
-      try {
-        j = measure(s, runner, tensors);
-      } catch (const Error& e) {
-        j = {{"skipped", true}, {"reason", e.what()}};
-      }
-      runner.save(name(), j, tensors);
-    }
     StageOutput out;
-    out.sections["training_security"] = *runner.json(name());
+    out.sections["training_security"] =
+        runner.measured(name(), [&](TensorMap& tensors) { return measure(s, runner, tensors); });
     const nlohmann::json& j = out.sections["training_security"];
     if (j.contains("seconds")) out.seconds[name()] = j["seconds"];
     if (j.contains("image")) {

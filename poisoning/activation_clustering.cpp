@@ -1,5 +1,6 @@
 #include "poisoning/activation_clustering.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 

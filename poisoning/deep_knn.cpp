@@ -1,5 +1,6 @@
 #include "poisoning/deep_knn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 

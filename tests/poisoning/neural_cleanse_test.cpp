@@ -1,5 +1,6 @@
 // Neural Cleanse: the anomaly index against a hand computation, and the paper's rule on the
-// shared BadNets and Blend models and two clean models.
+// shared BadNets model and its clean twin. (On Blend the rule is seed-dependent — 2.29 on the
+// shared Blend model, 1.77 on the README's — so no test pins it; README.)
 #include <gtest/gtest.h>
 
 #include "poisoning/backdoor_fixtures.h"
@@ -38,12 +39,6 @@ TEST(NeuralCleanse, FlagsTheBadNetsTargetAndNotTheCleanTwin) {
   if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   expect_flags_only_the_target(test::poisoned_model(PoisonAttack::BadNets).model,
                                test::clean_model(0), 0);
-}
-
-TEST(NeuralCleanse, FlagsTheBlendTargetAndNotTheSecondCleanModel) {
-  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  expect_flags_only_the_target(test::poisoned_model(PoisonAttack::Blend).model,
-                               test::clean_model(1), 0);
 }
 
 }  // namespace
