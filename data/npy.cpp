@@ -23,6 +23,28 @@ const DtypeCode kDtypes[] = {
     {"f2", torch::kHalf, 2},  {"f4", torch::kFloat, 4}, {"f8", torch::kDouble, 8},
 };
 
+// What a NumPy type code holds, for the message refusing it.
+std::string dtype_kind(const std::string& code) {
+  switch (code.empty() ? ' ' : code[0]) {
+    case 'U':
+      return " (unicode strings)";
+    case 'S':
+    case 'a':
+      return " (byte strings)";
+    case 'O':
+      return " (Python objects)";
+    case 'c':
+      return " (complex numbers)";
+    case 'M':
+    case 'm':
+      return " (dates or times)";
+    case 'V':
+      return " (raw bytes)";
+    default:
+      return "";
+  }
+}
+
 }  // namespace
 
 torch::Tensor read_npy(const std::string& path) {
@@ -47,15 +69,15 @@ torch::Tensor read_npy(const std::string& path) {
   offset += header_len;
 
   std::smatch m;
-  ADVTK_CHECK(std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([<>|=])([a-z]\d+)')")),
-              path, ": .npy header has no readable 'descr'");
+  ADVTK_CHECK(std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([<>|=])([A-Za-z]\d*)')")),
+              path, ": .npy header has no readable 'descr' (structured arrays are not supported)");
   const std::string order = m[1], code = m[2];
   ADVTK_CHECK(order != ">", path, ": big-endian .npy data is not supported");
   const DtypeCode* dtype = nullptr;
   for (const auto& d : kDtypes)
     if (code == d.code) dtype = &d;
-  ADVTK_CHECK(dtype != nullptr, path, ": .npy element type '", code,
-              "' is not supported (expected u1, i1-i8, f2, f4, f8 or b1)");
+  ADVTK_CHECK(dtype != nullptr, path, ": .npy element type '", code, "'", dtype_kind(code),
+              " is not supported (expected u1, i1-i8, f2, f4, f8 or b1)");
   ADVTK_CHECK(std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")),
               path, ": .npy header has no 'fortran_order'");
   ADVTK_CHECK(m[1] == "False", path, ": Fortran-ordered .npy arrays are not supported");

@@ -74,6 +74,18 @@ TEST(Npy, RejectsMalformedFiles) {
   test::write_bytes(dir.file("c.npy"), {complex.begin(), complex.end()});
   EXPECT_NE(error_of([&] { read_npy(dir.file("c.npy")); }).find("not supported"),
             std::string::npos);
+  // String and object labels (np.array(["cat", "dog"]), dtype=object): the type is named.
+  for (const auto& [descr, words] :
+       std::vector<std::pair<std::string, std::string>>{{"<U3", "'U3' (unicode strings)"},
+                                                        {"|O8", "'O8' (Python objects)"},
+                                                        {"|S3", "'S3' (byte strings)"}}) {
+    auto strings = text;
+    strings.replace(strings.find("<f8"), 3, descr);
+    test::write_bytes(dir.file("s.npy"), {strings.begin(), strings.end()});
+    const std::string e = error_of([&] { read_npy(dir.file("s.npy")); });
+    EXPECT_NE(e.find(words), std::string::npos) << e;
+    EXPECT_NE(e.find("expected u1"), std::string::npos) << e;
+  }
 }
 
 TEST(Npy, RejectsCountMismatchAndNaN) {
