@@ -1,6 +1,7 @@
 // Poisoned models and clean twins, shared by the poisoning suites: the zoo CNN on 6,000
 // Fashion-MNIST training images for 3 epochs, 10% of them poisoned towards class 0 — BadNets
-// (a 3×3 white patch), Blend, label flips — and two clean models of other seeds. Each is trained
+// (a 3×3 white patch), Blend, label flips — and two clean models of other seeds; also LeNets of
+// the BadNets and the clean set (10 epochs), for the Neural Cleanse test. Each is trained
 // once per build of the test binary, when a test first asks for it (ctest runs each test in a
 // process of its own): the models are kept in the temp folder under the binary's modification
 // time.
@@ -27,12 +28,14 @@ struct BackdoorFixture {
   double poisoned_accuracy = 0;
 };
 
-inline Model trained_cnn(const Dataset& data, uint64_t seed) {
+// The zoo CNN for 3 epochs, or the zoo LeNet (a tenth of its multiply-adds: Neural Cleanse's
+// tests use it) for 10.
+inline Model trained_model(const Dataset& data, uint64_t seed, Architecture arch) {
   ZooOptions z;
   z.seed = seed;
-  Model model = Model::wrap(build_zoo_model(Architecture::Cnn, z), {}, "cnn");
+  Model model = Model::wrap(build_zoo_model(arch, z), {}, architecture_name(arch));
   TrainOptions o;
-  o.epochs = 3;
+  o.epochs = arch == Architecture::LeNet ? 10 : 3;
   o.batch_size = 64;
   o.seed = seed;
   o.optimizer.kind = OptimizerKind::Adam;
@@ -43,13 +46,14 @@ inline Model trained_cnn(const Dataset& data, uint64_t seed) {
 }
 
 // The model trained on `data`, read from the cache when this build already trained it.
-inline Model cached_cnn(const std::string& name, const Dataset& data, uint64_t seed) {
+inline Model cached_model(const std::string& name, const Dataset& data, uint64_t seed,
+                          Architecture arch = Architecture::Cnn) {
   namespace fs = std::filesystem;
   const auto stamp = fs::last_write_time("/proc/self/exe").time_since_epoch().count();
   const fs::path dir = fs::temp_directory_path() / "advtk-test-fixtures" / std::to_string(stamp);
   const fs::path file = dir / (name + ".pt");
   if (fs::exists(file)) return Model::load(file.string(), {});
-  Model model = trained_cnn(data, seed);
+  Model model = trained_model(data, seed, arch);
   fs::create_directories(dir);
   const fs::path tmp = dir / (name + ".pt." + std::to_string(std::random_device{}()));
   model.save(tmp.string());
@@ -74,8 +78,8 @@ inline PoisonedModel make_poisoned_model(PoisonAttack attack, uint64_t seed) {
   o.rate = 0.1;
   o.target = 0;
   PoisonedSet p = poison_dataset(clean_train_set(), o);
-  Model m = cached_cnn(attack == PoisonAttack::BadNets ? "badnets" : poison_attack_name(attack),
-                       p.data, seed);
+  Model m = cached_model(attack == PoisonAttack::BadNets ? "badnets" : poison_attack_name(attack),
+                         p.data, seed);
   return {std::move(p), std::move(m)};
 }
 
@@ -92,10 +96,19 @@ inline const PoisonedModel& poisoned_model(PoisonAttack attack) {
 
 // A clean model: seed 2 (the BadNets model's twin) or 5.
 inline const Model& clean_model(int which) {
-  static const Model first = cached_cnn("clean", clean_train_set(), 2);
+  static const Model first = cached_model("clean", clean_train_set(), 2);
   if (which == 0) return first;
-  static const Model second = cached_cnn("clean-5", clean_train_set(), 5);
+  static const Model second = cached_model("clean-5", clean_train_set(), 5);
   return second;
+}
+
+// The BadNets set's LeNet and a clean LeNet twin (Neural Cleanse's tests).
+inline const Model& lenet(bool poisoned) {
+  static const Model badnets = cached_model(
+      "lenet-badnets", poisoned_model(PoisonAttack::BadNets).set.data, 1, Architecture::LeNet);
+  if (poisoned) return badnets;
+  static const Model clean = cached_model("lenet-clean", clean_train_set(), 2, Architecture::LeNet);
+  return clean;
 }
 
 inline const BackdoorFixture& backdoor_fixture() {
