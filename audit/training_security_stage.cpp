@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "audit/audit_stages.h"
-#include "audit/image_grid.h"
 #include "audit/stage_runner.h"
+#include "audit/trigger_image.h"
 #include "core/error.h"
 #include "data/image_folder.h"
 #include "poisoning/backdoor_scan.h"
@@ -24,7 +24,7 @@ std::string sentence(const nlohmann::json& j) {
   const std::vector<double> index = nc["anomaly_index"];
   s << std::fixed << std::setprecision(1);
   if (!nc["flagged"].empty()) {
-    const int64_t t = nc["flagged"][0];
+    const int64_t t = j["target_class"];  // the flagged class with the smallest trigger
     s << "Neural Cleanse: class " << t << " is reached by a trigger of " << norms[t]
       << " pixels (anomaly index " << std::setprecision(2) << index[t]
       << ", above the paper's 2): a backdoor's target";
@@ -72,19 +72,10 @@ class TrainingSecurityStage final : public AuditStage {
     if (j.contains("seconds")) out.seconds[name()] = j["seconds"];
     if (j.contains("image")) {
       const TensorMap t = *runner.tensors(name());
-      const torch::Tensor masks = t.at("masks"), patterns = t.at("patterns");
-      ImageRow m{"mask", masks, {}}, p{"mask x pattern", masks * patterns, {}};
-      for (int64_t c = 0; c < masks.size(0); ++c) {
-        std::ostringstream caption;
-        caption << "class " << c << ": " << std::fixed << std::setprecision(0)
-                << j["neural_cleanse"]["mask_norm"][c].get<double>();
-        m.captions.push_back(caption.str());
-        std::ostringstream index;
-        index << "index " << std::fixed << std::setprecision(2)
-              << j["neural_cleanse"]["anomaly_index"][c].get<double>();
-        p.captions.push_back(index.str());
-      }
-      out.files[kImage] = encode_png(render_image_rows({m, p}));
+      out.files[kImage] = encode_png(render_image_rows(
+          trigger_image_rows(t.at("masks"), t.at("patterns"),
+                             j["neural_cleanse"]["mask_norm"].get<std::vector<double>>(),
+                             j["neural_cleanse"]["anomaly_index"].get<std::vector<double>>())));
     }
     return out;
   }

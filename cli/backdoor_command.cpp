@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "audit/image_grid.h"
+#include "audit/trigger_image.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
@@ -165,14 +165,9 @@ int run_backdoor(const BackdoorCliOptions& c) {
   ensure_directory(c.out);
   const fs::path dir(c.out);
   save_tensor_dict((dir / "triggers.pt").string(), {{"masks", r.masks}, {"patterns", r.patterns}});
-  ImageRow masks{"mask", r.masks, {}}, triggers{"mask x pattern", r.masks * r.patterns, {}};
-  for (int64_t t = 0; t < classes; ++t) {
-    std::ostringstream s;
-    s << "class " << t << ": " << std::fixed << std::setprecision(0) << r.mask_norm[t];
-    masks.captions.push_back(s.str());
-    triggers.captions.push_back("index " + std::to_string(r.anomaly_index[t]).substr(0, 4));
-  }
-  write_png((dir / "triggers.png").string(), render_image_rows({masks, triggers}));
+  write_png(
+      (dir / "triggers.png").string(),
+      render_image_rows(trigger_image_rows(r.masks, r.patterns, r.mask_norm, r.anomaly_index)));
   write_file_atomic((dir / "backdoor.json").string(), j.dump(2) + "\n");
 
   if (train) print_training_data(j);

@@ -10,7 +10,6 @@
 #include "core/seeding.h"
 
 namespace advtk {
-namespace {}  // namespace
 
 std::vector<double> anomaly_indices(const std::vector<double>& norms) {
   const double med = median(norms);
