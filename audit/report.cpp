@@ -389,7 +389,9 @@ std::vector<ReportBlock> build_report(const json& r, const ReportImages& images)
     b.paragraph(text(ts["summary"]));
     rows.clear();
     const json& nc = ts["neural_cleanse"];
-    for (size_t c = 0; c < nc["mask_norm"].size(); ++c) {
+    if (nc.contains("prescreen")) b.paragraph(text(nc["prescreen"]["note"]) + ".");
+    for (const auto& searched : nc["searched"]) {
+      const size_t c = searched.get<size_t>();
       const bool flagged = std::find(nc["flagged"].begin(), nc["flagged"].end(),
                                      json(static_cast<int64_t>(c))) != nc["flagged"].end();
       rows.push_back({text(c), num(nc["mask_norm"][c], 3), num(nc["anomaly_index"][c], 3),

@@ -1,6 +1,7 @@
 // Training security: is a backdoor planted in the model (Neural Cleanse on the audit's examples as
 // the clean inputs) or, when `advtk audit --train-data` gives the training set, a poisoned group
 // in it (spectral signatures, activation clustering, deep k-NN; poisoning/backdoor_scan.h).
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 
@@ -20,20 +21,24 @@ constexpr const char* kImage = "triggers.png";
 std::string sentence(const nlohmann::json& j) {
   std::ostringstream s;
   const nlohmann::json& nc = j["neural_cleanse"];
-  const std::vector<double> norms = nc["mask_norm"];
-  const std::vector<double> index = nc["anomaly_index"];
+  const std::vector<double> norms = numbers_or_nan(nc["mask_norm"]);
+  const std::vector<double> index = numbers_or_nan(nc["anomaly_index"]);
   s << std::fixed << std::setprecision(1);
   if (!nc["flagged"].empty()) {
     const int64_t t = j["target_class"];  // the flagged class with the smallest trigger
     s << "Neural Cleanse: class " << t << " is reached by a trigger of " << norms[t]
-      << " pixels (anomaly index " << std::setprecision(2) << index[t]
-      << ", above the paper's 2): a backdoor's target";
+      << " pixels (anomaly index " << std::setprecision(2) << index[t] << "; on log norms "
+      << numbers_or_nan(nc["log_anomaly_index"])[t] << "): a backdoor's target";
   } else {
-    double lo = norms[0], hi = norms[0];
-    for (double v : norms) lo = std::min(lo, v), hi = std::max(hi, v);
+    double lo = INFINITY, hi = -INFINITY;
+    for (double v : norms)
+      if (!std::isnan(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     s << "Neural Cleanse: no class needs a far smaller trigger than the others (" << lo << " to "
       << hi << " pixels)";
   }
+  if (nc.contains("prescreen"))
+    s << "; " << nc["searched"].size() << " of " << nc["classes"]
+      << " classes were searched in full, picked by a pre-screen";
   if (j.contains("training_data")) {
     const nlohmann::json& t = j["training_data"];
     s << "; the training set (" << t["examples"] << " examples) ";
@@ -49,6 +54,14 @@ std::string sentence(const nlohmann::json& j) {
   return s.str();
 }
 
+NeuralCleanseOptions nc_options(const AuditOptions& o) {
+  NeuralCleanseOptions nc;
+  nc.steps = o.plan.backdoor_nc_steps;
+  nc.batch_size = o.plan.backdoor_nc_batch;
+  nc.seed = o.seed;
+  return nc;
+}
+
 class TrainingSecurityStage final : public AuditStage {
  public:
   std::string name() const override { return "training-security"; }
@@ -59,7 +72,9 @@ class TrainingSecurityStage final : public AuditStage {
   double work(const AuditOptions& o, int64_t, int64_t classes) const override {
     const AuditPlan& p = o.plan;
     const double train = o.train_data ? kForwardOnlyWork * o.train_data->size() : 0.0;
-    return static_cast<double>(p.backdoor_nc_steps * p.backdoor_nc_batch * classes) + train;
+    return static_cast<double>(neural_cleanse_class_steps(nc_options(o), classes) *
+                               p.backdoor_nc_batch) +
+           train;
   }
 
   StageOutput run(const AuditSetup& s, const AuditState&, StageRunner& runner) const override {
@@ -74,8 +89,9 @@ class TrainingSecurityStage final : public AuditStage {
       const TensorMap t = *runner.tensors(name());
       out.files[kImage] = encode_png(render_image_rows(
           trigger_image_rows(t.at("masks"), t.at("patterns"),
-                             j["neural_cleanse"]["mask_norm"].get<std::vector<double>>(),
-                             j["neural_cleanse"]["anomaly_index"].get<std::vector<double>>())));
+                             j["neural_cleanse"]["searched"].get<std::vector<int64_t>>(),
+                             numbers_or_nan(j["neural_cleanse"]["mask_norm"]),
+                             numbers_or_nan(j["neural_cleanse"]["anomaly_index"]))));
     }
     return out;
   }
@@ -96,9 +112,7 @@ class TrainingSecurityStage final : public AuditStage {
     clean.ids = s.data.example_ids().narrow(0, 0, n);
     clean.source = s.data.source;
     BackdoorScanOptions o;
-    o.neural_cleanse.steps = plan.backdoor_nc_steps;
-    o.neural_cleanse.batch_size = plan.backdoor_nc_batch;
-    o.neural_cleanse.seed = s.options.seed;
+    o.neural_cleanse = nc_options(s.options);
     o.training_data.clustering.seed = s.options.seed;
     o.batch_size = s.options.batch_size;
     const BackdoorScan scan =
@@ -118,7 +132,8 @@ class TrainingSecurityStage final : public AuditStage {
         "pattern that send the audit's clean examples to that class; a backdoor's target needs a "
         "far smaller one than any other class (the picture shows each class's mask and "
         "trigger). The anomaly index measures how far a class's mask norm lies below the "
-        "median, in median absolute deviations; above 2 the class is flagged. With --train-data "
+        "median, in median absolute deviations; above 2 (the paper's rule), or above 3 on log "
+        "norms, the class is flagged. With --train-data "
         "the training set is scanned in the model's feature space: spectral signatures (Tran et "
         "al. 2018), activation clustering (Chen et al. 2018) and deep k-NN for flipped labels "
         "(Peri et al. 2020), each first deciding per class, against the audit's examples as "

@@ -113,8 +113,8 @@ int run_backdoor(const BackdoorCliOptions& c) {
   o.neural_cleanse.seed = c.common.seed;
   o.training_data.clustering.seed = c.common.seed;
   o.batch_size = c.common.batch_size;
-  ProgressBar bar("neural cleanse, " + std::to_string(classes) + " classes", o.neural_cleanse.steps,
-                  show_progress(c.common));
+  ProgressBar bar("neural cleanse, " + std::to_string(classes) + " classes",
+                  neural_cleanse_class_steps(o.neural_cleanse, classes), show_progress(c.common));
   const BackdoorScan scan = scan_for_backdoor(model, classes, data, train ? &*train : nullptr,
                                               c.poison_index.empty() ? nullptr : &truth, o,
                                               [&](const std::string& phase, int64_t done, int64_t) {
@@ -165,17 +165,21 @@ int run_backdoor(const BackdoorCliOptions& c) {
   ensure_directory(c.out);
   const fs::path dir(c.out);
   save_tensor_dict((dir / "triggers.pt").string(), {{"masks", r.masks}, {"patterns", r.patterns}});
-  write_png(
-      (dir / "triggers.png").string(),
-      render_image_rows(trigger_image_rows(r.masks, r.patterns, r.mask_norm, r.anomaly_index)));
+  write_png((dir / "triggers.png").string(),
+            render_image_rows(
+                trigger_image_rows(r.masks, r.patterns, r.searched, r.mask_norm, r.anomaly_index)));
   write_file_atomic((dir / "backdoor.json").string(), j.dump(2) + "\n");
 
   if (train) print_training_data(j);
-  std::cout << "neural cleanse: mask L1 norm per class (anomaly index)\n";
-  for (int64_t t = 0; t < classes; ++t)
+  std::cout << "neural cleanse: mask L1 norm per class (anomaly index, on log norms)\n";
+  if (r.prescreen_steps > 0)
+    std::cout << "  a pre-screen (" << r.prescreen_steps << " steps per class) kept the "
+              << r.searched.size() << " of " << classes
+              << " classes with the smallest masks; the others were not searched in full\n";
+  for (int64_t t : r.searched)
     std::cout << "  class " << std::setw(3) << t << "  " << std::fixed << std::setprecision(1)
               << std::setw(8) << r.mask_norm[t] << "  (" << std::setprecision(2)
-              << r.anomaly_index[t] << ")"
+              << r.anomaly_index[t] << ", " << r.log_anomaly_index[t] << ")"
               << (std::find(r.flagged.begin(), r.flagged.end(), t) != r.flagged.end() ? "  FLAGGED"
                                                                                       : "")
               << "\n";
@@ -206,7 +210,7 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   CLI::Option_group* g = cmd->add_option_group("neural cleanse", "Wang et al. 2019");
   g->add_option("--nc-steps", o->scan.neural_cleanse.steps,
-                "optimisation steps per class (all classes at once)")
+                "optimisation steps per class (--nc-group classes at once)")
       ->check(at_least(1))
       ->capture_default_str();
   g->add_option("--nc-batch", o->scan.neural_cleanse.batch_size, "clean inputs per class per step")
@@ -214,6 +218,27 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   g->add_option("--anomaly-threshold", o->scan.neural_cleanse.anomaly_threshold,
                 "flag a class whose anomaly index exceeds this (the paper's 2)")
+      ->check(at_least(0.0))
+      ->capture_default_str();
+  g->add_option("--log-anomaly-threshold", o->scan.neural_cleanse.log_anomaly_threshold,
+                "also flag a class whose anomaly index on log norms exceeds this")
+      ->check(at_least(0.0))
+      ->capture_default_str();
+  g->add_option("--nc-group", o->scan.neural_cleanse.classes_per_search,
+                "classes optimised together (each --nc-batch inputs a step)")
+      ->check(at_least(1))
+      ->capture_default_str();
+  g->add_option("--nc-prescreen-above", o->scan.neural_cleanse.prescreen_above,
+                "with more classes than this, a pre-screen picks the classes to search in full")
+      ->check(at_least(0))
+      ->capture_default_str();
+  g->add_option("--nc-keep", o->scan.neural_cleanse.prescreen_keep,
+                "classes the pre-screen keeps (0: max(10, a tenth of the classes))")
+      ->check(at_least(0))
+      ->capture_default_str();
+  g->add_option("--nc-prescreen-steps", o->scan.neural_cleanse.prescreen_steps,
+                "the pre-screen's steps per class (0: a fifth of --nc-steps)")
+      ->check(at_least(0))
       ->capture_default_str();
   CLI::Option_group* st = cmd->add_option_group("strip", "Gao et al. 2019, on --inputs");
   st->add_option("--inputs", o->inputs, "inputs to screen for a trigger (a data spec, as --data)");

@@ -51,13 +51,15 @@ BackdoorScan scan_for_backdoor(const Model& model, int64_t classes, const Datase
   if (s.target < 0 && !poisoned_classes.empty()) s.target = poisoned_classes.front();
   std::ostringstream threshold;
   threshold << o.neural_cleanse.anomaly_threshold;
+  std::ostringstream log_threshold;
+  log_threshold << o.neural_cleanse.log_anomaly_threshold;
   s.json = {
       {"verdict", s.found ? "backdoor" : "no-evidence"},
       {"target_class", s.found ? nlohmann::json(s.target) : nlohmann::json(nullptr)},
       {"rule",
        "backdoor when Neural Cleanse flags a class (its reverse-engineered mask's L1 norm below "
        "the classes' median with an anomaly index |norm - median| / (1.4826 MAD) above " +
-           threshold.str() +
+           threshold.str() + ", or the same index on log norms above " + log_threshold.str() +
            ") or, given the training set, a training-data detector finds a poisoned group in a "
            "class (each section's rule)"},
       {"clean_data", clean.source},
@@ -68,10 +70,27 @@ BackdoorScan scan_for_backdoor(const Model& model, int64_t classes, const Datase
         {"anomaly_index", r.anomaly_index},
         {"log_anomaly_index", r.log_anomaly_index},
         {"flagged", r.flagged},
-        {"classes_searched", classes},
+        {"classes", classes},
+        {"searched", r.searched},
         {"steps", o.neural_cleanse.steps},
         {"batch_size", o.neural_cleanse.batch_size},
         {"seconds", r.seconds}}}};
+  if (r.prescreen_steps > 0) {
+    s.json["neural_cleanse"]["prescreen"] = {
+        {"steps", r.prescreen_steps},
+        {"kept", r.searched.size()},
+        {"mask_norm", r.prescreen_norm},
+        {"scale", r.prescreen_scale},
+        {"index_norm", r.index_norm},
+        {"note",
+         "a pre-screen of " + std::to_string(r.prescreen_steps) +
+             " steps for every class kept the " + std::to_string(r.searched.size()) + " of " +
+             std::to_string(classes) +
+             " classes with the smallest masks; the other classes were not searched in full "
+             "(mask_norm null): the anomaly index takes their pre-screen norm times the median "
+             "ratio of full to pre-screen norm over the searched classes (index_norm), and none "
+             "of them can be flagged"}};
+  }
   if (train) {
     for (const char* key :
          {"spectral", "activation_clustering", "deep_knn", "suspicious_index", "training_data"})

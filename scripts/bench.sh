@@ -152,13 +152,14 @@ kt = j.get("known_trigger", {}).get("attack_success_rate")
 print("| %s | %.1f%% | %s | %s (%s) | %s | %s | %s | %s | %.0f s (NC %.0f s, data %.1f s) |" % (
     sys.argv[2], 100 * j["clean_accuracy"], "%.1f%%" % (100 * kt) if kt is not None else "-",
     "class %s" % j["neural_cleanse"]["flagged"] if j["neural_cleanse"]["flagged"] else "none",
-    ", ".join("%.2f" % v for v in j["neural_cleanse"]["anomaly_index"][:1]),
+    "%.2f/%.2f" % (j["neural_cleanse"]["anomaly_index"][0],
+                   j["neural_cleanse"]["log_anomaly_index"][0]),
     rate("spectral"), rate("activation_clustering"), rate("deep_knn"), j["verdict"],
     float(sys.argv[4]) - float(sys.argv[3]), j["neural_cleanse"]["seconds"],
     j["training_data"]["seconds"]))
 PY
 }
-echo "| model | clean acc | ASR | NC flags (class 0 index) | spectral tpr/fpr | clustering tpr/fpr | deep k-NN tpr/fpr | verdict | seconds |"
+echo "| model | clean acc | ASR | NC flags (class 0 index/log index) | spectral tpr/fpr | clustering tpr/fpr | deep k-NN tpr/fpr | verdict | seconds |"
 seed=1
 for attack in badnets blend label-flip; do
   build/advtk poison --limit 6000 --attack "$attack" --rate 0.1 --target 0 --quiet \

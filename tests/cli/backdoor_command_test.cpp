@@ -48,6 +48,33 @@ TEST(BackdoorCommand, WritesTheEvidenceOfEachDetectorAndAVerdict) {
   EXPECT_EQ(j["strip"]["entropy"].size(), 3u);
 }
 
+// 25 classes (a model whose logits are its flattened 5×5 input): above 20 a pre-screen keeps
+// max(10, 25/10) = 10 classes for the full search, and the outputs say so.
+TEST(BackdoorCommand, AModelWithManyClassesIsPrescreened) {
+  test::TempDir tmp;
+  torch::jit::Module m("Pixels");
+  m.register_parameter("w", torch::ones({1}), false);
+  m.define("def forward(self, x):\n    return torch.flatten(x, 1) * self.w\n");
+  m.save(tmp.file("pixels.pt"));
+  const std::string out = tmp.file("b");
+  const auto r = test::run_advtk("backdoor " + tmp.file("pixels.pt") + " --clean " + kTiny +
+                                 " --nc-steps 10 --nc-batch 2 -q --out " + out);
+  ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 3) << r.err;
+  EXPECT_NE(r.out.find("kept the 10 of 25 classes"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(test::read_bytes(out + "/backdoor.json"));
+  const auto& nc = j["neural_cleanse"];
+  EXPECT_EQ(nc["classes"], 25);
+  EXPECT_EQ(nc["searched"].size(), 10u);
+  EXPECT_EQ(nc["prescreen"]["steps"], 2);
+  EXPECT_EQ(nc["prescreen"]["mask_norm"].size(), 25u);
+  int not_searched = 0;
+  for (const auto& v : nc["mask_norm"]) not_searched += v.is_null();
+  EXPECT_EQ(not_searched, 15);
+  for (const auto& t : nc["flagged"])
+    EXPECT_FALSE(nc["mask_norm"][t.get<size_t>()].is_null()) << "an unsearched class flagged";
+  EXPECT_TRUE(std::filesystem::exists(out + "/triggers.png"));
+}
+
 TEST(BackdoorCommand, BadInputIsOneLineAndExitTwo) {
   test::TempDir tmp;
   ASSERT_EQ(

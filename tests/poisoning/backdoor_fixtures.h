@@ -1,7 +1,7 @@
 // Poisoned models and clean twins, shared by the poisoning suites: the zoo CNN on 6,000
 // Fashion-MNIST training images for 3 epochs, 10% of them poisoned towards class 0 — BadNets
 // (a 3×3 white patch), Blend, label flips — and two clean models of other seeds; also LeNets of
-// the BadNets and the clean set (10 epochs), for the Neural Cleanse test. Each is trained
+// the BadNets, Blend and clean sets (10 epochs), for the Neural Cleanse tests. Each is trained
 // once per build of the test binary, when a test first asks for it (ctest runs each test in a
 // process of its own): the models are kept in the temp folder under the binary's modification
 // time.
@@ -102,13 +102,30 @@ inline const Model& clean_model(int which) {
   return second;
 }
 
-// The BadNets set's LeNet and a clean LeNet twin (Neural Cleanse's tests).
-inline const Model& lenet(bool poisoned) {
-  static const Model badnets = cached_model(
-      "lenet-badnets", poisoned_model(PoisonAttack::BadNets).set.data, 1, Architecture::LeNet);
-  if (poisoned) return badnets;
-  static const Model clean = cached_model("lenet-clean", clean_train_set(), 2, Architecture::LeNet);
-  return clean;
+// LeNets of the BadNets and Blend sets and of the clean set (seeds 2 and 5): Neural Cleanse's
+// tests.
+enum class LeNetKind { BadNets, Blend, Clean, Clean5 };
+inline const Model& lenet(LeNetKind kind) {
+  switch (kind) {
+    case LeNetKind::BadNets: {
+      static const Model m = cached_model(
+          "lenet-badnets", poisoned_model(PoisonAttack::BadNets).set.data, 1, Architecture::LeNet);
+      return m;
+    }
+    case LeNetKind::Blend: {
+      static const Model m = cached_model(
+          "lenet-blend", poisoned_model(PoisonAttack::Blend).set.data, 3, Architecture::LeNet);
+      return m;
+    }
+    case LeNetKind::Clean: {
+      static const Model m = cached_model("lenet-clean", clean_train_set(), 2, Architecture::LeNet);
+      return m;
+    }
+    case LeNetKind::Clean5:
+      break;
+  }
+  static const Model m = cached_model("lenet-clean-5", clean_train_set(), 5, Architecture::LeNet);
+  return m;
 }
 
 inline const BackdoorFixture& backdoor_fixture() {
