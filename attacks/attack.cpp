@@ -1,5 +1,7 @@
 #include "attacks/attack.h"
 
+#include "eval/prediction.h"
+
 #include <cmath>
 #include <limits>
 
@@ -13,7 +15,7 @@ torch::Tensor is_adversarial_pred(const torch::Tensor& pred, const torch::Tensor
 }
 
 torch::Tensor is_adversarial(const torch::Tensor& logits, const AttackBatch& batch) {
-  return is_adversarial_pred(logits.argmax(1), batch.y, batch.target);
+  return is_adversarial_pred(predicted_class(logits), batch.y, batch.target);
 }
 
 std::vector<torch::Generator> example_generators(uint64_t seed, const torch::Tensor& index,
@@ -68,7 +70,7 @@ Judgement judge_points(const Model& model, const torch::Tensor& x, const torch::
                        const torch::Tensor& target) {
   torch::NoGradGuard no_grad;
   Judgement j;
-  j.pred = model.logits(x).argmax(1);
+  j.pred = predicted_class(model.logits(x));
   j.adversarial = is_adversarial_pred(j.pred, y, target);
   return j;
 }

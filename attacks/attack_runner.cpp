@@ -1,5 +1,7 @@
 #include "attacks/attack_runner.h"
 
+#include "eval/prediction.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,7 +27,7 @@ CleanPass clean_pass(const Model& model, const torch::Tensor& x, int64_t batch_s
   }
   CleanPass c;
   c.logits = torch::cat(logits);
-  c.pred = c.logits.argmax(1);
+  c.pred = predicted_class(c.logits);
   return c;
 }
 

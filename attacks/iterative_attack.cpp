@@ -1,5 +1,7 @@
 #include "attacks/iterative_attack.h"
 
+#include "eval/prediction.h"
+
 #include <cmath>
 #include <limits>
 
@@ -80,7 +82,7 @@ AttackResult IterativeGradientAttack::run(const Model& model, const AttackBatch&
     torch::Tensor clean_pred = batch.clean_pred;
     if (!clean_pred.defined()) {
       torch::NoGradGuard no_grad;
-      clean_pred = (reference_pass ? batch.reference_logits : model.logits(batch.x)).argmax(1);
+      clean_pred = predicted_class(reference_pass ? batch.reference_logits : model.logits(batch.x));
       if (!reference_pass) best.forward_calls += 1;
     }
     best.success = is_adversarial_pred(clean_pred, batch.y, batch.target);

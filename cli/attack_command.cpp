@@ -20,11 +20,13 @@
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "eval/evaluation.h"
 
 namespace advtk::cli {
 namespace {
 
 struct AttackCliOptions {
+  bool force = false;  // --force: write beside another command's results
   std::string model_path;
   std::string attack = "pgd";
   std::optional<std::string> norm;  // default: the attack's first norm (pgd linf, cw/deepfool l2)
@@ -65,10 +67,13 @@ std::string cell(const nlohmann::json& v, double scale = 1.0, int precision = 4)
 
 void run_attack_command(const AttackCliOptions& o) {
   apply_common(o.common);
+  claim_output_folder(o.out, "attack", o.force);
   const Dataset data = load_data(o.data, o.common.seed);
   const ModelOptions model_options = to_model_options(o.model, o.common.device);
   const Model model = load_model_for(o.model_path, model_options, data);
   const AttackInfo info = describe_attack(o.attack);
+  const int64_t nonfinite = count_nonfinite_outputs(model, data, o.common.batch_size);
+  if (nonfinite > 0) spdlog::warn("{}", nonfinite_outputs_warning(nonfinite, data.size()));
   OptionValues given = given_options(o.attack_options);
   check_options_apply(o.attack, given);
   const bool early_stop = !given.has("early-stop") || given.flag("early-stop");
@@ -137,6 +142,7 @@ void run_attack_command(const AttackCliOptions& o) {
   std::vector<nlohmann::json> summaries;
   for (const AttackRun& run : runs) {
     nlohmann::json s = summarize_run(run, info.minimum_norm, budgets);
+    s["nonfinite_outputs"] = nonfinite;
     if (autoattack) {
       std::vector<SanityCheck> all = checks;
       const nlohmann::json& parts = run.parameters["attacks"];
@@ -214,6 +220,7 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
                   "transfer: craft the examples on this TorchScript model, judge them on MODEL");
   cmd->add_option("--out", o->out, "output directory")->capture_default_str();
   add_common_options(*cmd, o->common, 250);
+  add_force_flag(*cmd, o->force);
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);
   cmd->footer(

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -25,6 +26,7 @@ namespace advtk::cli {
 namespace {
 
 struct AuditCliOptions {
+  bool force = false;  // --force: write beside another command's results
   std::string model_path;
   std::string out = "runs/audit";
   std::string budget = "standard";
@@ -130,11 +132,15 @@ void print_summary(const nlohmann::json& r) {
 
 int run_audit_command(const AuditCliOptions& o) {
   apply_common(o.common);
+  claim_output_folder(o.out, "audit", o.force);
   AuditOptions a;
   a.budget = parse_audit_budget(o.budget);
   a.plan = audit_plan(a.budget);
   a.norm = parse_norm(o.norm);
   if (!o.eps.empty()) a.eps = parse_number_list(o.eps, "--eps");
+  // As the audit checks them, but before the time estimate is printed.
+  for (double e : a.eps)
+    ADVTK_CHECK(std::isfinite(e) && e > 0, "--eps: expected finite budgets > 0, got ", e);
   if (!o.main_eps.empty()) a.main_eps = parse_number(o.main_eps, "--main-eps");
   for (const std::string& s : split(o.skip, ','))
     if (!s.empty()) a.skip.insert(s);
@@ -289,6 +295,7 @@ void setup_audit_command(CLI::App& app, int& exit_code) {
                   "for poisoned groups");
   cmd->add_flag("--resume", o->resume, "continue an interrupted audit in --out");
   add_common_options(*cmd, o->common, 250);
+  add_force_flag(*cmd, o->force);
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);
   cmd->footer(

@@ -30,6 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct BackdoorCliOptions {
+  bool force = false;  // --force: write beside another command's results
   std::string model_path;
   std::string out = "runs/backdoor";
   BackdoorScanOptions scan;
@@ -70,6 +71,7 @@ void print_training_data(const nlohmann::json& j) {
 
 int run_backdoor(const BackdoorCliOptions& c) {
   apply_common(c.common);
+  claim_output_folder(c.out, "backdoor", c.force);
   const Dataset data = load_data(c.clean, c.common.seed);
   ADVTK_CHECK(c.poison_index.empty() || !c.train_data.empty(),
               "--poison-index: give the training set it indexes with --data");
@@ -276,6 +278,7 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
       ->check(at_least(1))
       ->capture_default_str();
   add_common_options(*cmd, o->common, 128);
+  add_force_flag(*cmd, o->force);
   add_model_options(*cmd, o->model);
   cmd->footer(
       "Example:\n  advtk backdoor runs/badnets-model/model.pt --data "

@@ -3,6 +3,9 @@
 #include <sched.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <utility>
+#include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -186,6 +189,37 @@ Model load_model_for(const std::string& path, const ModelOptions& options, const
               path, ": the model has ", probe.num_classes, " outputs but ", data.source, " has ",
               data.class_names.size(), " classes");
   return model;
+}
+
+void claim_output_folder(const std::string& out, const std::string& command, bool force) {
+  namespace fs = std::filesystem;
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> kSignatures = {
+      {"train", {"history.json", "checkpoint", "model.pt"}},
+      {"attack", {"summary.json"}},
+      {"audit", {"report.json", "stages"}},
+      {"masking", {"masking.json"}},
+      {"backdoor", {"backdoor.json"}},
+      {"leak", {"leak.json"}},
+      {"poison", {"poison.json"}}};
+  std::error_code ec;
+  if (force || !fs::is_directory(out, ec)) return;
+  const auto holds = [&](const std::vector<std::string>& files) -> std::string {
+    for (const std::string& f : files)
+      if (fs::exists(fs::path(out) / f, ec)) return f;
+    return "";
+  };
+  for (const auto& [name, files] : kSignatures)
+    if (name == command && !holds(files).empty()) return;
+  for (const auto& [name, files] : kSignatures) {
+    const std::string found = holds(files);
+    ADVTK_CHECK(found.empty(), "--out ", out, ": holds advtk ", name, "'s results (", found,
+                "); choose another folder, or pass --force to write beside them");
+  }
+}
+
+void add_force_flag(CLI::App& app, bool& force) {
+  app.add_flag("--force", force,
+               "write into an --out folder that holds another advtk command's results");
 }
 
 bool show_progress(const CommonOptions& o) { return !o.quiet && isatty(STDERR_FILENO) != 0; }

@@ -68,6 +68,14 @@ Model load_model_for(const std::string& path, const ModelOptions& options, const
 // front end (no --preprocess, no BPDA).
 Model load_surrogate(const std::string& path, const ModelOptions& target, const Dataset& data);
 
+// Refuses (advtk::Error, one line) an --out folder that holds another advtk command's results —
+// known by each command's signature files (train: history.json, checkpoint/, model.pt; attack:
+// summary.json; audit: report.json, stages/; masking, backdoor, leak, poison: their .json) —
+// unless `force`. A folder with the command's own results is its own to overwrite or resume.
+// Called before any work, so that a refusal costs nothing.
+void claim_output_folder(const std::string& out, const std::string& command, bool force);
+void add_force_flag(CLI::App& app, bool& force);
+
 // Whether progress bars should be drawn (stderr is a terminal and not --quiet).
 bool show_progress(const CommonOptions& options);
 

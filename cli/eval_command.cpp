@@ -1,15 +1,16 @@
 // advtk eval MODEL --data ...: clean accuracy, per-class accuracy and the confusion matrix.
+#include <spdlog/spdlog.h>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "eval/evaluation.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
 #include "diagnostics/masking.h"
+#include "eval/evaluation.h"
 
 namespace advtk::cli {
 namespace {
@@ -77,6 +78,7 @@ void run_eval(const EvalOptions& o) {
       model, data, o.common.batch_size, data.num_classes(),
       [&](int64_t done, int64_t) { bar.update(done); }, passes);
   bar.finish();
+  if (r.nonfinite > 0) spdlog::warn("{}", nonfinite_outputs_warning(r.nonfinite, r.examples));
   if (!o.json) {
     print_text(r, data);
     return;
@@ -91,6 +93,7 @@ void run_eval(const EvalOptions& o) {
   j["passes"] = r.passes;
   j["majority_accuracy"] = r.majority_accuracy;
   j["mean_loss"] = r.mean_loss;
+  j["nonfinite_outputs"] = r.nonfinite;
   j["per_class_accuracy"] = nlohmann::json::array();
   for (double a : r.per_class_accuracy) j["per_class_accuracy"].push_back(nullable(a));
   j["confusion"] = nlohmann::json::array();

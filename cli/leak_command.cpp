@@ -25,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct LeakCliOptions {
+  bool force = false;  // --force: write beside another command's results
   std::string model_path;
   std::string attack;
   std::vector<std::string> defenses = {"none"};
@@ -224,6 +225,7 @@ void print_table(const LeakOptions& o, const std::vector<LeakRun>& runs) {
 
 void run_leak_command(const LeakCliOptions& c) {
   apply_common(c.common);
+  claim_output_folder(c.out, "leak", c.force);
   const LeakOptions o = to_leak_options(c);
   const Dataset data = load_data(c.data, c.common.seed);
   Model model = load_model_for(c.model_path, to_model_options(c.model, c.common.device), data);
@@ -286,6 +288,7 @@ void setup_leak_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   o->data.limit = 8;
   add_common_options(*cmd, o->common, 1);
+  add_force_flag(*cmd, o->force);
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);
   cmd->footer(

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/version.h"
@@ -34,11 +35,18 @@ int main(int argc, char** argv) {
   advtk::cli::setup_poison_command(app, exit_code);
   advtk::cli::setup_eval_command(app, exit_code);
   advtk::cli::setup_train_command(app, exit_code);
+  // "attack " when the error is in a subcommand's arguments: where its --help is.
+  const auto help_target = [](const CLI::App& a) {
+    const auto given = a.get_subcommands();
+    return given.empty() ? std::string() : given.front()->get_name() + " ";
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    // One line, as for every other bad input (CLI11 would add "Run with --help ...").
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "error: " << e.what() << " (see advtk " << help_target(app) << "--help)\n";
+    return 2;
   } catch (const advtk::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -14,11 +14,13 @@
 #include "core/file_io.h"
 #include "data/tensor_file.h"
 #include "diagnostics/masking.h"
+#include "eval/evaluation.h"
 
 namespace advtk::cli {
 namespace {
 
 struct MaskingCliOptions {
+  bool force = false;  // --force: write beside another command's results
   std::string model_path;
   std::string out = "runs/masking";
   std::string norm = "linf";
@@ -71,6 +73,7 @@ void print_report(const MaskingReport& r) {
 
 int run_masking(const MaskingCliOptions& o) {
   apply_common(o.common);
+  claim_output_folder(o.out, "masking", o.force);
   ADVTK_CHECK(!o.eps.empty(), "--eps: give the budget to check, e.g. --eps 0.1 or --eps 8/255");
   const Dataset data = load_data(o.data, o.common.seed);
   const ModelOptions model_options = to_model_options(o.model, o.common.device);
@@ -78,6 +81,8 @@ int run_masking(const MaskingCliOptions& o) {
               "--bpda: the masking check runs BPDA itself as a retry; give "
               "only --preprocess");
   const Model model = load_model_for(o.model_path, model_options, data);
+  const int64_t nonfinite = count_nonfinite_outputs(model, data, o.common.batch_size);
+  if (nonfinite > 0) spdlog::warn("{}", nonfinite_outputs_warning(nonfinite, data.size()));
   MaskingOptions m;
   m.threat.norm = parse_norm(o.norm);
   m.threat.eps = parse_number(o.eps, "--eps");
@@ -118,6 +123,7 @@ int run_masking(const MaskingCliOptions& o) {
   j["seed"] = o.common.seed;
   j["preprocess"] = o.model.preprocess;
   j["surrogate"] = o.surrogate;
+  j["nonfinite_outputs"] = nonfinite;
   namespace fs = std::filesystem;
   write_file_atomic((fs::path(o.out) / "masking.json").string(), j.dump(2) + "\n");
   if (report.found_index.defined() && report.found_index.numel() > 0) {
@@ -160,6 +166,7 @@ void setup_masking_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--surrogate", o->surrogate,
                   "a model to transfer attacks from (indicator 8, R6)");
   add_common_options(*cmd, o->common, 250);
+  add_force_flag(*cmd, o->force);
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);
   cmd->footer(

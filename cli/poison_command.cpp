@@ -21,6 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct PoisonCliOptions {
+  bool force = false;  // --force: write beside another command's results
   std::string attack = "badnets";
   double rate = 0.1;
   int64_t target = 0;
@@ -62,6 +63,7 @@ torch::Tensor storable(const torch::Tensor& images) {
 
 void run_poison(const PoisonCliOptions& c) {
   apply_common(c.common);
+  claim_output_folder(c.out, "poison", c.force);
   const PoisonOptions o = to_options(c);
   const Dataset clean = load_data(c.data, c.common.seed);
   const PoisonedSet p = poison_dataset(clean, o);
@@ -128,6 +130,7 @@ void setup_poison_command(CLI::App& app, int& exit_code) {
                   "poison.json)")
       ->capture_default_str();
   add_common_options(*cmd, o->common, 128);
+  add_force_flag(*cmd, o->force);
   add_data_options(*cmd, o->data, "train");
   cmd->footer(
       "Example:\n  advtk poison --data fashion-mnist --attack badnets --rate 0.1 --target 0 "

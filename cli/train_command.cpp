@@ -18,12 +18,14 @@
 #include "defenses/robust_validation.h"
 #include "models/device.h"
 #include "models/zoo.h"
+#include "training/checkpoint.h"
 #include "training/trainer.h"
 
 namespace advtk::cli {
 namespace {
 
 struct TrainCliOptions {
+  bool force = false;      // --force: write beside another command's results
   std::string arch;        // a zoo architecture ...
   std::string model_path;  // ... or a TorchScript model to fine-tune
   std::string out = "runs/train";
@@ -103,10 +105,23 @@ std::optional<Dataset> load_validation(const TrainCliOptions& o) {
 
 void run_train(const TrainCliOptions& o) {
   apply_common(o.common);
+  claim_output_folder(o.out, "train", o.force);
   ADVTK_CHECK(o.arch.empty() != o.model_path.empty(),
               "give either --arch (train a zoo model) or --model (fine-tune a TorchScript file)");
+  OptimizerSettings optimizer;
+  optimizer.kind = parse_optimizer(o.optimizer);
+  optimizer.lr = o.lr.value_or(default_learning_rate(optimizer.kind));
+  optimizer.momentum = o.momentum;
+  optimizer.weight_decay = o.weight_decay;
+  const auto betas = parse_number_list(o.betas, "--betas");
+  ADVTK_CHECK(betas.size() == 2, "--betas: expected two values b1,b2, got '", o.betas, "'");
+  optimizer.beta1 = betas[0];
+  optimizer.beta2 = betas[1];
+  check_optimizer_settings(optimizer);
+  const std::string checkpoint_dir = (std::filesystem::path(o.out) / "checkpoint").string();
+  ADVTK_CHECK(!o.resume || checkpoint_exists(checkpoint_dir), "--resume: no checkpoint in ",
+              checkpoint_dir, " (state.json missing)");
   const Dataset train_data = load_data(o.data, o.common.seed);
-  const std::optional<Dataset> validation = load_validation(o);
   const ModelOptions model_options = to_model_options(o.model, o.common.device);
   const std::vector<int64_t> shape(train_data.images.sizes().begin() + 1,
                                    train_data.images.sizes().end());
@@ -142,8 +157,8 @@ void run_train(const TrainCliOptions& o) {
   }
   const KeepPolicy keep =
       parse_keep(o.keep.empty() ? (adversarial ? "best-robust" : "last") : o.keep);
+  const std::optional<Dataset> validation = load_validation(o);
 
-  const std::string checkpoint_dir = (std::filesystem::path(o.out) / "checkpoint").string();
   std::optional<Model> model;
   if (!o.arch.empty()) {
     ZooOptions zoo;
@@ -168,14 +183,7 @@ void run_train(const TrainCliOptions& o) {
   TrainOptions t;
   t.epochs = o.epochs;
   t.batch_size = o.common.batch_size;
-  t.optimizer.kind = parse_optimizer(o.optimizer);
-  t.optimizer.lr = o.lr.value_or(default_learning_rate(t.optimizer.kind));
-  t.optimizer.momentum = o.momentum;
-  t.optimizer.weight_decay = o.weight_decay;
-  const auto betas = parse_number_list(o.betas, "--betas");
-  ADVTK_CHECK(betas.size() == 2, "--betas: expected two values b1,b2, got '", o.betas, "'");
-  t.optimizer.beta1 = betas[0];
-  t.optimizer.beta2 = betas[1];
+  t.optimizer = optimizer;
   t.schedule.kind = parse_schedule(o.schedule);
   t.schedule.warmup_epochs = o.warmup;
   t.schedule.step_epochs = o.step_epochs;
@@ -377,6 +385,7 @@ void setup_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--keep", o->keep,
                   "which epoch's model to save: best-robust (default with --adversarial) or last");
   add_common_options(*cmd, o->common, 64);
+  add_force_flag(*cmd, o->force);
   add_data_options(*cmd, o->data, "train");
   add_model_options(*cmd, o->model);
   cmd->footer(

@@ -73,9 +73,12 @@ void write_file_atomic(const std::string& path, const std::vector<char>& bytes) 
   write_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     ADVTK_CHECK(out.good(), path, ": cannot open for writing (", std::strerror(errno), ")");
+    errno = 0;
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.close();
-    ADVTK_CHECK(out.good(), path, ": write failed");
+    // The reason, e.g. "No space left on device" or "File too large" (a size limit).
+    ADVTK_CHECK(out.good(), path, ": write failed (",
+                errno != 0 ? std::strerror(errno) : "unknown reason", ")");
   });
 }
 

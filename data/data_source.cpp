@@ -69,6 +69,14 @@ Dataset load_dataset(const DataSource& source) {
       ADVTK_CHECK(images.dim() >= 1 && labels.dim() >= 1 && images.size(0) == labels.size(0),
                   source.paths[0], " holds ", images.dim() ? images.size(0) : 0, " images but ",
                   source.paths[1], " holds ", labels.dim() ? labels.size(0) : 0, " labels");
+      // The labels' own faults name their file (the dataset is named by its images).
+      ADVTK_CHECK(labels.dim() == 1, source.paths[1], ": expected labels of shape [N], got ",
+                  labels.sizes());
+      ADVTK_CHECK(!labels.is_floating_point() && !labels.is_complex() &&
+                      labels.scalar_type() != torch::kBool,
+                  source.paths[1], ": expected integer labels, got ", labels.scalar_type());
+      ADVTK_CHECK(labels.numel() == 0 || labels.min().item<int64_t>() >= 0, source.paths[1],
+                  ": negative label ", labels.numel() ? labels.min().item<int64_t>() : 0);
       d = dataset_from_arrays(images, labels, source.paths[0]);
       break;
     }

@@ -1,5 +1,7 @@
 #include "eval/batched.h"
 
+#include "eval/prediction.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -25,7 +27,7 @@ torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
     const torch::Tensor yb = y.slice(0, start, end).to(model.device());
     torch::Tensor wrong = torch::zeros({end - start}, yb.options());
     for (int64_t p = 0; p < passes; ++p)
-      wrong += model.logits(xb).argmax(1).ne(yb).to(torch::kLong);
+      wrong += predicted_class(model.logits(xb)).ne(yb).to(torch::kLong);
     out.push_back((wrong * 2 > passes).cpu());
   }
   return out.empty() ? torch::zeros({0}, torch::kBool) : torch::cat(out);
@@ -73,7 +75,7 @@ torch::Tensor batched_logits(const Model& model, const torch::Tensor& x, int64_t
 
 torch::Tensor predictions(const Model& model, const torch::Tensor& x, int64_t batch_size) {
   return x.size(0) == 0 ? torch::zeros({0}, torch::kLong)
-                        : batched_logits(model, x, batch_size).argmax(1);
+                        : predicted_class(batched_logits(model, x, batch_size));
 }
 
 }  // namespace advtk

@@ -1,5 +1,7 @@
 #include "eval/evaluation.h"
 
+#include "eval/prediction.h"
+
 #include <limits>
 
 #include "core/error.h"
@@ -14,21 +16,25 @@ EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch
   const int64_t n = data.size();
   std::vector<torch::Tensor> predictions;  // [passes, batch] per batch
   torch::Tensor loss_sum = torch::zeros({}, torch::kDouble);
+  int64_t nonfinite = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t end = std::min(n, start + batch_size);
     const torch::Tensor x = model.from_unit_range(data.images.slice(0, start, end));
     const torch::Tensor y = data.labels.slice(0, start, end).to(model.device());
     std::vector<torch::Tensor> per_pass;
+    torch::Tensor bad = torch::zeros({end - start}, torch::kBool);
     for (int64_t p = 0; p < passes; ++p) {
       const torch::Tensor logits = model.logits(x).to(torch::kFloat);
+      bad |= ~torch::isfinite(logits).all(1).to(torch::kCPU);
       loss_sum +=
           torch::nn::functional::cross_entropy(
               logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
               .to(torch::kCPU, torch::kDouble);
-      per_pass.push_back(logits.argmax(1).to(torch::kCPU));
+      per_pass.push_back(predicted_class(logits).to(torch::kCPU));
       if (num_classes <= 0) num_classes = logits.size(1);
     }
     predictions.push_back(torch::stack(per_pass));
+    nonfinite += bad.sum().item<int64_t>();
     if (progress) progress(end, n);
   }
   EvaluationResult r;
@@ -40,13 +46,16 @@ EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch
   r.majority_correct = all.eq(labels.unsqueeze(0)).sum(0).mul(2).gt(passes);
   const int64_t k =
       std::max(num_classes, std::max(all.max().item<int64_t>(), labels.max().item<int64_t>()) + 1);
-  r.confusion = torch::bincount((labels.unsqueeze(0) * k + all).flatten(), {}, k * k).view({k, k});
+  // Rows with a NaN predicted no class: counted wrong, outside the matrix.
+  const torch::Tensor cells = (labels.unsqueeze(0) * k + all).masked_select(all.ne(kNoClass));
+  r.confusion = torch::bincount(cells, {}, k * k).view({k, k});
   const auto total = static_cast<double>(n * passes);
   r.correct = r.majority_correct.sum().item<int64_t>();
   r.accuracy = static_cast<double>(r.confusion.diagonal().sum().item<int64_t>()) / total;
   r.majority_accuracy = static_cast<double>(r.correct) / static_cast<double>(n);
   r.mean_loss = loss_sum.item<double>() / total;
-  const torch::Tensor per_class_total = r.confusion.sum(1);
+  r.nonfinite = nonfinite;
+  const torch::Tensor per_class_total = torch::bincount(labels, {}, k) * passes;
   for (int64_t c = 0; c < k; ++c) {
     const int64_t count = per_class_total[c].item<int64_t>();
     r.per_class_accuracy.push_back(
@@ -54,6 +63,26 @@ EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch
                    : static_cast<double>(r.confusion[c][c].item<int64_t>()) / count);
   }
   return r;
+}
+
+int64_t count_nonfinite_outputs(const Model& model, const Dataset& data, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  int64_t count = 0;
+  for (int64_t start = 0; start < data.size(); start += batch_size) {
+    const int64_t end = std::min(data.size(), start + batch_size);
+    const torch::Tensor logits =
+        model.logits(model.from_unit_range(data.images.slice(0, start, end)));
+    count += (~torch::isfinite(logits).all(1)).sum().item<int64_t>();
+  }
+  return count;
+}
+
+std::string nonfinite_outputs_warning(int64_t nonfinite, int64_t examples) {
+  return "the model's outputs are NaN or infinite on " + std::to_string(nonfinite) + " of " +
+         std::to_string(examples) +
+         " clean inputs: an input whose logits hold a NaN predicts no class (counted as "
+         "misclassified), and no loss or gradient is a number there (advtk audit's numerical "
+         "probe counts the same)";
 }
 
 bool outputs_vary(const Model& model, const Dataset& data, int64_t batch_size) {

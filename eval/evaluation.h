@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/torch.h"
@@ -22,8 +23,10 @@ struct EvaluationResult {
   double mean_loss = 0.0;                  // cross-entropy, over examples × passes
   std::vector<double> per_class_accuracy;  // expected, per class; NaN for classes with no examples
   torch::Tensor confusion;    // [K, K] int64 over every pass: row = true label, column = prediction
+                              // (a pass whose logits hold a NaN predicts no class: not in it)
   torch::Tensor predictions;  // [N] int64: the most frequent prediction over the passes
   torch::Tensor majority_correct;  // [N] bool: correct in more than half of the passes
+  int64_t nonfinite = 0;           // examples whose logits hold a NaN or an infinity (in any pass)
 };
 
 // Called after each batch with (examples done, total).
@@ -34,6 +37,11 @@ using BatchProgress = std::function<void(int64_t, int64_t)>;
 EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch_size,
                           int64_t num_classes = 0, const BatchProgress& progress = {},
                           int64_t passes = 1);
+
+// Examples whose logits hold a NaN or an infinity (one pass without gradients), and the one
+// warning eval, attack and masking print for them (the audit's numerical probe counts the same).
+int64_t count_nonfinite_outputs(const Model& model, const Dataset& data, int64_t batch_size);
+std::string nonfinite_outputs_warning(int64_t nonfinite, int64_t examples);
 
 // Whether two forward passes over the first (at most 100) examples differ beyond float noise
 // (relative 1e-5 of the largest logit): a randomised model, whose every verdict must be a

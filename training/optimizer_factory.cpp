@@ -36,8 +36,7 @@ double default_learning_rate(OptimizerKind kind) {
   return 1e-3;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
-                                                        const OptimizerSettings& s) {
+void check_optimizer_settings(const OptimizerSettings& s) {
   ADVTK_CHECK(s.lr > 0, "--lr: expected a positive learning rate, got ", s.lr);
   ADVTK_CHECK(s.weight_decay >= 0, "--weight-decay: expected >= 0, got ", s.weight_decay);
   ADVTK_CHECK(s.momentum >= 0 && s.momentum < 1, "--momentum: expected a value in [0, 1), got ",
@@ -45,6 +44,11 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
   ADVTK_CHECK(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1,
               "--betas: expected two values in [0, 1), got ", s.beta1, ",", s.beta2);
   ADVTK_CHECK(s.eps > 0, "--eps-optimizer: expected a positive value, got ", s.eps);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
+                                                        const OptimizerSettings& s) {
+  check_optimizer_settings(s);
   ADVTK_CHECK(!params.empty(), "the model has no parameters to train");
   using namespace torch::optim;
   switch (s.kind) {

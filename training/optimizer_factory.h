@@ -28,6 +28,9 @@ std::string optimizer_name(OptimizerKind kind);
 double default_learning_rate(OptimizerKind kind);
 
 // Validates the settings (positive lr, betas in [0,1), ...) and builds the optimizer.
+// Throws advtk::Error naming the option (--lr, --momentum, ...) when a setting is impossible.
+void check_optimizer_settings(const OptimizerSettings& settings);
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
                                                         const OptimizerSettings& settings);
 
