@@ -21,7 +21,14 @@ torch::IValue load_ivalue(const std::string& path) {
   try {
     return torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw Error(path + ": not a readable torch.save file (" + short_message(e) + ")");
+    const std::string why = short_message(e);
+    // Pickle writes a one-entry dict with SETITEM (0x73, 's'), larger ones with SETITEMS; the
+    // unpickler of LibTorch 1.13 knows only the latter.
+    ADVTK_CHECK(why.find("Unknown opcode for unpickling at 0x73") == std::string::npos, path,
+                ": a torch.save of a dict with a single entry, which this LibTorch's reader "
+                "cannot read (pickle's SETITEM opcode); save a dict of two or more entries, e.g. "
+                "{'x': images, 'y': labels}, or a tuple");
+    throw Error(path + ": not a readable torch.save file (" + why + ")");
   }
 }
 

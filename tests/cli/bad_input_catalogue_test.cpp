@@ -1,6 +1,6 @@
 // The catalogue of bad input: each case runs advtk as a user would, and must end with exit 2, one
 // line naming the file or option and the problem (no stack trace), and the --out folder's files
-// as they were before — 59 cases across the subcommands.
+// as they were before — 60 cases across the subcommands.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -111,6 +111,8 @@ TEST_F(BadInputCatalogue, ModelsAndData) {
       {"data --data cifar10:" + file("nowhere"), "nowhere"},
       {"data --data idx:" + file("corrupt.pt") + "," + file("corrupt.pt"), "corrupt.pt"},
       {"data --data pt:" + file("corrupt.pt"), "corrupt.pt"},
+      {"data --data pt:" + test::fixture("python_single_entry_dict.pt"),
+       "python_single_entry_dict.pt: "},  // unreadable (LibTorch 1.13) or without labels
       {"data --data folder:" + file("mixed"), "differs from"},
       {"data --data imagenet:/x", "unknown source"},
       {"data --data npy:" + file("missing.npy") + "," + y, "missing.npy: no such file"},

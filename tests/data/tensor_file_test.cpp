@@ -30,6 +30,20 @@ TEST(TensorFile, ReadsPythonSavedDictAndNamesTheLegacyFormat) {
   EXPECT_NE(legacy.find("legacy"), std::string::npos) << legacy;
 }
 
+// torch.save({"x": zeros(2, 1, 2, 2)}): pickle's SETITEM, which LibTorch 1.13 cannot read — then
+// said in words; a LibTorch that reads it gives the dict.
+TEST(TensorFile, ADictWithOneEntryIsReadOrNamedInWords) {
+  const std::string path = fixture("python_single_entry_dict.pt");
+  std::map<std::string, torch::Tensor> read;
+  const std::string error = error_of([&] { read = load_tensor_dict(path); });
+  if (error == "(no error)") {
+    ASSERT_EQ(read.count("x"), 1u);
+    EXPECT_EQ(read.at("x").sizes(), (std::vector<int64_t>{2, 1, 2, 2}));
+  } else {
+    EXPECT_NE(error.find("a torch.save of a dict with a single entry"), std::string::npos) << error;
+  }
+}
+
 TEST(TensorFile, SavedDictRoundTripsAndPrefersAdversarialImages) {
   TempDir dir;
   const torch::Tensor x = torch::rand({4, 1, 3, 3});
