@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/floor.h"
+#include "cli/kill_point.h"
 #include "cli/progress_bar.h"
 #include "cli/values.h"
 #include "core/error.h"
@@ -132,33 +133,6 @@ void print_summary(const nlohmann::json& r) {
   std::printf("gate         %s\n", r["gate"]["message"].get<std::string>().c_str());
 }
 
-// A test-only hook (tests/cli/kill_resume_test.cpp): ADVTK_KILL_AT=save:N, after:NAME or report
-// ends the process with SIGKILL after the N-th save to the resumable store, after the save named
-// NAME (a stage, or an attack stage's batch: attack-pgd/batch-2), or between writing report.json
-// and report.md — as a crash or an operator would.
-struct KillPoint {
-  int after_save = -1;
-  std::string after_stage;
-  bool in_report = false;
-};
-
-KillPoint kill_point_from_environment() {
-  KillPoint k;
-  const char* v = std::getenv("ADVTK_KILL_AT");
-  if (v == nullptr) return k;
-  const std::string s(v);
-  if (s.rfind("save:", 0) == 0) k.after_save = std::stoi(s.substr(5));
-  if (s.rfind("after:", 0) == 0) k.after_stage = s.substr(6);
-  k.in_report = s == "report";
-  return k;
-}
-
-[[noreturn]] void die_for_test() {
-  std::fflush(nullptr);
-  std::raise(SIGKILL);
-  std::abort();
-}
-
 int run_audit_command(const AuditCliOptions& o) {
   apply_common(o.common);
   claim_output_folder(o.out, "audit", o.force);
@@ -252,12 +226,13 @@ int run_audit_command(const AuditCliOptions& o) {
     }
     if (total > 0) bar.update(done);
   };
-  const KillPoint kill = kill_point_from_environment();
+  const KillPoint kill = KillPoint::from_environment();
   int saves = 0;
   const auto saved = [&](const std::string& name) {
     ++saves;
     spdlog::debug("saved {} (save {})", name, saves);
-    if (kill.after_save == saves || kill.after_stage == name) die_for_test();
+    kill.check("save", std::to_string(saves));
+    kill.check("after", name);
   };
   AuditResult result = run_audit(model, data, a, progress, saved);
   if (!shown.empty()) bar.finish();
@@ -288,7 +263,7 @@ int run_audit_command(const AuditCliOptions& o) {
   for (const auto& [name, bytes] : result.files)
     write_file_atomic((fs::path(o.out) / name).string(), bytes);
   write_file_atomic((fs::path(o.out) / "report.json").string(), r.dump(2) + "\n");
-  if (kill.in_report) die_for_test();
+  kill.check("report");
   const auto blocks = build_report(r, result.files);
   write_file_atomic((fs::path(o.out) / "report.md").string(), render_markdown(blocks));
   write_file_atomic((fs::path(o.out) / "report.html").string(),

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/kill_point.h"
 #include "cli/progress_bar.h"
 #include "cli/values.h"
 #include "core/error.h"
@@ -252,13 +253,16 @@ void run_train(const TrainCliOptions& o) {
   ProgressBar bar("epoch 1/" + std::to_string(o.epochs), train_data.size(),
                   show_progress(o.common));
   TrainCallbacks callbacks;
+  const KillPoint kill = KillPoint::from_environment();
   callbacks.on_batch = [&](const TrainProgress& p) {
+    if (p.examples_done < p.examples_total) kill.check("in-epoch", std::to_string(p.epoch));
     char stats[96];
     std::snprintf(stats, sizeof stats, "loss %.4f acc %.2f%% lr %.2g", p.loss, 100 * p.accuracy,
                   p.lr);
     bar.update(p.examples_done, stats);
   };
   callbacks.on_epoch = [&](const EpochRecord& r) {
+    kill.check("epoch", std::to_string(r.epoch));
     char stats[160];
     std::snprintf(stats, sizeof stats, "loss %.4f acc %.2f%%", r.train_loss,
                   100 * r.train_accuracy);

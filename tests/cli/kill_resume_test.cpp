@@ -1,8 +1,10 @@
 // Kill and resume: `advtk audit` ended by SIGKILL inside an attack stage, between stages and
-// while writing the report (ADVTK_KILL_AT, a test-only hook), then resumed, ends with the report
-// of an uninterrupted run figure for figure; no result file is ever half-written.
+// while writing the report (ADVTK_KILL_AT, cli/kill_point.h), then resumed, ends with the report
+// of an uninterrupted run figure for figure; `advtk train` killed mid-epoch and between epochs
+// ends with the uninterrupted run's model. No result file is ever half-written.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -81,6 +83,61 @@ TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
   EXPECT_EQ(without_timings(read_json(resumed + "/report.json")),
             without_timings(read_json(tmp.file("whole/report.json"))));
   EXPECT_TRUE(fs::exists(resumed + "/report.md") && fs::exists(resumed + "/report.html"));
+}
+
+// Every number of two JSON documents within `tolerance` (relative), timings aside.
+void expect_close(const nlohmann::json& a, const nlohmann::json& b, double tolerance,
+                  const std::string& where = "") {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    EXPECT_LE(std::abs(x - y), tolerance * (1 + std::abs(y))) << where << ": " << x << " vs " << y;
+    return;
+  }
+  ASSERT_EQ(a.type(), b.type()) << where;
+  if (a.is_object()) {
+    for (const auto& [k, v] : a.items())
+      if (k != "seconds") expect_close(v, b.at(k), tolerance, where + "/" + k);
+  } else if (a.is_array()) {
+    ASSERT_EQ(a.size(), b.size()) << where;
+    for (size_t i = 0; i < a.size(); ++i)
+      expect_close(a[i], b[i], tolerance, where + "/" + std::to_string(i));
+  } else {
+    EXPECT_EQ(a, b) << where;
+  }
+}
+
+// Killed inside its second epoch, then right after the second epoch's checkpoint, then resumed
+// to the end: the history and the model of an uninterrupted run (to float rounding: a resumed
+// process runs its first steps on another JIT plan, README).
+TEST(KillAndResume, AKilledTrainingResumesToTheModelOfAnUninterruptedOne) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir tmp;
+  // 3,000 images in batches of 50: a progress report every 10 of an epoch's 60 batches.
+  const std::string train = "train --arch mlp --limit 3000 --epochs 3 --batch-size 50 -q --out ";
+  ASSERT_EQ(test::run_advtk(train + tmp.file("whole")).exit_code, 0);
+  const std::string resumed = tmp.file("resumed");
+  const struct {
+    std::string point;
+    bool resume;
+  } kills[] = {{"in-epoch:2", false}, {"epoch:2", true}};
+  for (const auto& k : kills) {
+    const auto r = run_killed_at(k.point, train + resumed + (k.resume ? " --resume" : ""));
+    EXPECT_TRUE(r.exit_code == 128 + SIGKILL || r.exit_code == -1)
+        << k.point << ": exit " << r.exit_code << "\n"
+        << r.err;
+    expect_whole_json_files(resumed);
+  }
+  ASSERT_EQ(test::run_advtk(train + resumed + " --resume").exit_code, 0);
+  expect_close(read_json(resumed + "/history.json"), read_json(tmp.file("whole/history.json")),
+               1e-5);
+  const auto eval = [&](const std::string& dir) {
+    const auto r = test::run_advtk("eval " + dir + "/model.pt --limit 500 --json");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out);
+    j.erase("model");  // the path
+    return j;
+  };
+  expect_close(eval(resumed), eval(tmp.file("whole")), 1e-5);
 }
 
 }  // namespace
