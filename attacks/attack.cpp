@@ -1,11 +1,10 @@
 #include "attacks/attack.h"
 
-#include "eval/prediction.h"
-
 #include <cmath>
 #include <limits>
 
 #include "core/seeding.h"
+#include "eval/prediction.h"
 
 namespace advtk {
 

@@ -1,7 +1,5 @@
 #include "attacks/attack_runner.h"
 
-#include "eval/prediction.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "eval/prediction.h"
 
 namespace advtk {
 namespace {

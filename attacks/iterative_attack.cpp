@@ -1,7 +1,5 @@
 #include "attacks/iterative_attack.h"
 
-#include "eval/prediction.h"
-
 #include <cmath>
 #include <limits>
 
@@ -9,6 +7,7 @@
 #include "attacks/loss_gradient.h"
 #include "attacks/step_policy.h"
 #include "core/error.h"
+#include "eval/prediction.h"
 
 namespace advtk {
 

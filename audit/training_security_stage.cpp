@@ -28,7 +28,9 @@ std::string sentence(const nlohmann::json& j) {
     const int64_t t = j["target_class"];  // the flagged class with the smallest trigger
     s << "Neural Cleanse: class " << t << " is reached by a trigger of " << norms[t]
       << " pixels (anomaly index " << std::setprecision(2) << index[t] << "; on log norms "
-      << numbers_or_nan(nc["log_anomaly_index"])[t] << "): a backdoor's target";
+      << numbers_or_nan(nc["log_anomaly_index"])[t]
+      << "): the signature of a backdoor's target, or of a class that a small natural feature "
+         "decides (the trigger picture and, with --train-data, the data detectors tell which)";
   } else {
     double lo = INFINITY, hi = -INFINITY;
     for (double v : norms)

@@ -1,11 +1,10 @@
 #include "eval/batched.h"
 
-#include "eval/prediction.h"
-
 #include <algorithm>
 #include <vector>
 
 #include "core/error.h"
+#include "eval/prediction.h"
 
 namespace advtk {
 

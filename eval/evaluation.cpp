@@ -1,10 +1,9 @@
 #include "eval/evaluation.h"
 
-#include "eval/prediction.h"
-
 #include <limits>
 
 #include "core/error.h"
+#include "eval/prediction.h"
 
 namespace advtk {
 

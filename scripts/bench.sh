@@ -175,6 +175,10 @@ for s in 2 5; do
     > /dev/null
   row "clean seed $s (scan: all 60,000)" "$out/model-clean$s/model.pt" "fashion-mnist"
 done
+# The demo's model (scripts/demo.sh): the CNN, 2 epochs on all 60,000 clean images.
+build/advtk train --arch cnn --data fashion-mnist --epochs 2 --quiet --out "$out/model-clean-all" \
+  > /dev/null
+row "clean, all 60,000 (the demo's model)" "$out/model-clean-all/model.pt" "fashion-mnist"
 echo "-- the data detectors over all 60,000 training images (BadNets 10%, a CNN trained on them)"
 build/advtk poison --attack badnets --rate 0.1 --target 0 --quiet --out "$out/poison60k" > /dev/null
 build/advtk train --arch cnn --data "npy:$out/poison60k/x.npy,$out/poison60k/y.npy" \
