@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "core/error.h"
 
@@ -23,9 +24,13 @@ std::vector<char> read_file_bytes(const std::string& path, bool gunzip) {
   in.seekg(0);
   in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
   ADVTK_CHECK(in.good() || raw.empty(), path, ": read error");
+  return gunzip ? gunzip_if_gzipped(std::move(raw), path) : raw;
+}
+
+std::vector<char> gunzip_if_gzipped(std::vector<char> raw, const std::string& path) {
   const bool gzipped = raw.size() >= 2 && static_cast<unsigned char>(raw[0]) == 0x1f &&
                        static_cast<unsigned char>(raw[1]) == 0x8b;
-  if (!gunzip || !gzipped) return raw;
+  if (!gzipped) return raw;
 
   z_stream stream{};
   ADVTK_CHECK(inflateInit2(&stream, 15 + 32) == Z_OK, path, ": cannot initialise zlib");

@@ -12,6 +12,9 @@ namespace advtk {
 // Throws advtk::Error naming the file when it is missing or unreadable.
 std::vector<char> read_file_bytes(const std::string& path, bool gunzip = true);
 
+// `raw` itself, or its gunzipped contents when it starts with the gzip magic; errors name `path`.
+std::vector<char> gunzip_if_gzipped(std::vector<char> raw, const std::string& path);
+
 // Writes `bytes` to `path` via a temporary file in the same folder and a rename.
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);
 void write_file_atomic(const std::string& path, const std::string& text);

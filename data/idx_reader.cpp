@@ -16,7 +16,11 @@ uint32_t big_endian_u32(const char* p) {
 }  // namespace
 
 torch::Tensor read_idx_bytes(const std::string& path, int64_t expected_rank) {
-  std::vector<char> bytes = read_file_bytes(path);
+  return parse_idx(read_file_bytes(path), path, expected_rank);
+}
+
+torch::Tensor parse_idx(const std::vector<char>& bytes, const std::string& path,
+                        int64_t expected_rank) {
   ADVTK_CHECK(bytes.size() >= 4, path, ": too short for an IDX header (", bytes.size(), " bytes)");
   const auto* header = reinterpret_cast<const unsigned char*>(bytes.data());
   ADVTK_CHECK(header[0] == 0 && header[1] == 0, path,
@@ -29,17 +33,20 @@ torch::Tensor read_idx_bytes(const std::string& path, int64_t expected_rank) {
   const size_t header_size = 4 + 4 * static_cast<size_t>(rank);
   ADVTK_CHECK(bytes.size() >= header_size, path, ": truncated IDX header");
   std::vector<int64_t> dims;
-  int64_t count = 1;
+  const size_t payload = bytes.size() - header_size;
+  size_t count = 1;
   for (int64_t i = 0; i < rank; ++i) {
     const int64_t dim = big_endian_u32(bytes.data() + 4 + 4 * i);
     ADVTK_CHECK(dim > 0, path, ": dimension ", i, " is zero");
     dims.push_back(dim);
-    count *= dim;
+    // Checked as it grows: four 32-bit dimensions overflow a 64-bit count.
+    ADVTK_CHECK(count <= (size_t{1} << 62) / static_cast<size_t>(dim), path, ": header announces ",
+                torch::IntArrayRef(dims), "..., more data than any file");
+    count *= static_cast<size_t>(dim);
   }
-  const size_t payload = bytes.size() - header_size;
-  ADVTK_CHECK(payload == static_cast<size_t>(count), path, ": header announces ", count,
-              " bytes of data (", torch::IntArrayRef(dims), "), file holds ", payload,
-              payload < static_cast<size_t>(count) ? " (truncated)" : " (trailing bytes)");
+  ADVTK_CHECK(payload == count, path, ": header announces ", count, " bytes of data (",
+              torch::IntArrayRef(dims), "), file holds ", payload,
+              payload < count ? " (truncated)" : " (trailing bytes)");
   torch::Tensor out = torch::empty(dims, torch::kByte);
   std::memcpy(out.data_ptr(), bytes.data() + header_size, payload);
   return out;

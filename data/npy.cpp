@@ -10,6 +10,11 @@ namespace advtk {
 namespace {
 
 const char kMagic[] = "\x93NUMPY";
+// Compiled once: building them took most of a small file's read time.
+const std::regex kDescr(R"('descr'\s*:\s*'([<>|=])([A-Za-z]\d*)')");
+const std::regex kFortranOrder(R"('fortran_order'\s*:\s*(True|False))");
+const std::regex kShape(R"('shape'\s*:\s*\(([^)]*)\))");
+const std::regex kNumber(R"(\d+)");
 
 struct DtypeCode {
   const char* code;  // without byte-order character
@@ -47,8 +52,7 @@ std::string dtype_kind(const std::string& code) {
 
 }  // namespace
 
-torch::Tensor read_npy(const std::string& path) {
-  const std::vector<char> bytes = read_file_bytes(path);
+torch::Tensor parse_npy(const std::vector<char>& bytes, const std::string& path) {
   ADVTK_CHECK(bytes.size() >= 10 && std::memcmp(bytes.data(), kMagic, 6) == 0, path,
               ": not a .npy file (bad magic number)");
   const int major = static_cast<unsigned char>(bytes[6]);
@@ -69,8 +73,8 @@ torch::Tensor read_npy(const std::string& path) {
   offset += header_len;
 
   std::smatch m;
-  ADVTK_CHECK(std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([<>|=])([A-Za-z]\d*)')")),
-              path, ": .npy header has no readable 'descr' (structured arrays are not supported)");
+  ADVTK_CHECK(std::regex_search(header, m, kDescr), path,
+              ": .npy header has no readable 'descr' (structured arrays are not supported)");
   const std::string order = m[1], code = m[2];
   ADVTK_CHECK(order != ">", path, ": big-endian .npy data is not supported");
   const DtypeCode* dtype = nullptr;
@@ -78,26 +82,34 @@ torch::Tensor read_npy(const std::string& path) {
     if (code == d.code) dtype = &d;
   ADVTK_CHECK(dtype != nullptr, path, ": .npy element type '", code, "'", dtype_kind(code),
               " is not supported (expected u1, i1-i8, f2, f4, f8 or b1)");
-  ADVTK_CHECK(std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")),
-              path, ": .npy header has no 'fortran_order'");
+  ADVTK_CHECK(std::regex_search(header, m, kFortranOrder), path,
+              ": .npy header has no 'fortran_order'");
   ADVTK_CHECK(m[1] == "False", path, ": Fortran-ordered .npy arrays are not supported");
-  ADVTK_CHECK(std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")), path,
-              ": .npy header has no 'shape'");
+  ADVTK_CHECK(std::regex_search(header, m, kShape), path, ": .npy header has no 'shape'");
   std::vector<int64_t> shape;
   const std::string dims = m[1];
-  const std::regex number(R"(\d+)");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it)
+  for (std::sregex_iterator it(dims.begin(), dims.end(), kNumber), end; it != end; ++it) {
+    ADVTK_CHECK(it->str().size() <= 12, path, ": .npy dimension ", it->str().substr(0, 20),
+                " is larger than any file");
     shape.push_back(std::stoll(it->str()));
-  int64_t count = 1;
-  for (int64_t s : shape) count *= s;
-  const size_t expected = static_cast<size_t>(count) * dtype->size;
+  }
+  // The element count, checked as it grows (a crafted shape overflows a 64-bit count).
   const size_t payload = bytes.size() - offset;
+  size_t count = 1;
+  for (int64_t s : shape) {
+    ADVTK_CHECK(s == 0 || count <= (size_t{1} << 58) / static_cast<size_t>(s), path, ": shape ",
+                torch::IntArrayRef(shape), " needs more data than any file");
+    count *= static_cast<size_t>(s);
+  }
+  const size_t expected = count * dtype->size;
   ADVTK_CHECK(payload == expected, path, ": shape ", torch::IntArrayRef(shape), " needs ", expected,
               " bytes of data, file holds ", payload, payload < expected ? " (truncated)" : "");
   torch::Tensor out = torch::empty(shape, dtype->type);
-  std::memcpy(out.data_ptr(), bytes.data() + offset, payload);
+  if (payload > 0) std::memcpy(out.data_ptr(), bytes.data() + offset, payload);  // empty: null
   return out;
 }
+
+torch::Tensor read_npy(const std::string& path) { return parse_npy(read_file_bytes(path), path); }
 
 void write_npy(const std::string& path, const torch::Tensor& tensor) {
   const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fuzzes advtk's readers of other people's files with libFuzzer under AddressSanitizer and
+# UndefinedBehaviorSanitizer (fuzz/: one harness per reader, a seed corpus, a dictionary).
+#
+#   scripts/fuzz.sh [SECONDS]   each harness for SECONDS (default 60)
+#
+# Builds in build-fuzz/ with clang (installed when missing); the corpus grows in
+# build-fuzz/corpus-NAME, crashes land in build-fuzz/crashes/ (each one becomes a regression
+# file in tests/fixtures/fuzz/ that a normal test replays). Prints each harness's executions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+scripts/setup.sh > /dev/null
+if ! command -v clang++ > /dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends clang >&2
+fi
+CXX=clang++ cmake -S fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+cmake --build build-fuzz -j"${ADVTK_JOBS:-2}"
+mkdir -p build-fuzz/crashes
+export OMP_NUM_THREADS=1
+for name in npy idx; do
+  corpus="build-fuzz/corpus-$name"
+  mkdir -p "$corpus"
+  cp -n fuzz/corpus/"$name"/* "$corpus"/
+  log="build-fuzz/$name.log"
+  code=0
+  build-fuzz/"${name}_fuzzer" "$corpus" -dict="fuzz/$name.dict" -max_total_time="$seconds" \
+    -max_len=4096 -rss_limit_mb=4096 -artifact_prefix="build-fuzz/crashes/$name-" \
+    -print_final_stats=1 > "$log" 2>&1 || code=$?
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  echo "fuzz $name: $runs executions in ${seconds} s, exit $code"
+  if [ "$code" -ne 0 ]; then
+    grep -m1 -E "ERROR|runtime error|deadly signal|uncaught" "$log" || true
+    exit "$code"
+  fi
+done
