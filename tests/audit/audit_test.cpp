@@ -18,6 +18,7 @@
 #include "eval/batched.h"
 #include "eval/evaluation.h"
 #include "test_util.h"
+#include "without_timings.h"
 
 namespace advtk {
 namespace {
@@ -57,21 +58,6 @@ AuditPlan tiny_plan() {
   p.sharpness_iterations = 5;
   p.sharpness_pairs = 2;
   return p;
-}
-
-// The report without its timings, which differ from run to run.
-nlohmann::json without_timings(nlohmann::json j) {
-  static const std::set<std::string> timing = {"seconds", "stage_seconds", "wall_seconds_this_run"};
-  if (j.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto& [k, v] : j.items())
-      if (!timing.count(k)) out[k] = without_timings(v);
-    return out;
-  }
-  if (j.is_array()) {
-    for (auto& v : j) v = without_timings(v);
-  }
-  return j;
 }
 
 struct Interrupted : std::runtime_error {
@@ -121,7 +107,7 @@ TEST_F(AuditTest, ResumedAuditEndsWithTheNumbersOfAnUninterruptedOne) {
   const AuditResult resumed = run_audit(model, data, o, {}, [&](const std::string&) { ++later; });
   EXPECT_GT(later, 0);
   EXPECT_LT(later, saves);  // the finished work was not redone
-  EXPECT_EQ(without_timings(resumed.report), without_timings(whole.report));
+  EXPECT_EQ(test::without_timings(resumed.report), test::without_timings(whole.report));
   EXPECT_EQ(resumed.files, whole.files);
 
   // A finished audit resumes without any work.

@@ -12,24 +12,12 @@
 #include <set>
 
 #include "test_util.h"
+#include "without_timings.h"
 
 namespace advtk {
 namespace {
 
 namespace fs = std::filesystem;
-
-nlohmann::json without_timings(nlohmann::json j) {
-  static const std::set<std::string> timing = {"seconds", "stage_seconds", "wall_seconds_this_run"};
-  if (j.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto& [k, v] : j.items())
-      if (!timing.count(k)) out[k] = without_timings(v);
-    return out;
-  }
-  if (j.is_array())
-    for (auto& v : j) v = without_timings(v);
-  return j;
-}
 
 nlohmann::json read_json(const std::string& path) {
   const auto bytes = test::read_bytes(path);
@@ -80,8 +68,8 @@ TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
   EXPECT_FALSE(fs::exists(resumed + "/report.md"));
   const auto last = test::run_advtk(audit + resumed + " --resume");
   EXPECT_EQ(last.exit_code, whole.exit_code) << last.err;
-  EXPECT_EQ(without_timings(read_json(resumed + "/report.json")),
-            without_timings(read_json(tmp.file("whole/report.json"))));
+  EXPECT_EQ(test::without_timings(read_json(resumed + "/report.json")),
+            test::without_timings(read_json(tmp.file("whole/report.json"))));
   EXPECT_TRUE(fs::exists(resumed + "/report.md") && fs::exists(resumed + "/report.html"));
 }
 

@@ -13,9 +13,10 @@
 namespace advtk {
 namespace {
 
-const std::vector<std::string> kRooms = {"core",    "data",      "models",   "eval",
-                                         "attacks", "training",  "defenses", "diagnostics",
-                                         "leakage", "poisoning", "audit",    "cli"};
+// fuzz/ holds the libFuzzer harnesses, which read through the library like the command line.
+const std::vector<std::string> kRooms = {
+    "core",        "data",    "models",    "eval",  "attacks", "training", "defenses",
+    "diagnostics", "leakage", "poisoning", "audit", "cli",     "fuzz"};
 
 int rank_of(const std::string& room) {
   for (size_t i = 0; i < kRooms.size(); ++i)
