@@ -20,7 +20,7 @@ CXX=clang++ cmake -S fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev
 cmake --build build-fuzz -j"${ADVTK_JOBS:-2}"
 mkdir -p build-fuzz/crashes
 export OMP_NUM_THREADS=1
-for name in npy idx; do
+for name in npy idx values; do
   corpus="build-fuzz/corpus-$name"
   mkdir -p "$corpus"
   cp -n fuzz/corpus/"$name"/* "$corpus"/
