@@ -69,11 +69,15 @@ std::vector<ClassResult> search_group(const Model& model, const torch::Tensor& c
     loss.backward();
     adam.step();
     // Per class: success on this batch, best mask, cost schedule.
-    const torch::Tensor success =
-        (logits.argmax(1) == targets).view({k, o.batch_size}).to(torch::kFloat).mean(1).cpu();
-    const torch::Tensor norms = l1.detach().cpu();
+    // One host copy of both per-class figures a step.
+    const torch::Tensor figures =
+        torch::stack(
+            {(logits.argmax(1) == targets).view({k, o.batch_size}).to(torch::kFloat).mean(1),
+             l1.detach().to(torch::kFloat)})
+            .to(torch::kCPU, torch::kDouble);
+    const auto f = figures.accessor<double, 2>();
     for (int64_t t = 0; t < k; ++t) {
-      const double s = success[t].item<double>(), nm = norms[t].item<double>();
+      const double s = f[0][t], nm = f[1][t];
       if (s >= o.success_threshold && nm < best[t].norm) {
         best[t].norm = nm;
         best[t].success = s;

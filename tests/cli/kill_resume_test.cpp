@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "test_util.h"
 #include "without_timings.h"
@@ -31,11 +33,19 @@ void expect_whole_json_files(const std::string& dir) {
       EXPECT_NO_THROW(read_json(e.path().string())) << e.path() << " is half-written";
 }
 
-test::CommandResult run_killed_at(const std::string& point, const std::string& args) {
-  setenv("ADVTK_KILL_AT", point.c_str(), 1);
-  const auto r = test::run_advtk(args);
-  unsetenv("ADVTK_KILL_AT");
-  return r;
+// Runs `command` into `out` once per kill point (with --resume after the first run when asked),
+// each ended by SIGKILL at its point; every JSON result stays whole.
+void kill_in_turn(const std::string& command, const std::string& out,
+                  const std::vector<std::pair<std::string, bool>>& points) {
+  for (const auto& [point, resume] : points) {
+    setenv("ADVTK_KILL_AT", point.c_str(), 1);
+    const auto r = test::run_advtk(command + out + (resume ? " --resume" : ""));
+    unsetenv("ADVTK_KILL_AT");
+    EXPECT_TRUE(r.exit_code == 128 + SIGKILL || r.exit_code == -1)
+        << point << ": exit " << r.exit_code << "\n"
+        << r.err;
+    expect_whole_json_files(out);
+  }
 }
 
 TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
@@ -53,17 +63,8 @@ TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
   ASSERT_TRUE(whole.exit_code == 0 || whole.exit_code == 3) << whole.err;
 
   const std::string resumed = tmp.file("resumed");
-  const struct {
-    std::string point;
-    bool resume;
-  } kills[] = {{"save:2", false}, {"after:attack-square/batch-2", true}, {"report", true}};
-  for (const auto& k : kills) {
-    const auto r = run_killed_at(k.point, audit + resumed + (k.resume ? " --resume" : ""));
-    EXPECT_TRUE(r.exit_code == 128 + SIGKILL || r.exit_code == -1)
-        << k.point << ": exit " << r.exit_code << "\n"
-        << r.err;
-    expect_whole_json_files(resumed);
-  }
+  kill_in_turn(audit, resumed,
+               {{"save:2", false}, {"after:attack-square/batch-2", true}, {"report", true}});
   EXPECT_TRUE(fs::exists(resumed + "/report.json"));  // the last kill fell inside the report
   EXPECT_FALSE(fs::exists(resumed + "/report.md"));
   const auto last = test::run_advtk(audit + resumed + " --resume");
@@ -104,17 +105,7 @@ TEST(KillAndResume, AKilledTrainingResumesToTheModelOfAnUninterruptedOne) {
   const std::string train = "train --arch mlp --limit 3000 --epochs 3 --batch-size 50 -q --out ";
   ASSERT_EQ(test::run_advtk(train + tmp.file("whole")).exit_code, 0);
   const std::string resumed = tmp.file("resumed");
-  const struct {
-    std::string point;
-    bool resume;
-  } kills[] = {{"in-epoch:2", false}, {"epoch:2", true}};
-  for (const auto& k : kills) {
-    const auto r = run_killed_at(k.point, train + resumed + (k.resume ? " --resume" : ""));
-    EXPECT_TRUE(r.exit_code == 128 + SIGKILL || r.exit_code == -1)
-        << k.point << ": exit " << r.exit_code << "\n"
-        << r.err;
-    expect_whole_json_files(resumed);
-  }
+  kill_in_turn(train, resumed, {{"in-epoch:2", false}, {"epoch:2", true}});
   ASSERT_EQ(test::run_advtk(train + resumed + " --resume").exit_code, 0);
   expect_close(read_json(resumed + "/history.json"), read_json(tmp.file("whole/history.json")),
                1e-5);
