@@ -101,48 +101,6 @@ void apply_common(const CommonOptions& o) {
   torch::manual_seed(o.seed);
 }
 
-DataSource parse_data_source(const std::string& spec, const std::string& split) {
-  DataSource s;
-  s.split = split == "train" ? Split::Train : Split::Test;
-  const auto colon = spec.find(':');
-  const std::string kind = spec.substr(0, colon);
-  const std::string rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
-  const auto expect_paths = [&](size_t count, const char* form) {
-    ADVTK_CHECK(!rest.empty(), "--data ", spec, ": expected ", form);
-    s.paths = count == 1 ? std::vector<std::string>{rest} : cli::split(rest, ',');
-    ADVTK_CHECK(s.paths.size() == count, "--data ", spec, ": expected ", form);
-    for (const auto& p : s.paths) ADVTK_CHECK(!p.empty(), "--data ", spec, ": expected ", form);
-  };
-  if (kind == "fashion-mnist") {
-    ADVTK_CHECK(rest.empty(), "--data ", spec,
-                ": fashion-mnist takes no path (choose the split with --split)");
-    s.kind = DataKind::FashionMnist;
-  } else if (kind == "mnist") {
-    s.kind = DataKind::Mnist;
-    expect_paths(1, "mnist:DIR");
-  } else if (kind == "idx") {
-    s.kind = DataKind::Idx;
-    expect_paths(2, "idx:IMAGES,LABELS");
-  } else if (kind == "cifar10") {
-    s.kind = DataKind::Cifar10;
-    expect_paths(1, "cifar10:DIR");
-  } else if (kind == "npy") {
-    s.kind = DataKind::Npy;
-    expect_paths(2, "npy:IMAGES.npy,LABELS.npy");
-  } else if (kind == "pt") {
-    s.kind = DataKind::TensorFile;
-    expect_paths(1, "pt:FILE");
-  } else if (kind == "folder") {
-    s.kind = DataKind::ImageFolder;
-    expect_paths(1, "folder:DIR");
-  } else {
-    throw Error("--data: unknown source '" + spec +
-                "' (expected fashion-mnist, mnist:DIR, idx:IMAGES,LABELS, cifar10:DIR, "
-                "npy:X.npy,Y.npy, pt:FILE or folder:DIR)");
-  }
-  return s;
-}
-
 Dataset load_data(const DataOptions& o, uint64_t seed) {
   const Dataset all = load_dataset(parse_data_source(o.spec, o.split));
   Selection sel;

@@ -52,10 +52,6 @@ void add_model_options(CLI::App& app, ModelCliOptions& options);
 // Sets threads and logging for the process; called once per command, before any work.
 void apply_common(const CommonOptions& options);
 
-// "fashion-mnist", "mnist:DIR", "idx:IMAGES,LABELS", "cifar10:DIR", "npy:X.npy,Y.npy", "pt:FILE",
-// "folder:DIR".
-DataSource parse_data_source(const std::string& spec, const std::string& split);
-
 // Loads the source and applies --offset/--limit/--shuffle.
 Dataset load_data(const DataOptions& options, uint64_t seed);
 

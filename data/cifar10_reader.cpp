@@ -33,7 +33,10 @@ std::vector<std::string> read_meta(const fs::path& dir) {
 }  // namespace
 
 Dataset load_cifar10_batch(const std::string& path) {
-  const std::vector<char> bytes = read_file_bytes(path);
+  return parse_cifar10_batch(read_file_bytes(path), path);
+}
+
+Dataset parse_cifar10_batch(const std::vector<char>& bytes, const std::string& path) {
   ADVTK_CHECK(!bytes.empty() && bytes.size() % kRecord == 0, path, ": ", bytes.size(),
               " bytes is not a whole number of CIFAR-10 records (", kRecord,
               " bytes each); the file is truncated or not a CIFAR-10 binary batch");

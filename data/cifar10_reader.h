@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -16,5 +17,8 @@ Dataset load_cifar10(const std::string& dir, Split split);
 
 // One batch file; `path` is named in messages.
 Dataset load_cifar10_batch(const std::string& path);
+
+// The same from the file's bytes (gunzipped already); errors name `path`.
+Dataset parse_cifar10_batch(const std::vector<char>& bytes, const std::string& path);
 
 }  // namespace advtk

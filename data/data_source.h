@@ -24,6 +24,10 @@ struct DataSource {
 // Where Debian's dataset-fashion-mnist package puts the files; ADVTK_FASHION_MNIST_DIR overrides.
 std::string fashion_mnist_dir();
 
+// The --data spec: "fashion-mnist", "mnist:DIR", "idx:IMAGES,LABELS", "cifar10:DIR",
+// "npy:X.npy,Y.npy", "pt:FILE", "folder:DIR"; `split` is "train" or "test".
+DataSource parse_data_source(const std::string& spec, const std::string& split);
+
 // Loads and validates the whole source (selection is applied separately, see select()).
 Dataset load_dataset(const DataSource& source);
 

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <memory>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "data/jpeg_tables.h"
 
 namespace advtk {
 namespace fs = std::filesystem;
@@ -23,16 +26,29 @@ bool is_image_file(const fs::path& p) {
 }  // namespace
 
 torch::Tensor read_image(const std::string& path, int channels) {
-  const std::vector<char> bytes = read_file_bytes(path, /*gunzip=*/false);
+  return decode_image(read_file_bytes(path, /*gunzip=*/false), path, channels);
+}
+
+torch::Tensor decode_image(const std::vector<char>& bytes, const std::string& path, int channels) {
+  ADVTK_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()), path,
+              ": an image file over 2 GiB");
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
+  check_jpeg_huffman_tables(bytes, path);
   int w = 0, h = 0, stored = 0;
-  unsigned char* pixels =
-      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                            static_cast<int>(bytes.size()), &w, &h, &stored, channels);
+  ADVTK_CHECK(stbi_info_from_memory(data, size, &w, &h, &stored), path, ": cannot decode image (",
+              stbi_failure_reason(), ")");
+  // The header's size decides the allocation: refuse what no dataset image needs.
+  ADVTK_CHECK(w <= kMaxImageSide && h <= kMaxImageSide, path, ": ", w, "x", h,
+              " pixels is larger than advtk reads (", kMaxImageSide, " on a side)");
+  const std::unique_ptr<unsigned char, void (*)(void*)> pixels(
+      stbi_load_from_memory(data, size, &w, &h, &stored, channels), stbi_image_free);
   ADVTK_CHECK(pixels != nullptr, path, ": cannot decode image (", stbi_failure_reason(), ")");
   const int c = channels == 0 ? stored : channels;
+  ADVTK_CHECK(w > 0 && h > 0 && c > 0, path, ": an image of ", w, "x", h, " pixels and ", c,
+              " channels");
   torch::Tensor out = torch::empty({h, w, c}, torch::kByte);
-  std::memcpy(out.data_ptr(), pixels, static_cast<size_t>(h) * w * c);
-  stbi_image_free(pixels);
+  std::memcpy(out.data_ptr(), pixels.get(), static_cast<size_t>(h) * w * c);
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include "attacks/attack_runner.h"
 #include "attacks/iterative_attack.h"
+#include "core/percent.h"
 
 namespace advtk {
 namespace {
@@ -15,12 +16,6 @@ double accuracy_under(const Model& model, const Dataset& data, const AttackFacto
   run.seed = o.seed;
   const AttackRun r = run_attack(model, data, factory, {o.threat.eps}, run).front();
   return 1.0 - r.success.to(torch::kDouble).mean().item<double>();
-}
-
-std::string percent(double v) {
-  char s[32];
-  std::snprintf(s, sizeof s, "%.1f%%", 100 * v);
-  return s;
 }
 
 }  // namespace

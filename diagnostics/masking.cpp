@@ -8,6 +8,7 @@
 #include "attacks/iterative_attack.h"
 #include "attacks/square.h"
 #include "core/error.h"
+#include "core/percent.h"
 #include "core/seeding.h"
 #include "diagnostics/masking_indicators.h"
 #include "diagnostics/masking_ladder.h"
@@ -15,12 +16,6 @@
 
 namespace advtk {
 namespace {
-
-std::string percent(double v) {
-  char s[32];
-  std::snprintf(s, sizeof s, "%.1f%%", 100 * v);
-  return s;
-}
 
 // Runs the ladder's rungs in turn, each on the points still robust; a point is robust only while
 // every attack so far failed on it.

@@ -5,6 +5,7 @@
 #include "attacks/iterative_attack.h"
 #include "attacks/square.h"
 #include "core/error.h"
+#include "core/percent.h"
 #include "core/seeding.h"
 #include "diagnostics/masking_indicators.h"
 #include "diagnostics/straight_through.h"
@@ -15,12 +16,6 @@ namespace {
 // A model the ladder does not own (the caller's BPDA view or surrogate).
 std::shared_ptr<const Model> borrowed(const Model* m) {
   return m == nullptr ? nullptr : std::shared_ptr<const Model>(m, [](const Model*) {});
-}
-
-std::string percent(double v) {
-  char s[32];
-  std::snprintf(s, sizeof s, "%.1f%%", 100 * v);
-  return s;
 }
 
 MakeAttack smoothed_pgd(const MaskingOptions& o, double sigma_over_eps, uint64_t salt) {

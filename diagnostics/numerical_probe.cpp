@@ -11,7 +11,7 @@
 namespace advtk {
 namespace {
 
-std::string percent(double fraction) {
+std::string percent_3_digits(double fraction) {
   std::ostringstream s;
   s.precision(3);
   s << 100 * fraction << "%";
@@ -107,7 +107,7 @@ NumericalReport probe_numerics(const Model& model, const Dataset& data,
     } else if (p.id == "tiny-noise" && p.prediction_flips > 0.01 * p.inputs) {
       p.flagged = true;
       p.finding = "noise of " + concat(options.tiny_noise) + " of the range flips " +
-                  percent(static_cast<double>(p.prediction_flips) / p.inputs) +
+                  percent_3_digits(static_cast<double>(p.prediction_flips) / p.inputs) +
                   " of the predictions: unstable (or randomised) outputs";
     }
     if (p.flagged) r.flags.push_back(p.finding);
@@ -136,16 +136,17 @@ NumericalReport probe_numerics(const Model& model, const Dataset& data,
           margin_ok.gt(options.explode_factor * f.margin_median_l2).sum().item<double>() / n;
   }
   if (f.fraction_nonfinite > 0)
-    r.flags.push_back("non-finite input gradients on " + percent(f.fraction_nonfinite) +
+    r.flags.push_back("non-finite input gradients on " + percent_3_digits(f.fraction_nonfinite) +
                       " of the examples");
   if (f.fraction_zero > 0.1)
-    r.flags.push_back("zero input gradients on " + percent(f.fraction_zero) +
+    r.flags.push_back("zero input gradients on " + percent_3_digits(f.fraction_zero) +
                       " of the examples: gradient attacks get no signal there (see the masking "
                       "section)");
   if (f.fraction_exploding > 0.01)
     r.flags.push_back("exploding input gradients (the logit margin's, over " +
                       std::to_string(static_cast<int>(options.explode_factor)) +
-                      "x its median) on " + percent(f.fraction_exploding) + " of the examples");
+                      "x its median) on " + percent_3_digits(f.fraction_exploding) +
+                      " of the examples");
 
   for (const auto& p : model.parameters()) {
     if (!torch::isfinite(p.detach()).all().item<bool>()) r.nonfinite_parameters = true;

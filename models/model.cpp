@@ -6,6 +6,8 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/zip_archive.h"
+#include "data/tensor_file.h"
 
 namespace advtk {
 namespace {
@@ -76,6 +78,14 @@ Model::Model(torch::jit::Module module, ModelOptions options, std::string name)
 Model Model::load(const std::string& path, const ModelOptions& options) {
   std::error_code ec;
   ADVTK_CHECK(std::filesystem::is_regular_file(path, ec), path, ": no such model file");
+  // The container first: LibTorch's zip reader trusts its offsets (core/zip_archive.h).
+  try {
+    read_torch_archive_file(path, ArchiveKind::Module);
+  } catch (const Error& e) {
+    std::string why = e.what();
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+    throw Error(path + ": not a loadable TorchScript model (" + why + ")");
+  }
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, options.device);
@@ -83,6 +93,10 @@ Model Model::load(const std::string& path, const ModelOptions& options) {
     throw Error(path + ": not a loadable TorchScript model (" + short_message(e) +
                 "); export it with torch.jit.script or torch.jit.trace and .save()");
   }
+  for (const auto& p : module.named_parameters(/*recurse=*/true))
+    check_inside_storage(p.value, path + " (parameter " + p.name + ")");
+  for (const auto& b : module.named_buffers(/*recurse=*/true))
+    check_inside_storage(b.value, path + " (buffer " + b.name + ")");
   return Model(std::move(module), options, path);
 }
 

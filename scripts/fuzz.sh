@@ -20,14 +20,21 @@ CXX=clang++ cmake -S fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev
 cmake --build build-fuzz -j"${ADVTK_JOBS:-2}"
 mkdir -p build-fuzz/crashes
 export OMP_NUM_THREADS=1
-for name in npy idx values; do
+# Inputs up to the largest seed: a CIFAR-10 record is 3,073 bytes, a small torch.save file 5 KB.
+for name in ${ADVTK_FUZZERS:-npy idx cifar10 torch_save image data_spec values stage_store}; do
+  case "$name" in
+    cifar10|torch_save|stage_store) max_len=8192 ;;
+    *) max_len=4096 ;;
+  esac
   corpus="build-fuzz/corpus-$name"
   mkdir -p "$corpus"
   cp -n fuzz/corpus/"$name"/* "$corpus"/
+  dict=()
+  [ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
   log="build-fuzz/$name.log"
   code=0
-  build-fuzz/"${name}_fuzzer" "$corpus" -dict="fuzz/$name.dict" -max_total_time="$seconds" \
-    -max_len=4096 -rss_limit_mb=4096 -artifact_prefix="build-fuzz/crashes/$name-" \
+  build-fuzz/"${name}_fuzzer" "$corpus" "${dict[@]}" -max_total_time="$seconds" \
+    -max_len="$max_len" -rss_limit_mb=4096 -artifact_prefix="build-fuzz/crashes/$name-" \
     -print_final_stats=1 > "$log" 2>&1 || code=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   echo "fuzz $name: $runs executions in ${seconds} s, exit $code"

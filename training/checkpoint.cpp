@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/zip_archive.h"
 
 namespace advtk {
 namespace fs = std::filesystem;
@@ -15,6 +16,7 @@ std::string path_in(const std::string& dir, const char* name) {
 }
 
 ModelState read_state(const std::string& path, torch::Device device) {
+  read_torch_archive_file(path, ArchiveKind::Module);
   try {
     return capture_state(torch::jit::load(path, device));
   } catch (const std::exception& e) {

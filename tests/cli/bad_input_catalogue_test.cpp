@@ -1,8 +1,9 @@
 // The catalogue of bad input: each case runs advtk as a user would, and must end with exit 2, one
 // line naming the file or option and the problem (no stack trace), and the --out folder's files
-// as they were before — 60 cases across the subcommands.
+// as they were before — 62 cases across the subcommands.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,18 @@ class BadInputCatalogue : public ::testing::Test {
     write_png(f("mixed/a/1.png"), torch::zeros({1, 5, 5}));
     write_png(f("mixed/b/2.png"), torch::zeros({1, 6, 5}));
     test::write_bytes(f("a_file"), {'x'});
+    // A model whose first central-directory entry points 2 GiB past its end, and a torch.save
+    // file cut short: refused by advtk's container check before LibTorch reads them.
+    std::vector<unsigned char> lying = test::read_bytes(f("m/model.pt"));
+    const unsigned char central[] = {'P', 'K', 1, 2};
+    const auto entry = std::search(lying.begin(), lying.end(), central, central + 4);
+    ASSERT_NE(entry, lying.end());
+    std::fill_n(entry + 42, 3, 0xFF);
+    entry[45] = 0x7F;
+    test::write_bytes(f("lying.pt"), lying);
+    std::vector<unsigned char> cut = test::read_bytes(test::fixture("python_dict.pt"));
+    cut.resize(cut.size() - 30);
+    test::write_bytes(f("cut.pt"), cut);
   }
   static void TearDownTestSuite() { delete dir_; }
 
@@ -98,6 +111,12 @@ TEST_F(BadInputCatalogue, ModelsAndData) {
   expect_refused({
       {"eval " + file("none.pt"), "none.pt: no such model file"},
       {"info " + file("corrupt.pt"), "corrupt.pt: not a loadable TorchScript model"},
+      {"info " + file("lying.pt"),
+       "lying.pt: not a loadable TorchScript model (not a valid "
+       "PyTorch archive (entry '"},
+      {"data --data pt:" + file("cut.pt"),
+       "cut.pt: not a valid PyTorch archive (no "
+       "end-of-central-directory record"},
       {eval + "npy:" + x + "," + file("y_short.npy"), "y_short.npy"},
       {eval + "npy:" + file("x_nan.npy") + "," + y, "x_nan.npy"},
       {eval + "npy:" + x + "," + file("y_negative.npy"), "y_negative.npy: negative label -1"},

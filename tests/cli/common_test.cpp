@@ -7,27 +7,6 @@
 namespace advtk::cli {
 namespace {
 
-TEST(DataSpec, ParsesEveryKind) {
-  EXPECT_EQ(parse_data_source("fashion-mnist", "train").kind, DataKind::FashionMnist);
-  EXPECT_EQ(parse_data_source("fashion-mnist", "train").split, Split::Train);
-  const DataSource idx = parse_data_source("idx:a.gz,b.gz", "test");
-  EXPECT_EQ(idx.kind, DataKind::Idx);
-  EXPECT_EQ(idx.paths, (std::vector<std::string>{"a.gz", "b.gz"}));
-  EXPECT_EQ(parse_data_source("npy:x.npy,y.npy", "test").kind, DataKind::Npy);
-  EXPECT_EQ(parse_data_source("pt:C:/set.pt", "test").paths.front(), "C:/set.pt");
-  EXPECT_EQ(parse_data_source("cifar10:/d", "test").kind, DataKind::Cifar10);
-  EXPECT_EQ(parse_data_source("mnist:/d", "test").kind, DataKind::Mnist);
-  EXPECT_EQ(parse_data_source("folder:/d", "test").kind, DataKind::ImageFolder);
-}
-
-TEST(DataSpec, RejectsMalformedSpecs) {
-  for (const char* bad : {"idx:a.gz", "npy:x.npy", "npy:x.npy,", "cifar10:", "pt:", "imagenet:/x",
-                          "fashion-mnist:/x"}) {
-    const std::string msg = test::error_of([&] { parse_data_source(bad, "test"); });
-    EXPECT_NE(msg.find("--data"), std::string::npos) << bad << ": " << msg;
-  }
-}
-
 TEST(ModelOptions, ParsesNormalisationAndRange) {
   ModelCliOptions o;
   o.mean = "0.5,0.25";

@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/idx_reader.h"
+#include "data/image_folder.h"
 #include "data/npy.h"
+#include "data/tensor_file.h"
 #include "test_util.h"
 
 namespace advtk {
@@ -45,8 +47,17 @@ TEST(FuzzRegressions, EveryFoundInputIsReadOrRefusedInWords) {
             outcome([&] { parse_idx(gunzip_if_gzipped(bytes, name), name, rank); });
         EXPECT_TRUE(r == "read" || r.rfind("refused: " + name + ": ", 0) == 0) << r;
       }
+    } else if (name.rfind("image_", 0) == 0) {
+      for (int channels : {0, 1, 3}) {
+        const std::string r = outcome([&] { decode_image(bytes, name, channels); });
+        EXPECT_TRUE(r == "read" || r.rfind("refused: " + name + ": ", 0) == 0) << r;
+      }
+    } else if (name.rfind("torch_save_", 0) == 0) {
+      const std::string r = outcome([&] { parse_torch_save(bytes, name); });
+      EXPECT_TRUE(r == "read" || r.rfind("refused: " + name + ": ", 0) == 0) << r;
     } else {
-      ADD_FAILURE() << name << ": a regression file of no known reader (npy_*, idx_*)";
+      ADD_FAILURE()
+          << name << ": a regression file of no known reader (npy_*, idx_*, image_*, torch_save_*)";
     }
   }
   EXPECT_GE(files, 3);
@@ -66,6 +77,18 @@ TEST(FuzzRegressions, OverflowingShapesAreRefusedBeforeAnyAllocation) {
         "idx", 3);
   });
   EXPECT_NE(idx.find("more data than any file"), std::string::npos) << idx;
+}
+
+// Debian's stb_image writes past its Huffman tables on this JPEG (data/jpeg_tables.h).
+TEST(FuzzRegressions, AJpegHuffmanTableOfMoreThan256CodesAndAnEmptyBmpAreRefused) {
+  const std::string f = "image_jpeg_huffman_table_over_256_codes";
+  const std::string r =
+      outcome([&] { decode_image(read_file_bytes(test::fixture("fuzz/" + f), false), f); });
+  EXPECT_NE(r.find("corrupt JPEG (a Huffman table of"), std::string::npos) << r;
+  const std::string bmp = "image_bmp_zero_width";  // stb_image decodes it to no pixels
+  const std::string b =
+      outcome([&] { decode_image(read_file_bytes(test::fixture("fuzz/" + bmp), false), bmp); });
+  EXPECT_EQ(b, "refused: " + bmp + ": an image of 0x69 pixels and 3 channels") << b;
 }
 
 }  // namespace
