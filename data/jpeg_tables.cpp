@@ -8,8 +8,12 @@ void check_jpeg_huffman_tables(const std::vector<char>& bytes, const std::string
   const size_t size = bytes.size();
   // A byte of the file, 0 past its end (as stb_image reads it).
   auto at = [&](size_t i) { return i < size ? static_cast<unsigned char>(bytes[i]) : 0u; };
-  if (size < 2 || at(0) != 0xFF || at(1) != 0xD8) return;
-  size_t pos = 2;
+  // stb_image takes any number of 0xFF fill bytes before the start-of-image marker.
+  if (size < 2 || at(0) != 0xFF) return;
+  size_t pos = 0;
+  while (pos < size && at(pos) == 0xFF) ++pos;
+  if (at(pos) != 0xD8) return;
+  ++pos;
   // Markers are 0xFF and a code; entropy-coded data between them is skipped byte by byte (its
   // 0xFF bytes are followed by 0x00 or a restart code).
   while (pos + 1 < size) {
