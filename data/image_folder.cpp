@@ -29,18 +29,25 @@ torch::Tensor read_image(const std::string& path, int channels) {
   return decode_image(read_file_bytes(path, /*gunzip=*/false), path, channels);
 }
 
-torch::Tensor decode_image(const std::vector<char>& bytes, const std::string& path, int channels) {
+torch::Tensor decode_image(const std::vector<char>& bytes, const std::string& path, int channels,
+                           int max_side) {
   ADVTK_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()), path,
               ": an image file over 2 GiB");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int size = static_cast<int>(bytes.size());
+  // stb_image picks its decoder by content (GIF, PSD, PNM, TGA, HDR, PIC too, and its PNM one
+  // overflows an int on a long header number): only the three formats advtk reads reach it.
+  const bool png = bytes.size() >= 4 && std::memcmp(bytes.data(), "\x89PNG", 4) == 0;
+  const bool bmp = bytes.size() >= 2 && bytes[0] == 'B' && bytes[1] == 'M';
+  ADVTK_CHECK(png || bmp || looks_like_jpeg(bytes), path,
+              ": not a PNG, JPEG or BMP image (the formats advtk reads)");
   check_jpeg_huffman_tables(bytes, path);
   int w = 0, h = 0, stored = 0;
   ADVTK_CHECK(stbi_info_from_memory(data, size, &w, &h, &stored), path, ": cannot decode image (",
               stbi_failure_reason(), ")");
   // The header's size decides the allocation: refuse what no dataset image needs.
-  ADVTK_CHECK(w <= kMaxImageSide && h <= kMaxImageSide, path, ": ", w, "x", h,
-              " pixels is larger than advtk reads (", kMaxImageSide, " on a side)");
+  ADVTK_CHECK(w <= max_side && h <= max_side, path, ": ", w, "x", h,
+              " pixels is larger than advtk reads (", max_side, " on a side)");
   const std::unique_ptr<unsigned char, void (*)(void*)> pixels(
       stbi_load_from_memory(data, size, &w, &h, &stored, channels), stbi_image_free);
   ADVTK_CHECK(pixels != nullptr, path, ": cannot decode image (", stbi_failure_reason(), ")");

@@ -4,15 +4,26 @@
 
 namespace advtk {
 
+namespace {
+
+// Where the start-of-image marker's code (0xD8) is, after stb_image's rule: any number of 0xFF
+// fill bytes, then 0xD8; 0 when the bytes do not start so.
+size_t start_of_image(const std::vector<char>& bytes) {
+  size_t pos = 0;
+  while (pos < bytes.size() && static_cast<unsigned char>(bytes[pos]) == 0xFF) ++pos;
+  return pos > 0 && pos < bytes.size() && static_cast<unsigned char>(bytes[pos]) == 0xD8 ? pos : 0;
+}
+
+}  // namespace
+
+bool looks_like_jpeg(const std::vector<char>& bytes) { return start_of_image(bytes) > 0; }
+
 void check_jpeg_huffman_tables(const std::vector<char>& bytes, const std::string& path) {
   const size_t size = bytes.size();
   // A byte of the file, 0 past its end (as stb_image reads it).
   auto at = [&](size_t i) { return i < size ? static_cast<unsigned char>(bytes[i]) : 0u; };
-  // stb_image takes any number of 0xFF fill bytes before the start-of-image marker.
-  if (size < 2 || at(0) != 0xFF) return;
-  size_t pos = 0;
-  while (pos < size && at(pos) == 0xFF) ++pos;
-  if (at(pos) != 0xD8) return;
+  size_t pos = start_of_image(bytes);
+  if (pos == 0) return;
   ++pos;
   // Markers are 0xFF and a code; entropy-coded data between them is skipped byte by byte (its
   // 0xFF bytes are followed by 0x00 or a restart code).

@@ -10,6 +10,10 @@
 
 namespace advtk {
 
+// True when `bytes` start as stb_image takes a JPEG to: 0xFF fill bytes, then the start-of-image
+// code 0xD8.
+bool looks_like_jpeg(const std::vector<char>& bytes);
+
 // Throws advtk::Error naming `path` when `bytes` are a JPEG with a Huffman table of more than
 // 256 codes; does nothing for other bytes (stb_image judges the rest).
 void check_jpeg_huffman_tables(const std::vector<char>& bytes, const std::string& path);
