@@ -140,7 +140,7 @@ class ArchiveParser {
       if (!inside(at + kCentralSize, name_len + extra_len + comment_len, dir.size()))
         fail("central directory entry " + std::to_string(i) + " runs past the directory");
       const std::string entry_name = dir.text(at + kCentralSize, name_len);
-      read_zip64_extra(dir, at + kCentralSize + name_len, extra_len, packed, size, local, disk);
+      read_zip64_extra(dir, at + kCentralSize + name_len, extra_len, packed, size, local);
       at += kCentralSize + name_len + extra_len + comment_len;
 
       const std::string quoted = "entry '" + entry_name + "'";
@@ -175,7 +175,7 @@ class ArchiveParser {
 
   // ZIP64 extra field (id 1): 64-bit values for the fields saturated at 0xFFFFFFFF (0xFFFF).
   void read_zip64_extra(const Fields& dir, uint64_t at, uint64_t n, uint64_t& packed,
-                        uint64_t& size, uint64_t& local, uint64_t disk) const {
+                        uint64_t& size, uint64_t& local) const {
     const uint64_t end = at + n;
     while (at + 4 <= end) {
       const uint16_t id = dir.u16(at), len = dir.u16(at + 2);
@@ -191,7 +191,6 @@ class ArchiveParser {
         if (size == 0xFFFFFFFF) next(size);
         if (packed == 0xFFFFFFFF) next(packed);
         if (local == 0xFFFFFFFF) next(local);
-        (void)disk;
       }
       at += 4 + len;
     }
