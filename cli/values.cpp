@@ -4,19 +4,12 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/split.h"
 
 namespace advtk::cli {
 
 std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t pos = text.find(separator, start);
-    parts.push_back(text.substr(start, pos == std::string::npos ? std::string::npos : pos - start));
-    if (pos == std::string::npos) break;
-    start = pos + 1;
-  }
-  return parts;
+  return split_text(text, separator);
 }
 
 namespace {

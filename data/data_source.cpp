@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/split.h"
 #include "data/idx_reader.h"
 #include "data/image_folder.h"
 #include "data/npy.h"
@@ -91,19 +92,6 @@ Dataset load_dataset(const DataSource& source) {
   return d;
 }
 
-namespace {
-
-std::vector<std::string> split_paths(const std::string& text) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  for (size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
-    parts.push_back(text.substr(start, comma - start));
-  parts.push_back(text.substr(start));
-  return parts;
-}
-
-}  // namespace
-
 DataSource parse_data_source(const std::string& spec, const std::string& split) {
   DataSource s;
   s.split = split == "train" ? Split::Train : Split::Test;
@@ -112,7 +100,7 @@ DataSource parse_data_source(const std::string& spec, const std::string& split) 
   const std::string rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
   const auto expect_paths = [&](size_t count, const char* form) {
     ADVTK_CHECK(!rest.empty(), "--data ", spec, ": expected ", form);
-    s.paths = count == 1 ? std::vector<std::string>{rest} : split_paths(rest);
+    s.paths = count == 1 ? std::vector<std::string>{rest} : split_text(rest, ',');
     ADVTK_CHECK(s.paths.size() == count, "--data ", spec, ": expected ", form);
     for (const auto& p : s.paths) ADVTK_CHECK(!p.empty(), "--data ", spec, ": expected ", form);
   };

@@ -30,4 +30,12 @@ TEST(ParseLists, SplitsOnCommas) {
   EXPECT_THROW(parse_int_list("3,,32", "--input-shape"), Error);
 }
 
+TEST(Values, SplitKeepsEmptyPartsAndTheLastOne) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(split("a,b,,c", ','), (V{"a", "b", "", "c"}));
+  EXPECT_EQ(split("", ','), V{""});
+  EXPECT_EQ(split("x,", ','), (V{"x", ""}));
+  EXPECT_EQ(split("C:/set.pt", ','), V{"C:/set.pt"});
+}
+
 }  // namespace advtk::cli
