@@ -63,6 +63,39 @@ AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const Atta
   return r;
 }
 
+// After a budget: every rank's rows (the batches [first, last) of its share of `pending`) go to
+// every rank, so that all hold the whole run again.
+void exchange_rows(AttackRun& run, const torch::Tensor& pending, int64_t batch_size,
+                   const ProcessGroup& group) {
+  if (group.alone()) return;
+  const int64_t batches = (pending.numel() + batch_size - 1) / batch_size;
+  for (int r = 0; r < group.size(); ++r) {
+    const auto [first, last] = share_of(batches, r, group.size());
+    const torch::Tensor rows = pending.slice(0, std::min(pending.numel(), first * batch_size),
+                                             std::min(pending.numel(), last * batch_size));
+    if (rows.numel() == 0) continue;
+    torch::Tensor x_adv = run.x_adv.index_select(0, rows).contiguous();
+    torch::Tensor counts =
+        torch::stack({run.pred_adv.index_select(0, rows), run.broken_by.index_select(0, rows),
+                      run.forward_calls.index_select(0, rows),
+                      run.backward_calls.index_select(0, rows)})
+            .contiguous();
+    torch::Tensor flags =
+        torch::stack({run.success.index_select(0, rows), run.claimed.index_select(0, rows)})
+            .contiguous();
+    torch::Tensor distance = run.distance.index_select(0, rows).contiguous();
+    for (torch::Tensor* t : {&x_adv, &counts, &flags, &distance}) group.broadcast(*t, r);
+    run.x_adv.index_copy_(0, rows, x_adv);
+    run.pred_adv.index_copy_(0, rows, counts[0]);
+    run.broken_by.index_copy_(0, rows, counts[1]);
+    run.forward_calls.index_copy_(0, rows, counts[2]);
+    run.backward_calls.index_copy_(0, rows, counts[3]);
+    run.success.index_copy_(0, rows, flags[0]);
+    run.claimed.index_copy_(0, rows, flags[1]);
+    run.distance.index_copy_(0, rows, distance);
+  }
+}
+
 }  // namespace
 
 std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
@@ -70,9 +103,21 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
                                   const AttackRunOptions& options, const RunProgress& progress) {
   ADVTK_CHECK(options.batch_size > 0, "--batch-size: expected a positive number");
   ADVTK_CHECK(!budgets.empty(), "--eps: expected at least one budget");
+  ADVTK_CHECK(options.shard_count >= 1 && options.shard_index >= 0 &&
+                  options.shard_index < options.shard_count,
+              "--shard: expected i/n with 0 <= i < n, got ", options.shard_index, "/",
+              options.shard_count);
+  const ProcessGroup& group = group_or_alone(options.group);
+  const bool grouped = !group.alone();
+  ADVTK_CHECK(options.shard_count == 1 || !grouped,
+              "--shard: a launcher's processes share the work already; use one or the other");
   for (double eps : budgets) ADVTK_CHECK(eps >= 0, "--eps: expected budgets >= 0, got ", eps);
   std::sort(budgets.begin(), budgets.end());
   budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+  ADVTK_CHECK(options.shard_count == 1 || budgets.size() == 1,
+              "--shard: one budget per job (--eps E): which examples a larger budget attacks "
+              "depends on every shard's results at the smaller one (processes started by a "
+              "launcher such as torchrun share a sweep)");
   {
     // A budget beyond the box's diameter in the norm admits every point of the box: refused, so
     // that a slip (1e308 for 1e-3) is named rather than run (or overflowing a float step size).
@@ -98,7 +143,8 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
   const bool targeted = target.defined();
 
   std::vector<AttackRun> runs;
-  for (double eps : budgets) {
+  for (size_t e = 0; e < budgets.size(); ++e) {
+    const double eps = budgets[e];
     const auto started = std::chrono::steady_clock::now();
     std::unique_ptr<Attack> attack = factory(eps);
     AttackRun run;
@@ -135,33 +181,62 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
     }
     const torch::Tensor pending = (~done).nonzero().squeeze(1);
     const int64_t total = pending.numel();
-    for (int64_t start = 0; start < total; start += options.batch_size) {
+    const auto [first, last] = share_of((total + options.batch_size - 1) / options.batch_size,
+                                        grouped ? group.rank() : options.shard_index,
+                                        grouped ? group.size() : options.shard_count);
+    const int64_t own_begin = std::min(total, first * options.batch_size);
+    const int64_t own_end = std::min(total, last * options.batch_size);
+    run.attacked_rows = pending.slice(0, own_begin, own_end);
+    for (int64_t start = own_begin; start < own_end; start += options.batch_size) {
       const torch::Tensor rows =
           pending.slice(0, start, std::min(total, start + options.batch_size));
-      AttackBatch batch;
-      batch.x = x.index_select(0, rows).to(device);
-      batch.y = data.labels.index_select(0, rows).to(device);
-      if (targeted) batch.target = target.index_select(0, rows).to(device);
-      batch.index = ids.index_select(0, rows);
-      batch.clean_pred = clean.pred.index_select(0, rows).to(device);
-      const AttackResult r = run_splitting_on_oom(*attack, model, batch);
+      const int64_t k = start / options.batch_size;
+      std::optional<std::map<std::string, torch::Tensor>> outcome;
+      if (options.store != nullptr) outcome = options.store->load(e, k);
+      if (outcome) {
+        ADVTK_CHECK(outcome->count("rows") && torch::equal(outcome->at("rows"), rows),
+                    "--resume: the stored batch ", k, " at eps ", eps,
+                    " holds other examples than this run attacks there (its store is another "
+                    "run's)");
+      } else {
+        AttackBatch batch;
+        batch.x = x.index_select(0, rows).to(device);
+        batch.y = data.labels.index_select(0, rows).to(device);
+        if (targeted) batch.target = target.index_select(0, rows).to(device);
+        batch.index = ids.index_select(0, rows);
+        batch.clean_pred = clean.pred.index_select(0, rows).to(device);
+        const AttackResult r = run_splitting_on_oom(*attack, model, batch);
+        outcome = {{"rows", rows},
+                   {"x_adv", r.x_adv.detach().to(torch::kCPU, x.scalar_type())},
+                   {"pred", r.pred.to(torch::kCPU)},
+                   {"distance", r.distance.detach().to(torch::kCPU, torch::kFloat)},
+                   {"success", r.success.to(torch::kCPU)},
+                   {"claimed", r.claimed.to(torch::kCPU)},
+                   {"forward_calls", r.forward_calls.to(torch::kCPU)},
+                   {"backward_calls", r.backward_calls.to(torch::kCPU)}};
+        if (r.broken_by.defined()) (*outcome)["broken_by"] = r.broken_by.to(torch::kCPU);
+        if (options.store != nullptr) options.store->save(e, k, *outcome);
+      }
+      const auto& o = *outcome;
       // A targeted run that misses its target at this budget keeps an earlier example that was
       // already misclassified, so that robust accuracy (prediction = label) cannot rise with ε.
-      const torch::Tensor success = r.success.to(torch::kCPU);
+      const torch::Tensor success = o.at("success").to(torch::kBool);
       const torch::Tensor take =
           success | run.pred_adv.index_select(0, rows).eq(run.y.index_select(0, rows));
-      update_rows(run.x_adv, rows, take, r.x_adv.detach().to(torch::kCPU, x.scalar_type()));
-      update_rows(run.pred_adv, rows, take, r.pred.to(torch::kCPU));
-      update_rows(run.distance, rows, take, r.distance.detach().to(torch::kCPU, torch::kFloat));
+      update_rows(run.x_adv, rows, take, o.at("x_adv"));
+      update_rows(run.pred_adv, rows, take, o.at("pred"));
+      update_rows(run.distance, rows, take, o.at("distance"));
       run.success.index_copy_(0, rows, success);
-      run.claimed.index_copy_(0, rows, r.claimed.to(torch::kCPU));
-      if (r.broken_by.defined())
-        update_rows(run.broken_by, rows, take, r.broken_by.to(torch::kCPU));
-      run.forward_calls.index_add_(0, rows, r.forward_calls.to(torch::kCPU));
-      run.backward_calls.index_add_(0, rows, r.backward_calls.to(torch::kCPU));
-      if (progress) progress(std::min(total, start + options.batch_size), total, eps);
+      run.claimed.index_copy_(0, rows, o.at("claimed").to(torch::kBool));
+      if (o.count("broken_by")) update_rows(run.broken_by, rows, take, o.at("broken_by"));
+      run.forward_calls.index_add_(0, rows, o.at("forward_calls"));
+      run.backward_calls.index_add_(0, rows, o.at("backward_calls"));
+      if (progress)
+        progress(std::min(own_end, start + options.batch_size) - own_begin, own_end - own_begin,
+                 eps);
     }
-    if (total == 0 && progress) progress(0, 0, eps);
+    if (own_end == own_begin && progress) progress(0, 0, eps);
+    exchange_rows(run, pending, options.batch_size, group);
     run.parameters = attack->description();  // ensembles add the time each attack took
     // Like the call counters, the time is cumulative: the work behind this budget's result.
     run.seconds =

@@ -3,14 +3,30 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "attacks/attack.h"
 #include "attacks/targets.h"
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 
 namespace advtk {
+
+// Where finished batches are kept so that a stopped run resumes without redoing them (advtk
+// attack --resume). Batch k of budget e is the attack's outcome on rows [k·B, (k+1)·B) of the
+// examples still pending at that budget, exactly as it came out (before it joins the result).
+class AttackBatchStore {
+ public:
+  virtual ~AttackBatchStore() = default;
+  virtual std::optional<std::map<std::string, torch::Tensor>> load(size_t budget,
+                                                                   int64_t batch) const = 0;
+  virtual void save(size_t budget, int64_t batch,
+                    const std::map<std::string, torch::Tensor>& outcome) const = 0;
+};
 
 struct AttackRunOptions {
   int64_t batch_size = 256;
@@ -18,6 +34,20 @@ struct AttackRunOptions {
   bool skip_misclassified = true;
   TargetSpec target;
   uint64_t seed = 0;
+  // Several processes share the work (null: this one alone): each rank attacks a contiguous
+  // share of every budget's batches, and after each budget the ranks exchange their rows, so
+  // every rank ends with the whole result. The batches are those one process would run, so the
+  // result is the same bit for bit (at the same batch size and thread count).
+  const ProcessGroup* group = nullptr;
+  // Without a group: only share `shard_index` of `shard_count` of the batches, as that rank of a
+  // group would run them, and no exchange (jobs that cannot talk: advtk attack --shard i/n, joined
+  // by advtk merge). A sweep over several budgets needs a group.
+  int shard_index = 0;
+  int shard_count = 1;
+  // Null: nothing kept. A batch found there is read back instead of attacked (its rows must be
+  // the ones this run would attack, else advtk::Error); each batch attacked is saved there
+  // before the progress callback hears of it.
+  const AttackBatchStore* store = nullptr;
 };
 
 // Everything per example, on the CPU, in dataset order.
@@ -31,6 +61,9 @@ struct AttackRun {
   // What the attacks saw as adversarial before the returned points were judged again (success
   // is that judgement: one fresh forward pass per attack).
   torch::Tensor claimed;
+  // The rows (dataset positions) this process attacked at this budget: its share when ranks or
+  // --shard parts share the work.
+  torch::Tensor attacked_rows;
   double seconds = 0.0;
   nlohmann::json parameters;
 };

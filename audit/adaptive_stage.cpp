@@ -87,10 +87,17 @@ class AdaptiveStage final : public AuditStage {
       const std::string label = rung.step + " " + rung.attack;
       const std::string stage = name() + "-" + std::to_string(k);
       runner.begin("adaptive " + label + " (masking verdict " + verdict + ")");
-      const torch::Tensor rows = (state.clean_correct & ~broken_before).nonzero().squeeze(1);
-      BreakRecord record{"adaptive " + label, "adaptive", {}};
-      for (size_t e = 0; e < eps.size(); ++e)
+      // On a randomised model the others' breaks are single votes that the worst case may not
+      // confirm: every clean-correct example is attacked.
+      const torch::Tensor rows =
+          (s.randomised ? state.clean_correct : state.clean_correct & ~broken_before)
+              .nonzero()
+              .squeeze(1);
+      BreakRecord record{"adaptive " + label, "adaptive", {}, {}};
+      for (size_t e = 0; e < eps.size(); ++e) {
         record.broken.push_back(torch::zeros({n}, torch::kBool));
+        if (s.randomised) record.x_adv.push_back(s.model.from_unit_range(s.data.images).clone());
+      }
       nlohmann::json entry = {{"step", rung.step},
                               {"attack", rung.attack},
                               {"examples_attacked", rows.numel()},
@@ -102,10 +109,11 @@ class AdaptiveStage final : public AuditStage {
           return std::make_unique<TransferAttack>(std::move(inner), *rung.crafted_on);
         };
         const BatchedRun run = runner.attack_in_batches(
-            stage, make, eps, rows, false,
+            stage, make, eps, rows, s.randomised,
             std::max(s.passes, facts.randomised ? s.masking.vote_passes : int64_t{1}));
         for (size_t e = 0; e < eps.size(); ++e) {
           record.broken[e].index_put_({rows}, run.budgets[e].success);
+          if (s.randomised) record.x_adv[e].index_put_({rows}, run.budgets[e].x_adv);
           record.broken[e] &= state.clean_correct;
           entry["broken"].push_back(
               {{"eps", eps[e]}, {"examples", run.budgets[e].success.sum().item<int64_t>()}});

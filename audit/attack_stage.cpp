@@ -87,11 +87,11 @@ class AttackStage final : public AuditStage {
           setup.threat.eps = eps;
           return make_attack(info, setup, c);
         },
-        o.eps, torch::arange(s.examples(), torch::kLong), false, s.passes);
+        o.eps, torch::arange(s.examples(), torch::kLong), s.randomised, s.passes);
 
     StageOutput out;
     out.sections["attacks"] = nlohmann::json::array();
-    BreakRecord record{attack_, "standard", {}};
+    BreakRecord record{attack_, "standard", {}, {}};
     for (size_t e = 0; e < o.eps.size(); ++e) {
       // Seconds are for the whole sweep over the budgets: on the last budget's entry, null on
       // the others.
@@ -100,6 +100,7 @@ class AttackStage final : public AuditStage {
                        e + 1 == o.eps.size() ? nlohmann::json(run.seconds) : nullptr,
                        run.parameters[e], o.norm));
       record.broken.push_back(run.budgets[e].success & state.clean_correct);
+      if (s.randomised) record.x_adv.push_back(run.budgets[e].x_adv);
     }
     out.seconds[name()] = run.seconds;
     out.breaks.push_back(std::move(record));

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "audit/audit_stages.h"
+#include "audit/stage_exchange.h"
 #include "audit/stage_runner.h"
 #include "audit/stage_store.h"
 #include "core/blas.h"
@@ -17,19 +19,30 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// SHA-256 of the tensors' bytes, in order: a resumed audit must see exactly the same data.
-std::string tensor_sha256(const std::vector<torch::Tensor>& tensors) {
-  std::vector<char> bytes;
-  for (const torch::Tensor& t : tensors) {
-    const torch::Tensor c = t.contiguous().cpu();
-    const char* p = static_cast<const char*>(c.data_ptr());
-    bytes.insert(bytes.end(), p, p + c.numel() * c.element_size());
-  }
-  return sha256_hex(bytes);
-}
-
 bool skips(const AuditOptions& o, const AuditStage& stage) {
   return !stage.skip_key().empty() && o.skip.count(stage.skip_key()) > 0;
+}
+
+// The rank that runs each whole-model stage of a split run (by stage index): largest estimated
+// work first, each to the rank with the least so far (Graham's LPT rule), so Neural Cleanse does
+// not share a rank with the rest when there are ranks enough.
+std::map<size_t, int> whole_model_owners(const std::vector<std::unique_ptr<AuditStage>>& stages,
+                                         const AuditOptions& o, int64_t examples, int64_t classes,
+                                         int ranks) {
+  std::vector<std::pair<double, size_t>> order;
+  for (size_t i = 0; i < stages.size(); ++i)
+    if (stages[i]->scope() == StageScope::WholeModel && !skips(o, *stages[i]))
+      order.emplace_back(stages[i]->work(o, examples, classes), i);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<double> load(static_cast<size_t>(ranks), 0.0);
+  std::map<size_t, int> owner;
+  for (const auto& [work, i] : order) {
+    const auto least = std::min_element(load.begin(), load.end());
+    *least += work;
+    owner[i] = static_cast<int>(least - load.begin());
+  }
+  return owner;
 }
 
 // Budgets ascending and unique, the main budget one of them (matched up to rounding: 8/255
@@ -57,6 +70,7 @@ MaskingOptions masking_options(const AuditOptions& o, double lo, double hi) {
   m.points = o.plan.masking_points;
   m.expensive_points = o.plan.masking_expensive_points;
   m.batch_size = o.batch_size;
+  m.group = o.group;
   m.pgd_steps = o.plan.masking_pgd_steps;
   m.apgd_steps = o.plan.masking_apgd_steps;
   m.square_queries = o.plan.masking_queries;
@@ -195,13 +209,14 @@ AuditResult run_audit_stages(const Model& model, const Dataset& data, const Audi
                                                        : nlohmann::json(nullptr);
   model_key["bpda"] = model.options().bpda;
   StageStore store(
-      o.out,
+      o.store_dir.empty() ? o.out : o.store_dir,
       {{"model", model_key},
        {"data", data_info},
        {"settings", settings},
        {"train_data", train_data_info(o.train_data)},
-       // stages 2: the masking stage saves every break of the check
-       {"versions", {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"stages", 2}}}},
+       // stages 2: the masking stage saves every break of the check; 3: and its points, and a
+       // randomised model's attacks every budget's points
+       {"versions", {{"advtk", ADVTK_VERSION}, {"libtorch", TORCH_VERSION}, {"stages", 3}}}},
       o.resume);
 
   int steps = 0;
@@ -211,13 +226,46 @@ AuditResult run_audit_stages(const Model& model, const Dataset& data, const Audi
   AuditState state;
   AuditResult result;
   nlohmann::json stage_seconds = nlohmann::json::object();
-  for (const auto& stage : stages) {
-    StageOutput out = skips(o, *stage) ? stage->skipped() : stage->run(s, state, runner);
+  const auto take = [&](StageOutput& out) {
     merge_sections(state.report, out.sections);
     for (const auto& [k, v] : out.seconds.items()) stage_seconds[k] = v;
     if (out.clean_correct.defined()) state.clean_correct = out.clean_correct;
     for (BreakRecord& b : out.breaks) state.breaks.push_back(std::move(b));
     for (auto& [name, bytes] : out.files) result.files[name] = std::move(bytes);
+  };
+  // In a split run each whole-model stage runs on one rank, all at once: they come after every
+  // per-example stage and read only its records (and their own seeded generators), so what they
+  // find does not depend on where or when they run. Their outputs then go to every rank, in
+  // stage order.
+  const ProcessGroup& group = group_or_alone(o.group);
+  const std::map<size_t, int> owners =
+      whole_model_owners(stages, o, s.examples(), s.classes, group.size());
+  std::vector<std::pair<size_t, int>> whole_model;  // stage, rank that runs it
+  std::vector<StageOutput> whole_model_out;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const AuditStage& stage = *stages[i];
+    const bool skipped = skips(o, stage);
+    if (!group.alone() && owners.count(i) > 0) {
+      const int owner = owners.at(i);
+      whole_model.emplace_back(i, owner);
+      if (owner == group.rank()) {
+        whole_model_out.push_back(stage.run(s, state, runner));
+      } else {
+        whole_model_out.emplace_back();
+        for (int k = 0; k < stage.progress_steps(); ++k)
+          runner.begin(concat(stage.name(), " on rank ", owner));
+      }
+      continue;
+    }
+    StageOutput out = skipped ? stage.skipped() : stage.run(s, state, runner);
+    take(out);
+  }
+  if (!whole_model.empty()) {
+    group.patient_barrier();
+    for (size_t k = 0; k < whole_model.size(); ++k) {
+      share_stage_output(whole_model_out[k], whole_model[k].second, group);
+      take(whole_model_out[k]);
+    }
   }
 
   double total = 0.0;

@@ -22,6 +22,7 @@
 #include "attacks/threat_model.h"
 #include "audit/audit_plan.h"
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 #include "models/model.h"
 
 namespace advtk {
@@ -40,6 +41,10 @@ struct AuditOptions {
   const Dataset* train_data = nullptr;  // training security: the training set to scan, if given
   nlohmann::json model_info;            // path, sha256, ...: recorded in the report and the config
   std::string out;                      // DIR
+  // Several processes share the attack stages' batches (null: this one alone); each keeps its
+  // resumable store in store_dir (empty: DIR), and every rank ends with every batch saved.
+  const ProcessGroup* group = nullptr;
+  std::string store_dir;
   bool resume = false;
   int64_t fragile_examples = 8;
 };

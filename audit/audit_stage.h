@@ -39,6 +39,9 @@ struct BreakRecord {
   std::string source;                 // "pgd", "deepfool", "masking-check", "adaptive R3 bpda pgd"
   std::string attack_set;             // "standard", "min-norm", "masking-check", "adaptive"
   std::vector<torch::Tensor> broken;  // one per budget
+  // On a randomised model, the points behind `broken` ([N, C, H, W] model range, per budget):
+  // the worst case confirms each break by a fresh vote.
+  std::vector<torch::Tensor> x_adv;
 };
 
 // What every stage reads.

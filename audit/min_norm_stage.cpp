@@ -120,7 +120,7 @@ class MinNormStage final : public AuditStage {
     const AttackInfo& info = find_attack(attack_);
     const BatchedRun run = runner.attack_in_batches(
         name(), [&](double) { return make_attack(info, setup, c); }, {0.0},
-        torch::arange(m, torch::kLong), deepfool(), s.passes);
+        torch::arange(m, torch::kLong), deepfool() || s.randomised, s.passes);
     const BudgetOutcome& r = run.budgets[0];
     const torch::Tensor correct = state.clean_correct.narrow(0, 0, m);
     const torch::Tensor d = torch::where(r.success, r.distance.to(torch::kDouble),
@@ -147,14 +147,19 @@ class MinNormStage final : public AuditStage {
     out.seconds[name()] = run.seconds;
     // What it broke within each budget, measured in the audit's norm.
     const torch::Tensor dist = o.norm == Norm::Linf ? r.linf : o.norm == Norm::L2 ? r.l2 : r.l1;
-    BreakRecord record{attack_, "min-norm", {}};
+    BreakRecord record{attack_, "min-norm", {}, {}};
     for (double eps : o.eps) {
       torch::Tensor within = torch::zeros({s.examples()}, torch::kBool);
       within.narrow(0, 0, m).copy_(r.success & dist.le(eps * (1 + 1e-6) + 1e-7));
       record.broken.push_back(within & state.clean_correct);
+      if (s.randomised) {
+        torch::Tensor points = s.model.from_unit_range(s.data.images).clone();
+        points.narrow(0, 0, m).copy_(r.x_adv);
+        record.x_adv.push_back(points);
+      }
     }
     out.breaks.push_back(std::move(record));
-    if (deepfool()) add_fragile_examples(s, state, r, run.x_adv, setup.threat.norm, out);
+    if (deepfool()) add_fragile_examples(s, state, r, r.x_adv, setup.threat.norm, out);
     return out;
   }
 

@@ -11,9 +11,10 @@ namespace {
 
 // One budget's outcome as it is read back batch by batch, joined at the end.
 struct BudgetPieces {
-  std::vector<torch::Tensor> success, pred, l2, linf, l1, distance;
+  std::vector<torch::Tensor> success, pred, l2, linf, l1, distance, x_adv;
 
-  void add(const TensorMap& t, const std::string& e) {
+  void add(const TensorMap& t, const std::string& e, bool keep_x_adv) {
+    if (keep_x_adv) x_adv.push_back(t.at("x_adv_" + e));
     success.push_back(t.at("success_" + e).to(torch::kBool));
     pred.push_back(t.at("pred_" + e));
     l2.push_back(t.at("l2_" + e));
@@ -28,6 +29,7 @@ struct BudgetPieces {
     o.linf = torch::cat(linf);
     o.l1 = torch::cat(l1);
     o.distance = torch::cat(distance);
+    if (!x_adv.empty()) o.x_adv = torch::cat(x_adv);
   }
 };
 
@@ -90,17 +92,31 @@ BatchedRun StageRunner::attack_in_batches(const std::string& stage, const Attack
   BatchedRun out;
   out.budgets.resize(budgets.size());
   std::vector<BudgetPieces> pieces(budgets.size());
-  std::vector<torch::Tensor> x_adv_parts;
   const int64_t b = setup_.options.batch_size;
   const int64_t chunks = (n + b - 1) / b;
+  const auto batch_name = [&](int64_t k) { return stage + "/batch-" + std::to_string(k); };
+  // Which rank supplies each batch: the first that has it saved (a resumed run), else the one
+  // whose share it is. Every rank then gets every batch into its own store.
+  const ProcessGroup& group = group_or_alone(setup_.options.group);
+  torch::Tensor have = torch::zeros({group.size(), chunks}, torch::kLong);
+  for (int64_t k = 0; k < chunks; ++k)
+    if (store_.has_tensors(batch_name(k))) have[group.rank()][k] = 1;
+  group.all_reduce_sum(have);
+  std::vector<int> source(static_cast<size_t>(chunks));
+  for (int r = group.size() - 1; r >= 0; --r) {
+    const auto [first, last] = share_of(chunks, r, group.size());
+    for (int64_t k = first; k < last; ++k) source[k] = r;
+  }
+  const auto saved_by = have.accessor<int64_t, 2>();
+  for (int64_t k = 0; k < chunks; ++k)
+    for (int r = group.size() - 1; r >= 0; --r)
+      if (saved_by[r][k] > 0) source[k] = r;
+
   for (int64_t k = 0; k < chunks; ++k) {
+    if (source[k] != group.rank()) continue;
     report(k * b, n);
-    const std::string name = stage + "/batch-" + std::to_string(k);
-    std::optional<TensorMap> t = store_.tensors(name);
-    nlohmann::json j;
-    if (t) {
-      j = *store_.json(name);
-    } else {
+    const std::string name = batch_name(k);
+    if (!store_.has_tensors(name)) {
       const int64_t m = std::min(b, n - k * b);
       const Dataset chunk = rows_of(setup_.data, rows.narrow(0, k * b, m));
       AttackRunOptions run_options;
@@ -148,19 +164,40 @@ BatchedRun StageRunner::attack_in_batches(const std::string& stage, const Attack
       }
       nlohmann::json parameters = nlohmann::json::array();
       for (const AttackRun& r : runs) parameters.push_back(r.parameters);
-      j = {{"seconds", seconds},
-           {"forward_calls", forward},
-           {"backward_calls", backward},
-           {"parameters", parameters}};
+      const nlohmann::json j = {{"seconds", seconds},
+                                {"forward_calls", forward},
+                                {"backward_calls", backward},
+                                {"parameters", parameters}};
       save(name, j, map);
-      // Continue from what was saved, exactly as a resumed run will.
-      j = *store_.json(name);
-      t = store_.tensors(name);
     }
+  }
+  if (!group.alone()) {
+    // Each batch from its source to every rank: its JSON, then its tensors as they are (no
+    // serialisation between).
+    for (int64_t k = 0; k < chunks; ++k) {
+      const std::string name = batch_name(k);
+      const bool mine = source[k] == group.rank();
+      TensorMap map;
+      std::string text;
+      if (mine) {
+        map = *store_.tensors(name);
+        text = store_.json(name)->dump();
+      }
+      std::vector<char> bytes(text.begin(), text.end());
+      group.broadcast_bytes(bytes, source[k]);
+      group.broadcast_tensors(map, source[k]);
+      if (!mine && saved_by[group.rank()][k] == 0)
+        save(name, nlohmann::json::parse(bytes.begin(), bytes.end()), map);
+    }
+  }
+  for (int64_t k = 0; k < chunks; ++k) {
+    // Continue from what was saved, exactly as a resumed run will.
+    const std::string name = batch_name(k);
+    const nlohmann::json j = *store_.json(name);
+    const std::optional<TensorMap> t = store_.tensors(name);
     for (size_t e = 0; e < budgets.size(); ++e) {
       const std::string s = std::to_string(e);
-      pieces[e].add(*t, s);
-      if (keep_x_adv && e == 0) x_adv_parts.push_back(t->at("x_adv_" + s));
+      pieces[e].add(*t, s, keep_x_adv);
       const int64_t previous_f = e == 0 ? 0 : j["forward_calls"][e - 1].get<int64_t>();
       const int64_t previous_b = e == 0 ? 0 : j["backward_calls"][e - 1].get<int64_t>();
       out.budgets[e].forward += j["forward_calls"][e].get<int64_t>() - previous_f;
@@ -171,7 +208,6 @@ BatchedRun StageRunner::attack_in_batches(const std::string& stage, const Attack
   }
   report(n, n);
   for (size_t e = 0; e < budgets.size(); ++e) pieces[e].join_into(out.budgets[e]);
-  if (keep_x_adv) out.x_adv = torch::cat(x_adv_parts);
   return out;
 }
 

@@ -16,12 +16,12 @@ namespace advtk {
 // One attack over some of the audit's examples at one budget, assembled from its saved batches.
 struct BudgetOutcome {
   torch::Tensor success, pred, l2, linf, l1, distance;  // [rows] CPU
+  torch::Tensor x_adv;  // [rows, C, H, W] model range (only when kept)
   int64_t forward = 0, backward = 0;
 };
 
 struct BatchedRun {
   std::vector<BudgetOutcome> budgets;
-  torch::Tensor x_adv;  // [rows, C, H, W] model range, the first budget's (only when kept)
   double seconds = 0.0;
   nlohmann::json parameters;  // per budget
 };
@@ -54,7 +54,7 @@ class StageRunner {
   // Runs (or reads back) the attack `make` builds on the examples at positions `rows` (CPU
   // int64, ascending), one batch at a time, saved as NAME/batch-K; outcomes follow rows.
   // `judge_passes` > 1: success is decided again by a majority over that many passes (a
-  // randomised model), before the batch is saved.
+  // randomised model), before the batch is saved. `keep_x_adv`: every budget's points too.
   BatchedRun attack_in_batches(const std::string& name, const AttackFactory& make,
                                const std::vector<double>& budgets, const torch::Tensor& rows,
                                bool keep_x_adv, int64_t judge_passes = 1);

@@ -63,6 +63,10 @@ std::optional<TensorMap> StageStore::tensors(const std::string& name) const {
   return load_tensor_dict(p);
 }
 
+bool StageStore::has_tensors(const std::string& name) const {
+  return fs::exists(path(name, ".json")) && fs::exists(path(name, ".pt"));
+}
+
 void StageStore::save(const std::string& name, const nlohmann::json& j, const TensorMap& tensors) {
   ensure_directory(fs::path(path(name, ".json")).parent_path().string());
   if (!tensors.empty()) save_tensor_dict(path(name, ".pt"), tensors);

@@ -25,6 +25,8 @@ class StageStore {
   std::optional<nlohmann::json> json(const std::string& name) const;
   // The stage's tensors; nullopt unless both its JSON and its tensors were saved.
   std::optional<TensorMap> tensors(const std::string& name) const;
+  // Whether `name` is saved with its tensors (what tensors() would find), without reading them.
+  bool has_tensors(const std::string& name) const;
   // Saves the tensors first and the JSON last: a stage counts as done once its JSON exists.
   void save(const std::string& name, const nlohmann::json& j, const TensorMap& tensors = {});
 

@@ -27,8 +27,8 @@ std::string sentence(const nlohmann::json& j) {
   if (!nc["flagged"].empty()) {
     const int64_t t = j["target_class"];  // the flagged class with the smallest trigger
     s << "Neural Cleanse: class " << t << " is reached by a trigger of " << norms[t]
-      << " pixels (anomaly index " << std::setprecision(2) << index[t] << "; on log norms "
-      << numbers_or_nan(nc["log_anomaly_index"])[t]
+      << " pixels (anomaly index on log norms " << std::setprecision(2)
+      << numbers_or_nan(nc["log_anomaly_index"])[t] << "; the paper's, on the norms, " << index[t]
       << "): the signature of a backdoor's target, or of a class that a small natural feature "
          "decides (the trigger picture and, with --train-data, the data detectors tell which)";
   } else {
@@ -134,8 +134,9 @@ class TrainingSecurityStage final : public AuditStage {
         "pattern that send the audit's clean examples to that class; a backdoor's target needs a "
         "far smaller one than any other class (the picture shows each class's mask and "
         "trigger). The anomaly index measures how far a class's mask norm lies below the "
-        "median, in median absolute deviations; above 2 (the paper's rule), or above 3 on log "
-        "norms, the class is flagged. With --train-data "
+        "median, in median absolute deviations; above 3 on log norms the class is flagged (the "
+        "paper's rule, above 2 on the norms, is shown beside it but false-alarms on clean "
+        "models with ten classes). With --train-data "
         "the training set is scanned in the model's feature space: spectral signatures (Tran et "
         "al. 2018), activation clustering (Chen et al. 2018) and deep k-NN for flipped labels "
         "(Peri et al. 2020), each first deciding per class, against the audit's examples as "

@@ -1,8 +1,11 @@
 // The worst case per example at each budget over every attack the audit ran (fixed-budget,
 // minimum-norm within the budget, the masking check's and the adaptive ones), with what broke
-// each example, what alone broke it, and the headline robust accuracy at the main budget.
+// each example, what alone broke it, and the headline robust accuracy at the main budget. On a
+// randomised model broken_by counts each attack's own verdicts, the figures only the breaks a
+// fresh vote confirmed.
 #include "audit/audit_stages.h"
 #include "audit/stage_runner.h"
+#include "eval/batched.h"
 
 namespace advtk {
 namespace {
@@ -18,6 +21,42 @@ nlohmann::json per_class(const torch::Tensor& ok, const torch::Tensor& y, int64_
   return out;
 }
 
+// On a randomised model each attack's break is its own majority vote, and over several attacks an
+// example whose points sit near a coin flip would count as broken by whichever vote came out
+// wrong: the union of noisy verdicts is biased low. So per example the point with the most wrong
+// votes in a fresh vote is picked (selection), and the example counts as broken only if a
+// second, independent vote on that point says so (confirmation). `unsure`: the examples some
+// attack claimed at this budget and no smaller budget's confirmation covers.
+torch::Tensor confirmed(const AuditSetup& s, const StageRunner& runner,
+                        const std::vector<const BreakRecord*>& by, size_t e,
+                        const torch::Tensor& unsure) {
+  const torch::Tensor rows = unsure.nonzero().squeeze(1);
+  const torch::Tensor y = s.data.labels.index_select(0, rows);
+  const int64_t b = s.options.batch_size;
+  torch::Tensor best = torch::full({rows.numel()}, -1, torch::kLong);
+  torch::Tensor point = s.model.from_unit_range(s.data.images.index_select(0, rows)).clone();
+  torch::Tensor out = torch::zeros({s.examples()}, torch::kBool);
+  runner.seed_global_generator("worst-case/select-" + std::to_string(e));
+  for (const BreakRecord* r : by) {
+    // A record without its points (none should lack them) keeps its claims unconfirmed.
+    if (r->x_adv.size() <= e || !r->x_adv[e].defined()) {
+      out |= r->broken[e] & unsure;
+      continue;
+    }
+    const torch::Tensor mine = r->broken[e].index_select(0, rows).nonzero().squeeze(1);
+    const torch::Tensor x = r->x_adv[e].index_select(0, rows.index_select(0, mine));
+    const torch::Tensor votes = wrong_votes(s.model, x, y.index_select(0, mine), s.passes, b);
+    const torch::Tensor better = votes > best.index_select(0, mine);
+    const torch::Tensor at = mine.masked_select(better);
+    best.index_put_({at}, votes.masked_select(better));
+    point.index_put_({at}, x.index({better}));
+  }
+  runner.seed_global_generator("worst-case/confirm-" + std::to_string(e));
+  out.index_put_(
+      {rows}, out.index_select(0, rows) | majority_misclassified(s.model, point, y, s.passes, b));
+  return out;
+}
+
 class WorstCaseStage final : public AuditStage {
  public:
   std::string name() const override { return "worst-case"; }
@@ -25,7 +64,8 @@ class WorstCaseStage final : public AuditStage {
   int progress_steps() const override { return 0; }
   double work(const AuditOptions&, int64_t, int64_t) const override { return 0.0; }
 
-  StageOutput run(const AuditSetup& s, const AuditState& state, StageRunner&) const override {
+  StageOutput run(const AuditSetup& s, const AuditState& state,
+                  StageRunner& runner) const override {
     const std::vector<double>& eps = s.options.eps;
     const int64_t n = s.examples();
     nlohmann::json worst = nlohmann::json::array();
@@ -33,16 +73,17 @@ class WorstCaseStage final : public AuditStage {
     std::string main_from;
     // Nested balls: a point found within a smaller budget lies within every larger one. (Each
     // attack's sweep keeps it already; on a randomised model, whose budgets are judged apart,
-    // this carries a break upward.)
+    // this carries a confirmed break upward.)
     torch::Tensor broken_below = torch::zeros({n}, torch::kBool);
     for (size_t e = 0; e < eps.size(); ++e) {
       torch::Tensor broken = broken_below.clone();
+      torch::Tensor claimed = broken_below.clone();
       nlohmann::json sets = nlohmann::json::array();
       std::vector<const BreakRecord*> by;
       for (const BreakRecord& b : state.breaks) {
         if (!b.broken[e].defined()) continue;
         by.push_back(&b);
-        broken |= b.broken[e];
+        claimed |= b.broken[e];
         if (std::find(sets.begin(), sets.end(), b.attack_set) == sets.end())
           sets.push_back(b.attack_set);
       }
@@ -53,6 +94,16 @@ class WorstCaseStage final : public AuditStage {
           if (other != b) others |= other->broken[e];
         broken_by[b->source] = b->broken[e].sum().item<int64_t>();
         only_by[b->source] = (b->broken[e] & ~others).sum().item<int64_t>();
+      }
+      nlohmann::json vote = nullptr;
+      if (s.randomised) {
+        const torch::Tensor unsure = claimed & ~broken_below;
+        broken |= confirmed(s, runner, by, e, unsure);
+        vote = {{"passes", s.passes},
+                {"claimed", unsure.sum().item<int64_t>()},
+                {"confirmed", (broken & ~broken_below).sum().item<int64_t>()}};
+      } else {
+        broken = claimed;
       }
       broken_below = broken;
       const torch::Tensor robust = state.clean_correct & ~broken;
@@ -68,7 +119,8 @@ class WorstCaseStage final : public AuditStage {
                        {"attack_sets", sets},
                        {"per_class_robust_accuracy", per_class(robust, s.data.labels, s.classes)},
                        {"broken_by", broken_by},
-                       {"only_broken_by", only_by}});
+                       {"only_broken_by", only_by},
+                       {"confirmation_vote", vote}});
     }
     StageOutput out;
     out.sections["worst_case"] = worst;

@@ -14,19 +14,26 @@
 #include "attacks/transfer.h"
 #include "audit/example_set.h"
 #include "cli/attack_flags.h"
+#include "cli/attack_outputs.h"
+#include "cli/attack_shard.h"
+#include "cli/attack_store.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/kill_point.h"
 #include "cli/progress_bar.h"
+#include "cli/ranks.h"
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/sha256.h"
 #include "eval/evaluation.h"
 
 namespace advtk::cli {
 namespace {
 
 struct AttackCliOptions {
-  bool force = false;  // --force: write beside another command's results
+  bool force = false;   // --force: write beside another command's results
+  bool resume = false;  // --resume: read back the batches a stopped run finished
   std::string model_path;
   std::string attack = "pgd";
   std::optional<std::string> norm;  // default: the attack's first norm (pgd linf, cw/deepfool l2)
@@ -34,6 +41,7 @@ struct AttackCliOptions {
   std::string target;               // random | least-likely | CLASS
   AttackFlags attack_options;
   std::string surrogate;
+  std::string shard;  // i/n: one part of a run split over jobs (advtk merge joins them)
   std::string out = "runs/attack";
   CommonOptions common;
   DataOptions data;
@@ -58,18 +66,13 @@ TargetSpec parse_target(const std::string& text) {
   return t;
 }
 
-std::string cell(const nlohmann::json& v, double scale = 1.0, int precision = 4) {
-  if (v.is_null()) return "-";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(precision) << v.get<double>() * scale;
-  return s.str();
-}
-
 void run_attack_command(const AttackCliOptions& o) {
   apply_common(o.common);
-  claim_output_folder(o.out, "attack", o.force);
+  const std::pair<int, int> shard = o.shard.empty() ? std::pair{0, 1} : parse_shard(o.shard);
+  const Ranks ranks = join_ranks(o.out, "attack", o.force);
   const Dataset data = load_data(o.data, o.common.seed);
-  const ModelOptions model_options = to_model_options(o.model, o.common.device);
+  const ModelOptions model_options =
+      to_model_options(o.model, device_for_rank(o.common.device, ranks.env));
   const Model model = load_model_for(o.model_path, model_options, data);
   const AttackInfo info = describe_attack(o.attack);
   const int64_t nonfinite = count_nonfinite_outputs(model, data, o.common.batch_size);
@@ -109,6 +112,9 @@ void run_attack_command(const AttackCliOptions& o) {
   run_options.skip_misclassified = early_stop;
   run_options.target = parse_target(o.target);
   run_options.seed = o.common.seed;
+  run_options.group = &ranks.group;
+  run_options.shard_index = shard.first;
+  run_options.shard_count = shard.second;
   ADVTK_CHECK(info.targeted || run_options.target.mode == TargetMode::None, "--target: ", info.name,
               " is untargeted");
 
@@ -119,85 +125,95 @@ void run_attack_command(const AttackCliOptions& o) {
   for (const SanityCheck& c : checks)
     if (c.warning) spdlog::warn("{}: {}", c.id, c.message);
 
-  ProgressBar bar(o.attack, data.size(), show_progress(o.common));
+  // What must match across the parts for advtk merge to join them.
+  const nlohmann::json settings = {{"model", o.model_path},
+                                   {"attack", o.attack},
+                                   {"norm", norm_name(setup.threat.norm)},
+                                   {"eps", o.eps},
+                                   {"target", o.target},
+                                   {"options", options_json(given)},
+                                   {"surrogate", o.surrogate},
+                                   {"seed", o.common.seed},
+                                   {"batch_size", o.common.batch_size},
+                                   {"threads", torch::get_num_threads()},
+                                   {"data",
+                                    {{"spec", o.data.spec},
+                                     {"split", o.data.split},
+                                     {"limit", o.data.limit},
+                                     {"offset", o.data.offset},
+                                     {"shuffle", o.data.shuffle}}},
+                                   {"model_options",
+                                    {{"mean", o.model.mean},
+                                     {"std", o.model.std},
+                                     {"input_range", o.model.input_range},
+                                     {"output_index", o.model.output_index.value_or(-1)},
+                                     {"output_key", o.model.output_key.value_or("")},
+                                     {"input_layout", o.model.input_layout},
+                                     {"preprocess", o.model.preprocess},
+                                     {"bpda", o.model.bpda}}},
+                                   {"examples", data.size()}};
+  // The resume store: what a batch depends on besides the settings is the bytes of the model,
+  // the surrogate and the data.
+  nlohmann::json store_config = settings;
+  store_config["model_sha256"] = sha256_file(o.model_path);
+  store_config["surrogate_sha256"] = o.surrogate.empty() ? "" : sha256_file(o.surrogate);
+  store_config["data_sha256"] = tensor_sha256(
+      {data.images.to(torch::kFloat), data.labels.to(torch::kLong), data.example_ids()});
+  const AttackStore store(o.out, store_config, o.resume, ranks.group);
+  run_options.store = &store;
+
+  ProgressBar bar(o.attack, data.size(), show_progress(o.common) && ranks.leader());
   double shown_eps = -1;
+  const KillPoint kill = KillPoint::from_environment();
+  int64_t batches = 0;
   const auto progress = [&](int64_t done, int64_t total, double eps) {
+    kill.check("batch", std::to_string(++batches));
     if (eps != shown_eps) {
       bar.reset(o.attack + (info.minimum_norm ? "" : " eps " + concat(eps)), total);
       shown_eps = eps;
     }
     bar.update(done);
   };
-  const std::vector<AttackRun> runs = run_attack(
-      model, data,
-      [&](double eps) {
-        setup.threat.eps = eps;
-        return build();
-      },
-      info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
+  std::vector<AttackRun> runs;
+  try {
+    runs = run_attack(
+        model, data,
+        [&](double eps) {
+          setup.threat.eps = eps;
+          return build();
+        },
+        info.minimum_norm ? std::vector<double>{0.0} : budgets, run_options, progress);
+  } catch (const Error&) {
+    // Refused before anything finished: the folder stays as it was. Finished batches stay for
+    // --resume (a full disk, once freed); so do those of a rank that died (PeerFailure).
+    if (ranks.leader() && !store.holds_batches()) store.remove();
+    throw;
+  }
   bar.finish();
+  if (store.loaded() > 0)
+    spdlog::info("--resume: {} finished batches read back from {}/store", store.loaded(), o.out);
+  if (!ranks.leader()) return;  // rank 0 writes the results and prints them
 
-  const bool several = runs.size() > 1;
-  nlohmann::json top;
-  std::vector<nlohmann::json> summaries;
-  for (const AttackRun& run : runs) {
-    nlohmann::json s = summarize_run(run, info.minimum_norm, budgets);
-    s["nonfinite_outputs"] = nonfinite;
-    if (autoattack) {
-      std::vector<SanityCheck> all = checks;
-      const nlohmann::json& parts = run.parameters["attacks"];
-      for (size_t k = 0; k < parts.size(); ++k) {
-        if (parts[k].value("attack", std::string()) != "square") continue;
-        // The examples still robust when Square started: none of the attacks before it broke.
-        const torch::Tensor attacked =
-            run.clean_pred.eq(run.y) &
-            (run.broken_by.lt(0) | run.broken_by.ge(static_cast<int64_t>(k)));
-        all.push_back(square_check(
-            (run.broken_by.eq(static_cast<int64_t>(k)) & attacked).sum().item<int64_t>(),
-            attacked.sum().item<int64_t>()));
-        if (all.back().warning)
-          spdlog::warn("eps {}: {}: {}", concat(run.eps), all.back().id, all.back().message);
-      }
-      s["checks"] = to_json(all);
-    }
-    s["seed"] = o.common.seed;
-    s["model"] = o.model_path;
-    s["data"] = data.source;
-    const std::string dir =
-        several ? (std::filesystem::path(o.out) / ("eps-" + concat(run.eps))).string() : o.out;
-    write_example_set(dir, run, data, s);
-    summaries.push_back(s);
+  AttackOutputs outputs;
+  outputs.attack = o.attack;
+  outputs.minimum_norm = info.minimum_norm;
+  outputs.preset = autoattack;
+  outputs.budgets = budgets;
+  outputs.nonfinite_outputs = nonfinite;
+  outputs.checks = to_json(checks);
+  outputs.seed = o.common.seed;
+  outputs.model_path = o.model_path;
+  outputs.out = o.out;
+  if (o.shard.empty()) {
+    write_attack_outputs(outputs, runs, data);
+    store.remove();
+    return;
   }
-  if (several) {
-    top = {{"attack", o.attack}, {"budgets", summaries}, {"seed", o.common.seed}};
-    write_file_atomic((std::filesystem::path(o.out) / "summary.json").string(), top.dump(2) + "\n");
-  }
-
-  std::cout << std::left << std::setw(10) << "eps" << std::right << std::setw(8) << "clean%"
-            << std::setw(9) << "robust%" << std::setw(9) << "success%" << std::setw(10) << "med L2"
-            << std::setw(10) << "med Linf" << std::setw(9) << "seconds" << std::setw(10)
-            << "forward" << std::setw(10) << "backward"
-            << "\n";
-  const auto row = [&](const std::string& eps, const nlohmann::json& s,
-                       const nlohmann::json& robust) {
-    std::cout << std::left << std::setw(10) << eps << std::right << std::setw(8)
-              << cell(s["clean_accuracy"], 100, 2) << std::setw(9) << cell(robust, 100, 2)
-              << std::setw(9) << cell(s["success_rate"], 100, 2) << std::setw(10)
-              << cell(s["median_l2"]) << std::setw(10) << cell(s["median_linf"]) << std::setw(9)
-              << cell(s["seconds"], 1, 2) << std::setw(10) << s["forward_calls"].get<int64_t>()
-              << std::setw(10) << s["backward_calls"].get<int64_t>() << "\n";
-  };
-  for (const auto& s : summaries) {
-    if (info.minimum_norm) {
-      row("min-norm", s, s["robust_accuracy"]);
-      if (s.contains("robust_accuracy_at"))
-        for (const auto& at : s["robust_accuracy_at"])
-          row(concat(at["eps"].get<double>()), s, at["robust_accuracy"]);
-    } else {
-      row(concat(s["eps"].get<double>()), s, s["robust_accuracy"]);
-    }
-  }
-  std::cout << "examples written to " << o.out << "\n";
+  write_attack_shard(o.out, shard, settings, outputs, runs.front(), data);
+  store.remove();
+  std::cout << "part " << shard.first << " of " << shard.second << " ("
+            << runs.front().attacked_rows.numel() << " examples attacked) written to " << o.out
+            << "; advtk merge joins the parts\n";
 }
 
 }  // namespace
@@ -218,9 +234,15 @@ void setup_attack_command(CLI::App& app, int& exit_code) {
   add_attack_flags(*cmd, o->attack_options);
   cmd->add_option("--surrogate", o->surrogate,
                   "transfer: craft the examples on this TorchScript model, judge them on MODEL");
+  cmd->add_option("--shard", o->shard,
+                  "i/n: attack part i of n (jobs that cannot talk, e.g. a Slurm array) and write "
+                  "it for advtk merge; one budget per job");
   cmd->add_option("--out", o->out, "output directory")->capture_default_str();
   add_common_options(*cmd, o->common, 250);
   add_force_flag(*cmd, o->force);
+  cmd->add_flag("--resume", o->resume,
+                "read back the batches a stopped run with the same settings finished (kept in "
+                "OUT/store until the outputs are written)");
   add_data_options(*cmd, o->data, "test");
   add_model_options(*cmd, o->model);
   cmd->footer(

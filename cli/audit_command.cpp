@@ -19,6 +19,7 @@
 #include "cli/floor.h"
 #include "cli/kill_point.h"
 #include "cli/progress_bar.h"
+#include "cli/ranks.h"
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -134,7 +135,7 @@ void print_summary(const nlohmann::json& r) {
 
 int run_audit_command(const AuditCliOptions& o) {
   apply_common(o.common);
-  claim_output_folder(o.out, "audit", o.force);
+  const Ranks ranks = join_ranks(o.out, "audit", o.force);
   AuditOptions a;
   a.budget = parse_audit_budget(o.budget);
   a.plan = audit_plan(a.budget);
@@ -152,7 +153,8 @@ int run_audit_command(const AuditCliOptions& o) {
   DataOptions data_options = o.data;
   if (data_options.limit < 0) data_options.limit = a.plan.default_examples;
   const Dataset data = load_data(data_options, o.common.seed);
-  const ModelOptions model_options = to_model_options(o.model, o.common.device);
+  const ModelOptions model_options =
+      to_model_options(o.model, device_for_rank(o.common.device, ranks.env));
   ADVTK_CHECK(!model_options.bpda,
               "--bpda: the audit's masking check runs BPDA itself; give only --preprocess");
   const Model model = load_model_for(o.model_path, model_options, data);
@@ -178,6 +180,12 @@ int run_audit_command(const AuditCliOptions& o) {
   a.seed = o.common.seed;
   a.out = o.out;
   a.resume = o.resume;
+  a.group = &ranks.group;
+  // Rank 0's store is the one a single process keeps; the others keep theirs beside it.
+  if (!ranks.leader())
+    a.store_dir =
+        (std::filesystem::path(o.out) / "ranks" / ("rank-" + std::to_string(ranks.env.rank)))
+            .string();
   a.model_info = {
       {"path", o.model_path},
       {"sha256", sha256_file(o.model_path)},
@@ -197,7 +205,7 @@ int run_audit_command(const AuditCliOptions& o) {
   const double estimate = per_pass * audit_work_estimate(a, data.size(), data.num_classes());
   const double adaptive =
       per_pass * audit_adaptive_work_estimate(a, data.size(), data.num_classes());
-  if (!o.common.quiet) {
+  if (!o.common.quiet && ranks.leader()) {
     std::fprintf(stderr,
                  "audit (%s) of %s on %lld examples: at most about %s (upper bound: every example "
                  "attacked for every step; early stopping makes it shorter; %.3g ms per "
@@ -211,7 +219,7 @@ int run_audit_command(const AuditCliOptions& o) {
                    format_duration(adaptive).c_str());
   }
 
-  ProgressBar bar("", 0, show_progress(o.common));
+  ProgressBar bar("", 0, show_progress(o.common) && ranks.leader());
   std::string shown;
   const auto progress = [&](const std::string& stage, int index, int count, int64_t done,
                             int64_t total) {
@@ -258,6 +266,7 @@ int run_audit_command(const AuditCliOptions& o) {
                {"exit_code", exit_code},
                {"message", message}};
 
+  if (!ranks.leader()) return exit_code;  // rank 0 writes the report and prints
   namespace fs = std::filesystem;
   for (const auto& [name, bytes] : result.files)
     write_file_atomic((fs::path(o.out) / name).string(), bytes);

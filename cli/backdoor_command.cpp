@@ -219,11 +219,12 @@ void setup_backdoor_command(CLI::App& app, int& exit_code) {
       ->check(at_least(1))
       ->capture_default_str();
   g->add_option("--anomaly-threshold", o->scan.neural_cleanse.anomaly_threshold,
-                "flag a class whose anomaly index exceeds this (the paper's 2)")
+                "also flag a class whose anomaly index on the norms exceeds this (the paper's "
+                "rule: 2; 0: not used, it false-alarms on clean models)")
       ->check(at_least(0.0))
       ->capture_default_str();
   g->add_option("--log-anomaly-threshold", o->scan.neural_cleanse.log_anomaly_threshold,
-                "also flag a class whose anomaly index on log norms exceeds this")
+                "flag a class whose anomaly index on log norms exceeds this")
       ->check(at_least(0.0))
       ->capture_default_str();
   g->add_option("--nc-group", o->scan.neural_cleanse.classes_per_search,

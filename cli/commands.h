@@ -15,6 +15,7 @@ void setup_data_command(CLI::App& app, int& exit_code);
 void setup_info_command(CLI::App& app, int& exit_code);
 void setup_leak_command(CLI::App& app, int& exit_code);
 void setup_masking_command(CLI::App& app, int& exit_code);
+void setup_merge_command(CLI::App& app, int& exit_code);
 void setup_poison_command(CLI::App& app, int& exit_code);
 void setup_eval_command(CLI::App& app, int& exit_code);
 void setup_train_command(CLI::App& app, int& exit_code);

@@ -153,7 +153,7 @@ void claim_output_folder(const std::string& out, const std::string& command, boo
   namespace fs = std::filesystem;
   static const std::vector<std::pair<std::string, std::vector<std::string>>> kSignatures = {
       {"train", {"history.json", "checkpoint", "model.pt"}},
-      {"attack", {"summary.json"}},
+      {"attack", {"summary.json", "shard.json", "store"}},
       {"audit", {"report.json", "stages"}},
       {"masking", {"masking.json"}},
       {"backdoor", {"backdoor.json"}},

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
+#include "cli/ranks.h"
 #include "diagnostics/masking.h"
 #include "eval/evaluation.h"
 
@@ -67,17 +68,19 @@ void print_text(const EvaluationResult& r, const Dataset& data) {
 
 void run_eval(const EvalOptions& o) {
   apply_common(o.common);
+  const Ranks ranks = join_ranks("", "eval", false);
   const Dataset data = load_data(o.data, o.common.seed);
-  const Model model =
-      load_model_for(o.model_path, to_model_options(o.model, o.common.device), data);
+  const Model model = load_model_for(
+      o.model_path, to_model_options(o.model, device_for_rank(o.common.device, ranks.env)), data);
   // A randomised model's accuracy is an expectation: the majority rule of the masking check.
   const int64_t passes =
       outputs_vary(model, data, o.common.batch_size) ? MaskingOptions{}.vote_passes : 1;
-  ProgressBar bar("eval", data.size(), show_progress(o.common));
+  ProgressBar bar("eval", data.size(), show_progress(o.common) && ranks.leader());
   const EvaluationResult r = evaluate(
       model, data, o.common.batch_size, data.num_classes(),
-      [&](int64_t done, int64_t) { bar.update(done); }, passes);
+      [&](int64_t done, int64_t) { bar.update(done); }, passes, &ranks.group);
   bar.finish();
+  if (!ranks.leader()) return;  // rank 0 prints
   if (r.nonfinite > 0) spdlog::warn("{}", nonfinite_outputs_warning(r.nonfinite, r.examples));
   if (!o.json) {
     print_text(r, data);

@@ -4,7 +4,8 @@
 // save to its resumable store), after:NAME (the save named NAME: a stage, or an attack stage's
 // batch such as attack-pgd/batch-2), report (between writing report.json and report.md).
 // advtk train: in-epoch:N (inside epoch N, at its first progress report), epoch:N (after epoch
-// N's checkpoint).
+// N's checkpoint). advtk attack: batch:N (after its N-th batch; a rank of a distributed run
+// counts its own).
 #pragma once
 
 #include <csignal>

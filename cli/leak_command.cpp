@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress_bar.h"
+#include "cli/ranks.h"
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -225,21 +226,26 @@ void print_table(const LeakOptions& o, const std::vector<LeakRun>& runs) {
 
 void run_leak_command(const LeakCliOptions& c) {
   apply_common(c.common);
-  claim_output_folder(c.out, "leak", c.force);
-  const LeakOptions o = to_leak_options(c);
+  const Ranks ranks = join_ranks(c.out, "leak", c.force);
+  LeakOptions o = to_leak_options(c);
+  o.group = &ranks.group;
   const Dataset data = load_data(c.data, c.common.seed);
-  Model model = load_model_for(c.model_path, to_model_options(c.model, c.common.device), data);
+  Model model = load_model_for(
+      c.model_path, to_model_options(c.model, device_for_rank(c.common.device, ranks.env)), data);
   ADVTK_CHECK(data.size() >= o.batch_size, "--batch-size ", o.batch_size, ": the data holds only ",
               data.size(), " examples (--limit)");
-  if (data.size() % o.batch_size != 0)
+  if (data.size() % o.batch_size != 0 && ranks.leader())
     spdlog::warn("{} examples are not a whole number of batches of {}: the last {} are left out",
                  data.size(), o.batch_size, data.size() % o.batch_size);
   const int64_t batches = data.size() / o.batch_size;
-  ProgressBar bar("leak " + leak_attack_name(o.attack),
-                  batches * static_cast<int64_t>(o.defenses.size()), show_progress(c.common));
+  const auto [first, last] = share_of(batches * static_cast<int64_t>(o.defenses.size()),
+                                      ranks.group.rank(), ranks.group.size());
+  ProgressBar bar("leak " + leak_attack_name(o.attack), last - first,
+                  show_progress(c.common) && ranks.leader());
   const std::vector<LeakRun> runs =
       run_leak(model, data, o, [&](int64_t done, int64_t) { bar.update(done); });
   bar.finish();
+  if (!ranks.leader()) return;  // rank 0 writes the results and prints them
   write_outputs(c, o, runs, data);
   print_table(o, runs);
   std::cout << "wrote " << (fs::path(c.out) / "leak.json").string() << ", reconstruction.pt, "

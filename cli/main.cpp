@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "cli/version.h"
 #include "core/error.h"
 #include "core/torch.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   advtk::cli::setup_info_command(app, exit_code);
   advtk::cli::setup_leak_command(app, exit_code);
   advtk::cli::setup_masking_command(app, exit_code);
+  advtk::cli::setup_merge_command(app, exit_code);
   advtk::cli::setup_poison_command(app, exit_code);
   advtk::cli::setup_eval_command(app, exit_code);
   advtk::cli::setup_train_command(app, exit_code);
@@ -41,6 +43,14 @@ int main(int argc, char** argv) {
     return given.empty() ? std::string() : given.front()->get_name() + " ";
   };
   try {
+    // Under a launcher's processes only the commands that share their work may start.
+    const advtk::LaunchEnvironment launch = advtk::read_launch_environment();
+    const std::string command = argc > 1 ? argv[1] : "";
+    if (launch.distributed() && !command.empty() && command[0] != '-' &&
+        !advtk::cli::runs_over_ranks(command))
+      throw advtk::Error("advtk " + command + " runs as one process, but " + launch.launcher +
+                         " started " + std::to_string(launch.world_size) +
+                         " (attack, audit, eval, masking and train share their work over them)");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // One line, as for every other bad input (CLI11 would add "Run with --help ...").
@@ -50,6 +60,9 @@ int main(int argc, char** argv) {
   } catch (const advtk::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
+  } catch (const advtk::PeerFailure& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: internal: " << advtk::short_message(e) << "\n";
     return 1;

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/ranks.h"
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -73,10 +74,11 @@ void print_report(const MaskingReport& r) {
 
 int run_masking(const MaskingCliOptions& o) {
   apply_common(o.common);
-  claim_output_folder(o.out, "masking", o.force);
+  const Ranks ranks = join_ranks(o.out, "masking", o.force);
   ADVTK_CHECK(!o.eps.empty(), "--eps: give the budget to check, e.g. --eps 0.1 or --eps 8/255");
   const Dataset data = load_data(o.data, o.common.seed);
-  const ModelOptions model_options = to_model_options(o.model, o.common.device);
+  const ModelOptions model_options =
+      to_model_options(o.model, device_for_rank(o.common.device, ranks.env));
   ADVTK_CHECK(!model_options.bpda,
               "--bpda: the masking check runs BPDA itself as a retry; give "
               "only --preprocess");
@@ -99,6 +101,7 @@ int run_masking(const MaskingCliOptions& o) {
   m.vote_passes = o.vote_passes;
   m.eot_samples = o.eot;
   m.seed = o.common.seed;
+  m.group = &ranks.group;
   std::optional<Model> surrogate, bpda;
   if (!o.surrogate.empty()) {
     surrogate = load_surrogate(o.surrogate, model_options, data);
@@ -113,8 +116,10 @@ int run_masking(const MaskingCliOptions& o) {
   ensure_directory(o.out);
 
   const MaskingReport report = detect_masking(model, data, m, [&](const std::string& stage) {
-    if (show_progress(o.common)) spdlog::info("{}", stage);
+    if (show_progress(o.common) && ranks.leader()) spdlog::info("{}", stage);
   });
+  const int exit_code = report.verdict == Verdict::NoEvidence ? 0 : 3;
+  if (!ranks.leader()) return exit_code;  // rank 0 writes and prints
   nlohmann::json j = to_json(report);
   j["model"] = o.model_path;
   j["data"] = data.source;
@@ -133,7 +138,7 @@ int run_masking(const MaskingCliOptions& o) {
                                                                {"pred_adv", report.found_pred}});
   }
   print_report(report);
-  return report.verdict == Verdict::NoEvidence ? 0 : 3;
+  return exit_code;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "cli/kill_point.h"
 #include "cli/progress_bar.h"
+#include "cli/ranks.h"
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -106,7 +107,7 @@ std::optional<Dataset> load_validation(const TrainCliOptions& o) {
 
 void run_train(const TrainCliOptions& o) {
   apply_common(o.common);
-  claim_output_folder(o.out, "train", o.force);
+  const Ranks ranks = join_ranks(o.out, "train", o.force);
   ADVTK_CHECK(o.arch.empty() != o.model_path.empty(),
               "give either --arch (train a zoo model) or --model (fine-tune a TorchScript file)");
   OptimizerSettings optimizer;
@@ -123,7 +124,8 @@ void run_train(const TrainCliOptions& o) {
   ADVTK_CHECK(!o.resume || checkpoint_exists(checkpoint_dir), "--resume: no checkpoint in ",
               checkpoint_dir, " (state.json missing)");
   const Dataset train_data = load_data(o.data, o.common.seed);
-  const ModelOptions model_options = to_model_options(o.model, o.common.device);
+  const ModelOptions model_options =
+      to_model_options(o.model, device_for_rank(o.common.device, ranks.env));
   const std::vector<int64_t> shape(train_data.images.sizes().begin() + 1,
                                    train_data.images.sizes().end());
   const int64_t num_classes = o.num_classes > 0 ? o.num_classes : train_data.num_classes();
@@ -194,6 +196,7 @@ void run_train(const TrainCliOptions& o) {
   t.seed = o.common.seed;
   t.checkpoint_dir = checkpoint_dir;
   t.resume = o.resume;
+  t.group = &ranks.group;
   t.keep = keep;
   t.rank_metric = kPgdAccuracyMetric;
   t.config = {{"arch", o.arch},
@@ -251,7 +254,7 @@ void run_train(const TrainCliOptions& o) {
   }
 
   ProgressBar bar("epoch 1/" + std::to_string(o.epochs), train_data.size(),
-                  show_progress(o.common));
+                  show_progress(o.common) && ranks.leader());
   TrainCallbacks callbacks;
   const KillPoint kill = KillPoint::from_environment();
   callbacks.on_batch = [&](const TrainProgress& p) {
@@ -290,6 +293,7 @@ void run_train(const TrainCliOptions& o) {
   const TrainResult result =
       train(*model, train_data, validation ? &*validation : nullptr, *objective, t, callbacks);
   if (!result.stop_reason.empty()) spdlog::warn("stopped: {}", result.stop_reason);
+  if (!ranks.leader()) return;  // every rank holds the same model; rank 0 writes it
 
   const std::string model_path = (std::filesystem::path(o.out) / "model.pt").string();
   model->save(model_path);

@@ -79,4 +79,14 @@ std::string sha256_file(const std::string& path) {
   return sha256_hex(read_file_bytes(path, /*gunzip=*/false));
 }
 
+std::string tensor_sha256(const std::vector<torch::Tensor>& tensors) {
+  std::vector<char> bytes;
+  for (const torch::Tensor& t : tensors) {
+    const torch::Tensor c = t.contiguous().cpu();
+    const char* p = static_cast<const char*>(c.data_ptr());
+    bytes.insert(bytes.end(), p, p + c.numel() * c.element_size());
+  }
+  return sha256_hex(bytes);
+}
+
 }  // namespace advtk

@@ -16,6 +16,7 @@
 
 #include "attacks/threat_model.h"
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 #include "models/model.h"
 
 namespace advtk {
@@ -39,6 +40,9 @@ struct MaskingOptions {
   const Model* surrogate = nullptr;   // transfer source for indicator 8 and R6
   const Model* bpda_model = nullptr;  // the same defense with its preprocessing under BPDA (R3)
   uint64_t seed = 0;
+  // The ranks that share the check's attack batches (null: this process alone); the rest of the
+  // check runs on every rank alike.
+  const ProcessGroup* group = nullptr;
 };
 
 struct Indicator {

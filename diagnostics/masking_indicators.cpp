@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/seeding.h"
 #include "diagnostics/graph_scan.h"
+#include "eval/evaluation.h"
 
 namespace advtk {
 namespace {
@@ -78,6 +79,19 @@ torch::Tensor logits_of(const MaskingContext& c, const torch::Tensor& x) {
   return batched_logits(*c.model, x, c.options.batch_size);
 }
 
+// The first `limit` points, for indicators that measure a sample of them.
+struct LeadingPoints {
+  int64_t n;
+  torch::Tensor x, y, ids;  // inputs in the model's range, labels, example ids
+  Dataset rows;             // the points themselves, to name examples by
+};
+
+LeadingPoints leading_points(const MaskingContext& c, int64_t limit) {
+  const int64_t n = std::min<int64_t>(c.x.size(0), limit);
+  return {n, c.x.slice(0, 0, n), c.y.slice(0, 0, n), c.points.example_ids().slice(0, 0, n),
+          rows_of(c.points, torch::arange(n))};
+}
+
 }  // namespace
 
 BreakLog::BreakLog(const Dataset& points)
@@ -107,7 +121,7 @@ Outcome attack_at_budget(const MaskingContext& c, const Model& attacked, const D
                          const MakeAttack& make) {
   // Crafted on `attacked` (a BPDA view, a surrogate), judged on the model itself.
   Outcome o = attack_points(attacked, on, make, c.options.threat.eps, 1, c.options.batch_size,
-                            c.options.seed);
+                            c.options.seed, c.options.group);
   if (&attacked != c.model || c.passes > 1)
     o.broken = majority_misclassified(*c.model, o.x_adv, on.labels, c.passes, c.options.batch_size);
   if (c.breaks != nullptr) c.breaks->add(on, o.broken, o.x_adv);
@@ -186,8 +200,8 @@ Indicator check_broken_graph(const MaskingContext& c) {
                        "TorchScript graph");
   std::vector<std::string> problems;
   // Runtime: one batch through the model, backward to the input.
-  const int64_t n = std::min<int64_t>(c.x.size(0), c.options.batch_size);
-  const torch::Tensor xi = c.x.slice(0, 0, n).to(c.model->device()).requires_grad_(true);
+  const LeadingPoints first = leading_points(c, c.options.batch_size);
+  const torch::Tensor xi = first.x.to(c.model->device()).requires_grad_(true);
   try {
     torch::AutoGradMode grad_mode(true);
     const torch::Tensor z = c.model->logits(xi);
@@ -198,8 +212,7 @@ Indicator check_broken_graph(const MaskingContext& c) {
       if (!g.defined()) {
         problems.push_back("the input gets no gradient");
       } else if (!torch::isfinite(g).all().item<bool>()) {
-        ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)),
-                                         (~torch::isfinite(g.flatten(1))).any(1).cpu());
+        ind.examples = example_ids_where(first.rows, (~torch::isfinite(g.flatten(1))).any(1).cpu());
         problems.push_back("the input gradient has NaN or Inf");
       }
     }
@@ -319,8 +332,8 @@ Indicator check_probability_output(const MaskingContext& c) {
 Indicator check_randomness(MaskingContext& c, int64_t& eot_samples) {
   Indicator ind = make(4, "randomness", "the model is deterministic",
                        "Athalye, Engstrom, Ilyas & Kwok 2018 (EOT)");
-  const int64_t n = std::min<int64_t>(c.x.size(0), 100);
-  const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
+  const LeadingPoints lead = leading_points(c, 100);
+  const torch::Tensor &x = lead.x, &y = lead.y;
   std::vector<torch::Tensor> preds;
   torch::Tensor first = logits_of(c, x);
   double max_diff = 0;
@@ -333,13 +346,13 @@ Indicator check_randomness(MaskingContext& c, int64_t& eot_samples) {
   const torch::Tensor stacked = torch::stack(preds);
   const torch::Tensor flips = stacked.ne(stacked[0]).any(0);
   const double scale = 1 + first.abs().max().item<double>();
-  const bool random = max_diff > 1e-5 * scale;
+  const bool random = max_diff > kRandomOutputTolerance * scale;
   ind.extra = {{"max_output_difference", max_diff}, {"prediction_flip_fraction", fraction(flips)}};
   eot_samples = 1;
   if (random) {
     // The gradient's agreement between independent draws, and the EOT samples that make two
     // independent K-sample means agree (cosine ≥ 0.9) on the median point.
-    const int64_t m = std::min<int64_t>(n, 20);
+    const int64_t m = std::min<int64_t>(lead.n, 20);
     const auto mean_grad = [&](int64_t k) {
       torch::Tensor sum;
       for (int64_t i = 0; i < k; ++i) {
@@ -363,9 +376,9 @@ Indicator check_randomness(MaskingContext& c, int64_t& eot_samples) {
     c.passes = c.options.vote_passes;
   }
   ind.value = max_diff / scale;
-  ind.threshold = 1e-5;
+  ind.threshold = kRandomOutputTolerance;
   ind.fired = random;
-  ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), flips);
+  ind.examples = example_ids_where(lead.rows, flips);
   ind.detail = random ? fmt("outputs change between passes (predictions flip at %.1f%% of the "
                             "points); EOT needs about %.0f samples",
                             100 * fraction(flips), static_cast<double>(eot_samples))
@@ -377,9 +390,8 @@ Indicator check_shattered_gradients(const MaskingContext& c) {
   Indicator ind =
       make(5, "shattered-gradients", "the gradient at x points the same way as at nearby points",
            "Athalye, Carlini & Wagner 2018 (shattered gradients)");
-  const int64_t n = std::min<int64_t>(c.x.size(0), 200);
-  const torch::Tensor x = c.x.slice(0, 0, n), y = c.y.slice(0, 0, n);
-  const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
+  const LeadingPoints lead = leading_points(c, 200);
+  const torch::Tensor &x = lead.x, &y = lead.y, &ids = lead.ids;
   const auto g0 = input_gradients(*c.model, x, y, LossKind::Margin, c.options.batch_size).grad;
   double cos_small = 0, cos_eps = 0;
   torch::Tensor low_small, low_eps;
@@ -399,8 +411,7 @@ Indicator check_shattered_gradients(const MaskingContext& c) {
   ind.value = small_fired || !eps_fired ? cos_small : cos_eps;
   ind.threshold = small_fired || !eps_fired ? kShatteredAtSixteenth : kShatteredAtEps;
   ind.fired = small_fired || eps_fired;
-  ind.examples =
-      example_ids_where(rows_of(c.points, torch::arange(n)), small_fired ? low_small : low_eps);
+  ind.examples = example_ids_where(lead.rows, small_fired ? low_small : low_eps);
   ind.detail = fmt("median cosine between the gradients at x and at x + noise: %.3f at eps/16 "
                    "(fires below %.2f), ",
                    cos_small, kShatteredAtSixteenth) +
@@ -412,11 +423,10 @@ Indicator check_unstable_predictions(const MaskingContext& c) {
   Indicator ind =
       make(6, "unstable-predictions", "the output barely changes under tiny random noise",
            "Pintor et al. 2022, Indicators of Attack Failure (unstable predictions)");
-  const int64_t n = std::min<int64_t>(c.x.size(0), 200);
-  const torch::Tensor x = c.x.slice(0, 0, n);
-  const torch::Tensor ids = c.points.example_ids().slice(0, 0, n);
+  const LeadingPoints lead = leading_points(c, 200);
+  const torch::Tensor &x = lead.x, &ids = lead.ids;
   const torch::Tensor z0 = logits_of(c, x);
-  torch::Tensor change = torch::zeros({n}, torch::kDouble);
+  torch::Tensor change = torch::zeros({lead.n}, torch::kDouble);
   constexpr int kDraws = 8;
   for (int d = 0; d < kDraws; ++d) {
     const torch::Tensor z = logits_of(c, nearby(c, x, ids, c.options.threat.eps / 100, 20 + d));
@@ -426,7 +436,7 @@ Indicator check_unstable_predictions(const MaskingContext& c) {
   ind.value = median_of(change);
   ind.threshold = 0.05;
   ind.fired = ind.value > ind.threshold;
-  ind.examples = example_ids_where(rows_of(c.points, torch::arange(n)), change.gt(ind.threshold));
+  ind.examples = example_ids_where(lead.rows, change.gt(ind.threshold));
   ind.detail = fmt("median relative change of the logits under noise of eps/100: %.4f", ind.value);
   return ind;
 }
@@ -473,7 +483,7 @@ Indicator check_unbounded_attack(const MaskingContext& c) {
   const Outcome o = attack_points(
       *c.model, c.expensive,
       [&](double e) { return masking_pgd(c.options, e, LossKind::CrossEntropy, 100); }, eps,
-      c.passes, c.options.batch_size, c.options.seed);
+      c.passes, c.options.batch_size, c.options.seed, c.options.group);
   const torch::Tensor robust = ~o.broken;
   ind.value = fraction(o.broken);
   ind.threshold = 1.0;
@@ -499,7 +509,7 @@ Indicator check_budget_growth(const MaskingContext& c, const Outcome& base) {
                            return masking_pgd(c.options, e, LossKind::CrossEntropy,
                                               c.options.pgd_steps);
                          },
-                         eps, c.passes, c.options.batch_size, c.options.seed)
+                         eps, c.passes, c.options.batch_size, c.options.seed, c.options.group)
                          .broken);
     acc.push_back(1 - fraction(broken.back()));
   }

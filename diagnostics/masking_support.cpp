@@ -9,13 +9,15 @@
 namespace advtk {
 
 Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make, double eps,
-                      int64_t passes, int64_t batch_size, uint64_t seed) {
+                      int64_t passes, int64_t batch_size, uint64_t seed,
+                      const ProcessGroup* group) {
   const auto started = std::chrono::steady_clock::now();
   AttackRunOptions run;
   run.batch_size = batch_size;
   run.seed = seed;
   // Every point is attacked: on a randomised model a clean pass may misclassify by chance.
   run.skip_misclassified = false;
+  run.group = group;
   const AttackRun r = run_attack(model, points, make, {eps}, run).front();
   Outcome out;
   out.x_adv = r.x_adv;

@@ -8,6 +8,7 @@
 #include "attacks/attack.h"
 #include "attacks/losses.h"
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 #include "eval/batched.h"
 #include "models/model.h"
 
@@ -26,9 +27,11 @@ struct Outcome {
 using MakeAttack = std::function<std::unique_ptr<Attack>(double eps)>;
 
 // Runs the attack at budget `eps` on every point and re-checks its points by majority vote,
-// so a lucky random pass of a randomised model is not counted as a break.
+// so a lucky random pass of a randomised model is not counted as a break. `group`: the ranks that
+// share its batches (attack_runner.h), null for one process.
 Outcome attack_points(const Model& model, const Dataset& points, const MakeAttack& make, double eps,
-                      int64_t passes, int64_t batch_size, uint64_t seed);
+                      int64_t passes, int64_t batch_size, uint64_t seed,
+                      const ProcessGroup* group = nullptr);
 
 // Input gradients [N, D] (CPU) of the per-example loss at x (one pass), and the loss values.
 struct Gradients {

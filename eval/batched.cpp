@@ -16,20 +16,25 @@ Dataset rows_of(const Dataset& data, const torch::Tensor& rows) {
   return out;
 }
 
-torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
-                                     const torch::Tensor& y, int64_t passes, int64_t batch_size) {
+torch::Tensor wrong_votes(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                          int64_t passes, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   for (int64_t start = 0; start < x.size(0); start += batch_size) {
     const int64_t end = std::min(x.size(0), start + batch_size);
     const torch::Tensor xb = x.slice(0, start, end).to(model.device());
     const torch::Tensor yb = y.slice(0, start, end).to(model.device());
-    torch::Tensor wrong = torch::zeros({end - start}, yb.options());
+    torch::Tensor wrong = torch::zeros({end - start}, yb.options().dtype(torch::kLong));
     for (int64_t p = 0; p < passes; ++p)
       wrong += predicted_class(model.logits(xb)).ne(yb).to(torch::kLong);
-    out.push_back((wrong * 2 > passes).cpu());
+    out.push_back(wrong.cpu());
   }
-  return out.empty() ? torch::zeros({0}, torch::kBool) : torch::cat(out);
+  return out.empty() ? torch::zeros({0}, torch::kLong) : torch::cat(out);
+}
+
+torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
+                                     const torch::Tensor& y, int64_t passes, int64_t batch_size) {
+  return wrong_votes(model, x, y, passes, batch_size) * 2 > passes;
 }
 
 Points clean_correct_points(const Model& model, const Dataset& data, int64_t want, int64_t passes,

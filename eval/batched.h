@@ -23,6 +23,10 @@ struct Points {
 Points clean_correct_points(const Model& model, const Dataset& data, int64_t want, int64_t passes,
                             int64_t batch_size);
 
+// [N] int64 (CPU): in how many of `passes` forward passes each row is misclassified.
+torch::Tensor wrong_votes(const Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                          int64_t passes, int64_t batch_size);
+
 // [N] bool (CPU): misclassified in more than half of `passes` forward passes.
 torch::Tensor majority_misclassified(const Model& model, const torch::Tensor& x,
                                      const torch::Tensor& y, int64_t passes, int64_t batch_size);

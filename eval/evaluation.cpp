@@ -8,38 +8,50 @@
 namespace advtk {
 
 EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch_size,
-                          int64_t num_classes, const BatchProgress& progress, int64_t passes) {
+                          int64_t num_classes, const BatchProgress& progress, int64_t passes,
+                          const ProcessGroup* group) {
   ADVTK_CHECK(batch_size > 0, "--batch-size: expected a positive number, got ", batch_size);
   ADVTK_CHECK(passes >= 1 && passes % 2 == 1, "passes: expected an odd number >= 1, got ", passes);
   torch::NoGradGuard no_grad;
   const int64_t n = data.size();
-  std::vector<torch::Tensor> predictions;  // [passes, batch] per batch
-  torch::Tensor loss_sum = torch::zeros({}, torch::kDouble);
-  int64_t nonfinite = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t end = std::min(n, start + batch_size);
+  const int64_t batches = (n + batch_size - 1) / batch_size;
+  // Several ranks: each runs its contiguous share of the batches and fills its columns; the
+  // others' are zeros until the sums below, which add nothing else to them.
+  const ProcessGroup& ranks = group_or_alone(group);
+  const auto [first, last] = share_of(batches, ranks.rank(), ranks.size());
+  if (!ranks.alone() && num_classes <= 0 && n > 0)
+    num_classes = model.logits(model.from_unit_range(data.images.slice(0, 0, 1))).size(1);
+  torch::Tensor all = torch::zeros({passes, n}, torch::kLong);  // predictions per pass
+  torch::Tensor losses = torch::zeros({batches, passes}, torch::kDouble);
+  torch::Tensor bad = torch::zeros({n}, torch::kLong);
+  for (int64_t b = first; b < last; ++b) {
+    const int64_t start = b * batch_size, end = std::min(n, start + batch_size);
     const torch::Tensor x = model.from_unit_range(data.images.slice(0, start, end));
     const torch::Tensor y = data.labels.slice(0, start, end).to(model.device());
-    std::vector<torch::Tensor> per_pass;
-    torch::Tensor bad = torch::zeros({end - start}, torch::kBool);
     for (int64_t p = 0; p < passes; ++p) {
       const torch::Tensor logits = model.logits(x).to(torch::kFloat);
-      bad |= ~torch::isfinite(logits).all(1).to(torch::kCPU);
-      loss_sum +=
+      bad.slice(0, start, end) |= (~torch::isfinite(logits).all(1)).to(torch::kCPU, torch::kLong);
+      losses[b][p] =
           torch::nn::functional::cross_entropy(
               logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
               .to(torch::kCPU, torch::kDouble);
-      per_pass.push_back(predicted_class(logits).to(torch::kCPU));
+      all[p].slice(0, start, end) = predicted_class(logits).to(torch::kCPU);
       if (num_classes <= 0) num_classes = logits.size(1);
     }
-    predictions.push_back(torch::stack(per_pass));
-    nonfinite += bad.sum().item<int64_t>();
     if (progress) progress(end, n);
   }
+  ranks.all_reduce_sum(all);
+  ranks.all_reduce_sum(losses);
+  ranks.all_reduce_sum(bad);
+  // In batch and pass order, as one running sum.
+  double loss_sum = 0;
+  const auto loss_of = losses.accessor<double, 2>();
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t p = 0; p < passes; ++p) loss_sum += loss_of[b][p];
+  const int64_t nonfinite = bad.gt(0).sum().item<int64_t>();
   EvaluationResult r;
   r.examples = n;
   r.passes = passes;
-  const torch::Tensor all = torch::cat(predictions, 1);  // [passes, N]
   r.predictions = passes == 1 ? all[0] : std::get<0>(all.mode(0));
   const torch::Tensor labels = data.labels.to(torch::kLong);
   r.majority_correct = all.eq(labels.unsqueeze(0)).sum(0).mul(2).gt(passes);
@@ -52,7 +64,7 @@ EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch
   r.correct = r.majority_correct.sum().item<int64_t>();
   r.accuracy = static_cast<double>(r.confusion.diagonal().sum().item<int64_t>()) / total;
   r.majority_accuracy = static_cast<double>(r.correct) / static_cast<double>(n);
-  r.mean_loss = loss_sum.item<double>() / total;
+  r.mean_loss = loss_sum / total;
   r.nonfinite = nonfinite;
   const torch::Tensor per_class_total = torch::bincount(labels, {}, k) * passes;
   for (int64_t c = 0; c < k; ++c) {
@@ -94,7 +106,7 @@ bool outputs_vary(const Model& model, const Dataset& data, int64_t batch_size) {
   const torch::Tensor finite = torch::isfinite(a) & torch::isfinite(b);
   if (!finite.any().item<bool>()) return false;
   const double scale = 1 + a.masked_select(finite).abs().max().item<double>();
-  return (a - b).masked_select(finite).abs().max().item<double>() > 1e-5 * scale;
+  return (a - b).masked_select(finite).abs().max().item<double>() > kRandomOutputTolerance * scale;
 }
 
 }  // namespace advtk

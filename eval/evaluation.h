@@ -8,6 +8,7 @@
 
 #include "core/torch.h"
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 #include "models/model.h"
 
 namespace advtk {
@@ -33,19 +34,25 @@ struct EvaluationResult {
 using BatchProgress = std::function<void(int64_t, int64_t)>;
 
 // Runs the model over `data` in batches without gradients, `passes` times (odd, for a majority).
-// `num_classes` sizes the confusion matrix (0: the model's output width).
+// `num_classes` sizes the confusion matrix (0: the model's output width). `group`: ranks that
+// share the batches (each its contiguous share), every rank ending with the whole result.
 EvaluationResult evaluate(const Model& model, const Dataset& data, int64_t batch_size,
                           int64_t num_classes = 0, const BatchProgress& progress = {},
-                          int64_t passes = 1);
+                          int64_t passes = 1, const ProcessGroup* group = nullptr);
 
 // Examples whose logits hold a NaN or an infinity (one pass without gradients), and the one
 // warning eval, attack and masking print for them (the audit's numerical probe counts the same).
 int64_t count_nonfinite_outputs(const Model& model, const Dataset& data, int64_t batch_size);
 std::string nonfinite_outputs_warning(int64_t nonfinite, int64_t examples);
 
+// Two passes of a deterministic model agree to float noise: logits differing by more than this
+// fraction of (1 + the largest logit) mark a randomised one. outputs_vary decides with it before
+// any point is chosen; the masking check's indicator 4 measures the same on its points.
+constexpr double kRandomOutputTolerance = 1e-5;
+
 // Whether two forward passes over the first (at most 100) examples differ beyond float noise
-// (relative 1e-5 of the largest logit): a randomised model, whose every verdict must be a
-// majority over several passes (Athalye, Engstrom, Ilyas & Kwok 2018).
+// (kRandomOutputTolerance): a randomised model, whose every verdict must be a majority over
+// several passes (Athalye, Engstrom, Ilyas & Kwok 2018).
 bool outputs_vary(const Model& model, const Dataset& data, int64_t batch_size);
 
 }  // namespace advtk

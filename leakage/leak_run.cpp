@@ -4,8 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include <torch/csrc/jit/runtime/graph_executor.h>
@@ -167,6 +170,46 @@ std::string leak_attack_name(LeakAttack attack) {
   return "?";
 }
 
+namespace {
+
+// One reconstruction from the rank that made it to every rank, numbers exactly (CBOR).
+void share_batch_leak(BatchLeak& b, int root, const ProcessGroup& group) {
+  nlohmann::json j;
+  std::map<std::string, torch::Tensor> t;
+  std::vector<char> bytes;
+  if (group.rank() == root) {
+    j = {{"ids", b.ids},
+         {"psnr", b.psnr},
+         {"ssim", b.ssim},
+         {"mse", b.mse},
+         {"labels_right", b.labels_right},
+         {"gradient_distance", b.gradient_distance},
+         {"utility_cosine", b.utility_cosine},
+         {"seconds", b.seconds}};
+    const std::vector<uint8_t> cbor = nlohmann::json::to_cbor(j);
+    bytes.assign(cbor.begin(), cbor.end());
+    t = {{"x", b.x.cpu()}, {"x_rec", b.x_rec.cpu()}, {"y", b.y.cpu()}, {"y_rec", b.y_rec.cpu()}};
+  }
+  group.broadcast_bytes(bytes, root);
+  group.broadcast_tensors(t, root);
+  if (group.rank() == root) return;
+  j = nlohmann::json::from_cbor(bytes.begin(), bytes.end());
+  b.ids = j["ids"].get<std::vector<int64_t>>();
+  b.psnr = j["psnr"].get<std::vector<double>>();
+  b.ssim = j["ssim"].get<std::vector<double>>();
+  b.mse = j["mse"].get<std::vector<double>>();
+  b.labels_right = j["labels_right"];
+  b.gradient_distance = j["gradient_distance"];
+  b.utility_cosine = j["utility_cosine"];
+  b.seconds = j["seconds"];
+  b.x = t.at("x");
+  b.x_rec = t.at("x_rec");
+  b.y = t.at("y");
+  b.y_rec = t.at("y_rec");
+}
+
+}  // namespace
+
 std::vector<LeakRun> run_leak(Model& model, const Dataset& data, const LeakOptions& o,
                               const LeakProgress& progress) {
   ADVTK_CHECK(o.batch_size >= 1, "--batch-size: expected at least 1");
@@ -220,26 +263,30 @@ std::vector<LeakRun> run_leak(Model& model, const Dataset& data, const LeakOptio
     }
   }
 
-  const int64_t workers =
-      std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(tasks.size()),
-                                             o.threads > 0 ? o.threads : lib_threads));
+  // This rank's share of the reconstructions (all of them alone); the clients above ran on
+  // every rank, as their updates chain through DP-SGD's local steps.
+  const ProcessGroup& group = group_or_alone(o.group);
+  const auto [first, last] =
+      share_of(static_cast<int64_t>(tasks.size()), group.rank(), group.size());
+  const int64_t workers = std::max<int64_t>(
+      1, std::min<int64_t>(last - first, o.threads > 0 ? o.threads : lib_threads));
   std::vector<BatchLeak> done(tasks.size());
-  std::atomic<int64_t> next{0}, finished{0};
+  std::atomic<int64_t> next{first}, finished{0};
   std::mutex report;
   std::exception_ptr failure;
   const auto work = [&](Model& worker_model) {
-    for (int64_t i = next++; i < static_cast<int64_t>(tasks.size()); i = next++) {
+    for (int64_t i = next++; i < last; i = next++) {
       try {
         done[i] = engine.reconstruct(worker_model, tasks[i]);
       } catch (...) {
         std::lock_guard<std::mutex> lock(report);
         if (!failure) failure = std::current_exception();
-        next = static_cast<int64_t>(tasks.size());
+        next = last;
         return;
       }
       const int64_t f = ++finished;
       std::lock_guard<std::mutex> lock(report);
-      if (progress) progress(f, static_cast<int64_t>(tasks.size()));
+      if (progress) progress(f, last - first);
     }
   };
   {
@@ -271,6 +318,10 @@ std::vector<LeakRun> run_leak(Model& model, const Dataset& data, const LeakOptio
     for (std::thread& t : pool) t.join();
   }
   if (failure) std::rethrow_exception(failure);
+  for (int r = 0; r < group.size() && !group.alone(); ++r) {
+    const auto [begin, end] = share_of(static_cast<int64_t>(tasks.size()), r, group.size());
+    for (int64_t i = begin; i < end; ++i) share_batch_leak(done[i], r, group);
+  }
 
   std::vector<LeakRun> runs(o.defenses.size());
   for (size_t r = 0; r < runs.size(); ++r) runs[r].defense = o.defenses[r];

@@ -1,7 +1,8 @@
 // advtk leak's engine: simulate a client on consecutive batches of the data, defend what it
 // shares, reconstruct each batch from the shared update and the model alone, and score the
 // reconstructions against the originals after a one-to-one matching within the batch.
-// Independent batches run in parallel threads (one LibTorch thread each).
+// Independent batches run in parallel threads (one LibTorch thread each), and over the ranks of
+// a split run.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "core/torch.h"
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 #include "leakage/dlg.h"
 #include "leakage/gradient_defense.h"
 #include "leakage/inverting_gradients.h"
@@ -31,6 +33,9 @@ struct LeakOptions {
   InvertingGradientsOptions ig;  // ig
   uint64_t seed = 0;
   int threads = 0;  // parallel reconstructions; 0: LibTorch's thread count
+  // A split run: each rank reconstructs its contiguous share of the batches (of every defense's
+  // run, in order), and every rank ends with all of them. Null: one process.
+  const ProcessGroup* group = nullptr;
 };
 
 struct BatchLeak {

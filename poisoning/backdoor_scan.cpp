@@ -49,17 +49,24 @@ BackdoorScan scan_for_backdoor(const Model& model, int64_t classes, const Datase
   for (int64_t t : r.flagged)
     if (s.target < 0 || r.mask_norm[t] < r.mask_norm[s.target]) s.target = t;
   if (s.target < 0 && !poisoned_classes.empty()) s.target = poisoned_classes.front();
-  std::ostringstream threshold;
-  threshold << o.neural_cleanse.anomaly_threshold;
   std::ostringstream log_threshold;
   log_threshold << o.neural_cleanse.log_anomaly_threshold;
+  std::string nc_rule =
+      "an anomaly index |log norm - median| / (1.4826 MAD) over the classes' "
+      "log mask norms above " +
+      log_threshold.str();
+  if (o.neural_cleanse.anomaly_threshold > 0) {
+    std::ostringstream threshold;
+    threshold << o.neural_cleanse.anomaly_threshold;
+    nc_rule += ", or the same index on the norms (the paper's) above " + threshold.str();
+  }
   s.json = {
       {"verdict", s.found ? "backdoor" : "no-evidence"},
       {"target_class", s.found ? nlohmann::json(s.target) : nlohmann::json(nullptr)},
       {"rule",
        "backdoor when Neural Cleanse flags a class (its reverse-engineered mask's L1 norm below "
-       "the classes' median with an anomaly index |norm - median| / (1.4826 MAD) above " +
-           threshold.str() + ", or the same index on log norms above " + log_threshold.str() +
+       "the classes' median with " +
+           nc_rule +
            ") or, given the training set, a training-data detector finds a poisoned group in a "
            "class (each section's rule)"},
       {"clean_data", clean.source},

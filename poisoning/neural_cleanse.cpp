@@ -139,6 +139,26 @@ std::vector<double> anomaly_indices(const std::vector<double>& norms) {
   return out;
 }
 
+std::vector<double> log_anomaly_indices(const std::vector<double>& norms) {
+  std::vector<double> logs;
+  for (double v : norms) logs.push_back(std::log(std::max(v, 1e-6)));
+  return anomaly_indices(logs);
+}
+
+std::vector<int64_t> neural_cleanse_flags(const std::vector<double>& norms,
+                                          const std::vector<int64_t>& searched,
+                                          const NeuralCleanseOptions& o) {
+  const std::vector<double> index = anomaly_indices(norms);
+  const std::vector<double> log_index = log_anomaly_indices(norms);
+  const double med = median(norms);
+  std::vector<int64_t> flagged;
+  for (int64_t t : searched)
+    if (norms[t] < med && ((o.anomaly_threshold > 0 && index[t] > o.anomaly_threshold) ||
+                           log_index[t] > o.log_anomaly_threshold))
+      flagged.push_back(t);
+  return flagged;
+}
+
 int64_t neural_cleanse_kept(const NeuralCleanseOptions& o, int64_t classes) {
   if (classes <= o.prescreen_above) return classes;
   const int64_t keep =
@@ -206,14 +226,8 @@ NeuralCleanseReport neural_cleanse(const Model& model, const torch::Tensor& clea
   for (int64_t t = 0; t < classes; ++t)
     if (std::isnan(r.index_norm[t])) r.index_norm[t] = r.prescreen_scale * r.prescreen_norm[t];
   r.anomaly_index = anomaly_indices(r.index_norm);
-  std::vector<double> logs;
-  for (double v : r.index_norm) logs.push_back(std::log(std::max(v, 1e-6)));
-  r.log_anomaly_index = anomaly_indices(logs);
-  const double med = median(r.index_norm);
-  for (int64_t t : r.searched)
-    if (r.mask_norm[t] < med && (r.anomaly_index[t] > o.anomaly_threshold ||
-                                 r.log_anomaly_index[t] > o.log_anomaly_threshold))
-      r.flagged.push_back(t);
+  r.log_anomaly_index = log_anomaly_indices(r.index_norm);
+  r.flagged = neural_cleanse_flags(r.index_norm, r.searched, o);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

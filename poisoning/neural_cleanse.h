@@ -5,16 +5,21 @@
 // λ adjusted as they do (start 1e-3; ×1.5 after 5 steps above 99% attack success, ÷1.5^1.5
 // after 5 below) and the smallest-norm mask that reaches 99% kept. A backdoor's target needs a far
 // smaller mask than any other class: the anomaly index of a class is |norm − median| / (1.4826 ·
-// MAD) over the classes' mask norms, and a class whose norm is below the median with an index
-// above 2 is flagged (the paper's rule).
+// MAD) over the classes' mask norms; the paper flags a class whose norm is below the median with
+// an index above 2.
 //
-// On Fashion-MNIST the classes' natural mask norms spread widely and skew upwards (45 to 185
-// pixels at the defaults; sneakers and boots far above the rest), which inflates the MAD: a Blend
-// target needing 7 pixels against 46 for the next class scored 1.66 to 2.3 across seeds, and 3,000
-// steps instead of 600 left it there (README). advtk therefore also flags a class whose index on
-// the log norms exceeds 3 — a ratio to the median, not a difference, which the upward skew does
-// not hide; a one-sided normal tail of 1/740 per class. Clean Fashion-MNIST models reach at most
-// 2.1 on it (four models), Blend targets 3.3 and more, BadNets 7 and more.
+// advtk flags by the same index on the log norms, above 3, and reports the paper's index without
+// using it (anomaly_threshold > 0 brings its rule back). Two reasons. On Fashion-MNIST the
+// classes' natural mask norms spread widely and skew upwards (45 to 185 pixels at the defaults;
+// sneakers and boots far above the rest), which inflates the MAD: a Blend target needing 7 pixels
+// against 46 for the next class scored 1.66 to 2.3 across seeds, and 3,000 steps instead of 600
+// left it there (README); on log norms the index measures a ratio to the median, which the skew
+// does not hide. And the paper's threshold is a one-sided normal tail of 2.3% per class: over ten
+// classes about one clean model in five has a class above it, and a clean LeNet did (trousers at
+// 2.16 on CI's machine). A tail of 1/740 per class, about 1.3% over ten classes, is what 3 on log
+// norms asks. Clean LeNets reached at most 2.6 on it, Blend targets 3.3 and more, BadNets 7 and
+// more; no rule on mask norms tells a class that a small natural feature decides from a target
+// (the demo's clean CNN: bags at 4.22, README).
 //
 // Classes are searched in groups (classes_per_search at a time): the per-class losses are
 // separable and Adam works element by element, so stacking masks and patterns is independent
@@ -44,7 +49,7 @@ struct NeuralCleanseOptions {
   double success_threshold = 0.99;
   int64_t patience = 5;
   double cost_multiplier = 1.5;
-  double anomaly_threshold = 2.0;      // on the norms (the paper's)
+  double anomaly_threshold = 0.0;      // on the norms (the paper's rule: 2); 0: not used
   double log_anomaly_threshold = 3.0;  // on the log norms
   int64_t classes_per_search = 16;     // classes optimised together: × batch_size inputs a step
   int64_t prescreen_above = 20;        // more classes than this: a pre-screen picks those to search
@@ -70,6 +75,12 @@ struct NeuralCleanseReport {
 
 // The anomaly index per class (median absolute deviation, consistency constant 1.4826).
 std::vector<double> anomaly_indices(const std::vector<double>& norms);
+std::vector<double> log_anomaly_indices(const std::vector<double>& norms);  // on log norms
+
+// The searched classes flagged as backdoor targets, given every class's norm (index_norm).
+std::vector<int64_t> neural_cleanse_flags(const std::vector<double>& norms,
+                                          const std::vector<int64_t>& searched,
+                                          const NeuralCleanseOptions& options);
 
 // The classes the full search covers for a model of `classes` outputs (all, or the pre-screen's
 // keep), and the pre-screen's steps (0: none).

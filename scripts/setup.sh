@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 # libopenblas0-openmp: Debian's LibTorch does its convolutions and matrix products through
 # libblas.so.3, which is the slow reference BLAS unless an optimised one is installed (OpenBLAS's
 # OpenMP build shares LibTorch's thread pool runtime). It made the CNN's forward+backward 1.8x
-# faster here.
+# faster here. libgloo-dev: the headers of the Gloo library inside LibTorch, for runs over several
+# processes (distributed/).
 packages=(cmake g++ make pkg-config ccache libtorch-dev libcli11-dev libspdlog-dev libgtest-dev
-          zlib1g-dev libstb-dev nlohmann-json3-dev dataset-fashion-mnist libopenblas0-openmp)
+          zlib1g-dev libstb-dev nlohmann-json3-dev dataset-fashion-mnist libopenblas0-openmp
+          libgloo-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

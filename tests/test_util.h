@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "data/data_source.h"
@@ -85,12 +88,13 @@ struct CommandResult {
   std::string err;  // stderr
 };
 
-// Runs `advtk ARGS` through the shell; ARGS must already be shell-quoted where needed.
-inline CommandResult run_advtk(const std::string& args) {
+// Runs `advtk ARGS` through the shell; ARGS must already be shell-quoted where needed. `env`:
+// variables set for it ("A=1 B=2").
+inline CommandResult run_advtk(const std::string& args, const std::string& env = "") {
   TempDir tmp;
   const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
-  const std::string command = std::string("OMP_WAIT_POLICY=PASSIVE '") + ADVTK_BINARY + "' " +
-                              args + " > '" + out_path + "' 2> '" + err_path + "'";
+  const std::string command = "OMP_WAIT_POLICY=PASSIVE " + env + " '" + ADVTK_BINARY + "' " + args +
+                              " > '" + out_path + "' 2> '" + err_path + "'";
   const int status = std::system(command.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -101,6 +105,20 @@ inline CommandResult run_advtk(const std::string& args) {
   r.out = slurp(out_path);
   r.err = slurp(err_path);
   return r;
+}
+
+// A loopback port nothing listens on now (the kernel's pick for a socket bound to port 0).
+inline uint16_t free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
 }
 
 // The message of the advtk::Error that `f` throws, or "(no error)".

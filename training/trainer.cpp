@@ -74,6 +74,36 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j) {
   return r;
 }
 
+namespace {
+
+// Sums the gradients, with the batch's loss sum and correct count appended, over the ranks in
+// one flat bucket on the CPU (Gloo's side), in place. A parameter without a gradient (this rank's
+// part was empty) takes part with zeros, so every rank's bucket has the same layout.
+void all_reduce_gradients(Model& model, torch::Tensor& batch_loss, torch::Tensor& batch_correct,
+                          const ProcessGroup& group) {
+  std::vector<torch::Tensor> parts;
+  for (auto& p : model.parameters()) {
+    if (!p.requires_grad()) continue;
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    parts.push_back(p.grad().flatten().to(torch::kCPU, torch::kDouble));
+  }
+  parts.push_back(batch_loss.to(torch::kCPU, torch::kDouble).view({1}));
+  parts.push_back(batch_correct.to(torch::kCPU, torch::kDouble).view({1}));
+  torch::Tensor bucket = torch::cat(parts);
+  group.all_reduce_sum(bucket);
+  int64_t at = 0;
+  for (auto& p : model.parameters()) {
+    if (!p.requires_grad()) continue;
+    const int64_t k = p.grad().numel();
+    p.mutable_grad().copy_(bucket.slice(0, at, at + k).view_as(p.grad()));
+    at += k;
+  }
+  batch_loss = bucket[at].to(batch_loss.device());
+  batch_correct = bucket[at + 1].round().to(batch_correct.device(), torch::kLong);
+}
+
+}  // namespace
+
 TrainResult train(Model& model, const Dataset& train_data, const Dataset* validation,
                   TrainingObjective& objective, const TrainOptions& options,
                   const TrainCallbacks& callbacks) {
@@ -104,6 +134,18 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
   ModelState last_good;
 
   const torch::Device device = model.device();
+  const ProcessGroup& group = group_or_alone(options.group);
+  if (!group.alone()) {
+    // Every rank starts from rank 0's parameters and buffers, as DDP does.
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> state_tensors = model.parameters();
+    for (const auto& b : model.module().buffers()) state_tensors.push_back(b);
+    for (auto& p : state_tensors) {
+      torch::Tensor t = p.detach().to(torch::kCPU).contiguous();
+      group.broadcast(t, 0);
+      p.copy_(t);
+    }
+  }
   for (int64_t epoch = state.epochs_done + 1; epoch <= options.epochs; ++epoch) {
     const auto started = std::chrono::steady_clock::now();
     if (options.epoch_check) last_good = capture_state(model.module());
@@ -124,8 +166,10 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
         set_learning_rate(*optimizer, lr);
         const int64_t start = b * options.batch_size;
         const int64_t end = std::min(n, start + options.batch_size);
+        // This rank's part of the batch (all of it in one process).
+        const auto [from, to] = share_of(end - start, group.rank(), group.size());
         TrainBatch batch;
-        batch.index = order.slice(0, start, end);
+        batch.index = order.slice(0, start + from, start + to);
         batch.x = model.from_unit_range(train_data.images.index_select(0, batch.index)).to(device);
         batch.y = train_data.labels.index_select(0, batch.index).to(device);
         batch.epoch = epoch;
@@ -133,16 +177,30 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
                          static_cast<double>(b + 1) / static_cast<double>(steps_per_epoch);
 
         optimizer->zero_grad();
-        const BatchLoss out = objective.compute(model, batch);
-        out.loss.backward();
+        // Each rank back-propagates its part's mean weighted by its share (all of it alone):
+        // summed over the ranks, that is the batch's gradient.
+        torch::Tensor batch_loss = torch::zeros({}, loss_sum.options());
+        torch::Tensor batch_correct = torch::zeros({}, correct.options());
+        if (to > from) {
+          const BatchLoss out = objective.compute(model, batch);
+          if (group.alone())
+            out.loss.backward();
+          else
+            (out.loss * (static_cast<double>(to - from) / static_cast<double>(end - start)))
+                .backward();
+          torch::NoGradGuard no_grad;
+          batch_loss = out.loss.detach().to(torch::kDouble) * (to - from);
+          batch_correct = out.logits.detach().argmax(1).eq(batch.y).sum();
+        }
+        if (!group.alone()) all_reduce_gradients(model, batch_loss, batch_correct, group);
         if (options.clip_grad_norm > 0) {
           torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_grad_norm);
         }
         optimizer->step();
 
         torch::NoGradGuard no_grad;
-        loss_sum += out.loss.detach().to(torch::kDouble) * (end - start);
-        correct += out.logits.detach().argmax(1).eq(batch.y).sum();
+        loss_sum += batch_loss;
+        correct += batch_correct;
         if ((b + 1) % kReportEvery == 0 || b + 1 == steps_per_epoch) {
           const double mean_loss = loss_sum.item<double>() / end;
           ADVTK_CHECK(std::isfinite(mean_loss), "training diverged in epoch ", epoch,
@@ -183,7 +241,7 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
         if (options.keep == KeepPolicy::Best) best = capture_state(model.module());
       }
     }
-    if (!options.checkpoint_dir.empty()) {
+    if (!options.checkpoint_dir.empty() && group.rank() == 0) {
       save_checkpoint(options.checkpoint_dir, model, *optimizer, state, write);
     }
     if (callbacks.on_epoch) callbacks.on_epoch(record);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
+#include "distributed/process_group.h"
 #include "models/model.h"
 #include "training/lr_schedule.h"
 #include "training/objective.h"
@@ -48,6 +49,12 @@ struct TrainOptions {
   KeepPolicy keep = KeepPolicy::Last;
   std::string rank_metric;  // the metric KeepPolicy::Best ranks by first (empty: none)
   EpochCheck epoch_check;   // may be empty
+  // Data-parallel over several processes (null: this one alone), as PyTorch's DDP: each rank
+  // computes the loss of its contiguous part of every batch, the gradients are summed over the
+  // ranks in one bucket (each part's mean weighted by its share), and every rank takes the same
+  // step. Batch norm keeps each rank's own batch statistics (DDP without SyncBatchNorm). Only
+  // rank 0 writes checkpoints.
+  const ProcessGroup* group = nullptr;
 };
 
 struct EpochRecord {

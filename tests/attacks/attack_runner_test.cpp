@@ -5,11 +5,16 @@
 #include "attack_test_util.h"
 #include "attacks/iterative_attack.h"
 #include "attacks/noise.h"
-#include "attacks/targets.h"
 #include "test_util.h"
+#include "trained_cnn.h"
 
 namespace advtk {
 namespace {
+
+using test::attack;
+using test::robust_accuracy;
+using test::trained_cnn;
+using test::with_norm;
 
 Dataset affine_data(const torch::Tensor& w, const torch::Tensor& b, int64_t n) {
   Dataset d;
@@ -115,25 +120,6 @@ TEST(AttackRunner, BudgetSweepKeepsBrokenExamplesAndMisclassifiedOnes) {
   EXPECT_EQ(runs[2].backward_calls.masked_select(misclassified).sum().item<int64_t>(), 0);
 }
 
-TEST(Targets, RandomTargetsAreOtherClassesAndSeededPerExample) {
-  const torch::Tensor logits = torch::randn({100, 10}, make_generator(3));
-  const torch::Tensor labels = logits.argmax(1);
-  const torch::Tensor ids = torch::arange(100, torch::kLong);
-  const torch::Tensor t = choose_targets({TargetMode::Random}, logits, labels, ids, 7);
-  EXPECT_TRUE(t.ne(labels).all().item<bool>());
-  EXPECT_TRUE(t.ge(0).all().item<bool>() && t.lt(10).all().item<bool>());
-  // The same example gets the same target in any selection.
-  const torch::Tensor part = choose_targets({TargetMode::Random}, logits.slice(0, 50),
-                                            labels.slice(0, 50), ids.slice(0, 50), 7);
-  EXPECT_TRUE(torch::equal(part, t.slice(0, 50)));
-  EXPECT_TRUE(torch::equal(choose_targets({TargetMode::LeastLikely}, logits, labels, ids, 0),
-                           logits.argmin(1)));
-  EXPECT_NE(test::error_of([&] {
-              choose_targets({TargetMode::Fixed, 10}, logits, labels, ids, 0);
-            }).find("--target"),
-            std::string::npos);
-}
-
 TEST(AttackRunner, ABudgetBeyondTheBoxIsRefusedWithItsDiameter) {
   // Inputs in [0, 1]^10: no two are further apart than 1 (Linf), sqrt(10) (L2) or 10 (L1).
   const torch::Tensor w = torch::randn({4, 10}, make_generator(1)), b = torch::zeros({4});
@@ -158,6 +144,47 @@ TEST(AttackRunner, ABudgetBeyondTheBoxIsRefusedWithItsDiameter) {
   EXPECT_THROW(run_attack(model, data, pgd(Norm::L2), {3.2}, {}), Error);
   EXPECT_NO_THROW(run_attack(model, data, pgd(Norm::L1), {10.0}, {}));
   EXPECT_THROW(run_attack(model, data, pgd(Norm::L1), {10.5}, {}), Error);
+}
+
+// The runner on a trained CNN, with PGD: budgets, seeds, batching and early stopping.
+class AttackRunnerOnTheCnn : public test::CnnTest {};
+
+TEST_F(AttackRunnerOnTheCnn, RobustAccuracyStartsAtCleanAndFallsWithTheBudget) {
+  const auto runs = attack("pgd", {0.0, 0.02, 0.05, 0.1});
+  const double clean = runs[0].clean_pred.eq(runs[0].y).to(torch::kDouble).mean().item<double>();
+  EXPECT_GT(clean, 0.7);
+  EXPECT_DOUBLE_EQ(robust_accuracy(runs[0]), clean);
+  for (size_t i = 1; i < runs.size(); ++i)
+    EXPECT_LE(robust_accuracy(runs[i]), robust_accuracy(runs[i - 1]));
+  EXPECT_LT(robust_accuracy(runs.back()), 0.5 * clean);
+}
+
+TEST_F(AttackRunnerOnTheCnn, SameSeedSameResultAndBatchingDoesNotMatter) {
+  const OptionValues c = OptionValues().set("steps", int64_t{10});
+  const AttackSetup seeded = with_norm(Norm::Linf, 5);
+  AttackRunOptions big, small;
+  big.batch_size = 200;
+  small.batch_size = 37;
+  const auto a = attack("pgd", {0.05}, c, big, 200, trained_cnn(), seeded)[0];
+  const auto b = attack("pgd", {0.05}, c, big, 200, trained_cnn(), seeded)[0];
+  const auto s = attack("pgd", {0.05}, c, small, 200, trained_cnn(), seeded)[0];
+  EXPECT_TRUE(torch::equal(a.x_adv, b.x_adv));
+  EXPECT_TRUE(torch::equal(a.success, s.success));
+  EXPECT_TRUE(torch::allclose(a.x_adv, s.x_adv, 1e-5, 1e-5));
+}
+
+TEST_F(AttackRunnerOnTheCnn, EarlyStoppingSavesWorkWithoutChangingRobustAccuracy) {
+  const OptionValues c = OptionValues().set("steps", int64_t{20});
+  AttackRunOptions stop, full;
+  full.skip_misclassified = false;
+  OptionValues no_stop = c;
+  no_stop.set("early-stop", false);
+  const auto fast = attack("pgd", {0.05}, c, stop)[0];
+  const auto slow = attack("pgd", {0.05}, no_stop, full)[0];
+  EXPECT_TRUE(torch::equal(fast.success | fast.clean_pred.ne(fast.y),
+                           slow.success | slow.clean_pred.ne(slow.y)));
+  EXPECT_LT(fast.backward_calls.sum().item<int64_t>(), slow.backward_calls.sum().item<int64_t>());
+  EXPECT_EQ(slow.backward_calls.sum().item<int64_t>(), 200 * 20);
 }
 
 }  // namespace

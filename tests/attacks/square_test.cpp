@@ -9,9 +9,15 @@
 #include "attacks/registry.h"
 #include "attacks/square.h"
 #include "core/error.h"
+#include "trained_cnn.h"
 
 namespace advtk {
 namespace {
+
+using test::attack;
+using test::robust_accuracy;
+using test::trained_cnn;
+using test::with_norm;
 
 struct Problem {
   torch::Tensor w, b, x, y;
@@ -351,6 +357,23 @@ TEST(SquareOptionsCheck, BadOptionsThrow) {
   const AttackBatch flat{
       torch::rand({2, 8}), torch::zeros({2}, torch::kLong), {}, torch::arange(2, torch::kLong)};
   EXPECT_THROW(attack.run(test::affine_model(w, torch::zeros({3})), flat), Error);
+}
+
+class SquareOnTheCnn : public test::CnnTest {};
+
+TEST_F(SquareOnTheCnn, SquareBreaksTheCnnWithoutAGradient) {
+  const OptionValues c = OptionValues().set("queries", int64_t{1000});
+  const AttackRun run = attack("square", {0.15}, c, {}, 60)[0];
+  const double clean = run.clean_pred.eq(run.y).to(torch::kDouble).mean().item<double>();
+  EXPECT_LT(robust_accuracy(run), 0.5 * clean);
+  EXPECT_EQ(run.backward_calls.sum().item<int64_t>(), 0);
+  EXPECT_GT(run.forward_calls.sum().item<int64_t>(), 60);
+  // L1 (AutoAttack's L1 Square, a weaker search than APGD there too): also without a
+  // gradient, and within the L1 budget.
+  const AttackRun l1 = attack("square", {10.0}, c, {}, 60, trained_cnn(), with_norm(Norm::L1))[0];
+  EXPECT_LT(robust_accuracy(l1), 0.8 * clean);
+  EXPECT_EQ(l1.backward_calls.sum().item<int64_t>(), 0);
+  EXPECT_LE(distance(Norm::L1, l1.x_adv, l1.x).max().item<double>(), 10.0 * (1 + 1e-5));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // listed before it. Reads every source file's includes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -15,8 +16,8 @@ namespace {
 
 // fuzz/ holds the libFuzzer harnesses, which read through the library like the command line.
 const std::vector<std::string> kRooms = {
-    "core",        "data",    "models",    "eval",  "attacks", "training", "defenses",
-    "diagnostics", "leakage", "poisoning", "audit", "cli",     "fuzz"};
+    "core",     "distributed", "data",    "models",    "eval",  "attacks", "training",
+    "defenses", "diagnostics", "leakage", "poisoning", "audit", "cli",     "fuzz"};
 
 int rank_of(const std::string& room) {
   for (size_t i = 0; i < kRooms.size(); ++i)
@@ -56,6 +57,38 @@ TEST(Rooms, EveryIncludeGoesToTheSameRoomOrAnEarlierOne) {
     if (has_sources && name != "tests" && name != "build")
       EXPECT_GE(rank_of(name), 0) << name << " holds sources but is not a room";
   }
+}
+
+// Tests mirror the files: tests/<room>/<file>_test.cpp tests <room>/<file>.{h,cpp}. The suites
+// below test no one file but a property across many, and say so by name.
+TEST(Rooms, EveryTestFileIsNamedAfterTheFileItTests) {
+  const std::vector<std::string> across_files = {
+      "attacks/attack_contract",  // every registered attack keeps the contract
+      "attacks/cuda",             // every CUDA path (skipped without a device)
+      "cli/bad_input_catalogue",  // bad input across every command
+      "cli/kill_resume",          // SIGKILL and --resume across train and audit
+      "core/rooms",               // this file: the layout itself
+      "data/fuzz_regression",     // every reader, on the inputs that once broke it
+      "models/python_interop",    // files written by Python's torch
+  };
+  const std::filesystem::path root = ADVTK_SOURCE_DIR;
+  int tests = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root / "tests")) {
+    const std::string name = entry.path().filename().string();
+    const std::string suffix = "_test.cpp";
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    ++tests;
+    const std::string room = entry.path().parent_path().filename().string();
+    const std::string file = name.substr(0, name.size() - suffix.size());
+    const std::string id = room + "/" + file;
+    if (std::find(across_files.begin(), across_files.end(), id) != across_files.end()) continue;
+    EXPECT_TRUE(std::filesystem::exists(root / room / (file + ".cpp")) ||
+                std::filesystem::exists(root / room / (file + ".h")))
+        << "tests/" << id << "_test.cpp tests no file " << id << ".cpp or .h";
+  }
+  EXPECT_GT(tests, 70);
 }
 
 }  // namespace

@@ -65,7 +65,12 @@ TEST(GradientDefense, DpSgdClipsEachExampleAndAveragesTheBatch) {
   loose.clip = 1e9;
   loose.noise_multiplier = 0;
   const ClientShare s = c.share(loose);
-  EXPECT_TRUE(torch::allclose(flatten_all(s.shared), flatten_all(s.clean), 1e-4, 1e-8))
+  // Equal up to float32 summation order (the batch's reduction against the mean of per-example
+  // ones): measured 5e-7 at entries up to 0.9, so the bound is relative to the gradient's scale,
+  // not to each entry, since entries near zero carry the same absolute error.
+  const torch::Tensor mean = flatten_all(s.shared), batch = flatten_all(s.clean);
+  const double scale = batch.abs().max().item<double>();
+  EXPECT_LE((mean - batch).abs().max().item<double>(), 1e-5 * scale)
       << "no clipping and no noise: the mean gradient";
   GradientDefense tight = loose;
   tight.clip = 1e-3;

@@ -2,15 +2,24 @@
 
 #include <gtest/gtest.h>
 
+#include "attacks/attack_test_util.h"
+#include "attacks/loss_gradient.h"
+#include "attacks/losses.h"
+#include "attacks/trained_cnn.h"
+#include "core/error.h"
 #include "data/tensor_file.h"
 #include "test_util.h"
 
 namespace advtk {
 namespace {
 
+using test::attack;
 using test::error_of;
 using test::fixture;
+using test::problem;
+using test::robust_accuracy;
 using test::TempDir;
+using test::trained_cnn;
 
 // A module whose forward is `body` (a TorchScript expression in x); saved and loaded from disk.
 Model scripted(const TempDir& dir, const std::string& body, const ModelOptions& options = {}) {
@@ -200,6 +209,78 @@ TEST(Model, TrainingScopeRestoresFrozenEvalModeOnException) {
   }
   EXPECT_FALSE(model.module().is_training());
   for (const auto& p : model.module().parameters()) EXPECT_FALSE(p.requires_grad());
+}
+
+torch::jit::Module front_end(const std::string& body) {
+  torch::jit::Module m("FrontEnd");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.define("def forward(self, x):\n    return " + body + "\n");
+  return m;
+}
+
+TEST(Bpda, TheGradientSkipsTheFrontEndAndTheForwardKeepsIt) {
+  const auto p = problem(6, 4, 20, 8);
+  ModelOptions with, plain;
+  with.input_lo = plain.input_lo = -100;
+  with.input_hi = plain.input_hi = 100;
+  with.preprocess = front_end("torch.round(x * 4.0) / 4.0");
+  ModelOptions bpda = with;
+  bpda.bpda = true;
+  const torch::Tensor w = p.w, b = p.b;
+  const auto wrap = [&](const ModelOptions& o) {
+    return Model::wrap(test::affine_model(w, b, -100, 100).module(), o, "affine");
+  };
+  const Model quantised = wrap(with), through = wrap(bpda), bare = wrap(plain);
+  const LossOfLogits loss = [&](const torch::Tensor& z) {
+    return attack_loss({LossKind::CrossEntropy}, z, p.y, {});
+  };
+  // round has a zero derivative: no gradient reaches the input without BPDA.
+  EXPECT_EQ(loss_gradient(quantised, p.x, loss).grad.abs().max().item<double>(), 0.0);
+  // With BPDA the gradient is the bare model's at the quantised point; the logits are the
+  // quantised model's.
+  const torch::Tensor xq = torch::round(p.x * 4) / 4;
+  EXPECT_TRUE(torch::allclose(loss_gradient(through, p.x, loss).grad,
+                              loss_gradient(bare, xq, loss).grad, 1e-5, 1e-6));
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(through.logits(p.x), bare.logits(xq)));
+  // On a differentiable identity front end BPDA changes nothing.
+  ModelOptions identity = plain;
+  identity.preprocess = front_end("x * 1.0");
+  ModelOptions identity_bpda = identity;
+  identity_bpda.bpda = true;
+  torch::AutoGradMode grad_mode(true);
+  EXPECT_TRUE(torch::allclose(loss_gradient(wrap(identity), p.x, loss).grad,
+                              loss_gradient(wrap(identity_bpda), p.x, loss).grad));
+}
+
+TEST(Bpda, NeedsAFrontEndAndOneThatKeepsTheShape) {
+  const auto p = problem(2, 4, 20, 8);
+  ModelOptions o;
+  o.bpda = true;
+  EXPECT_THROW(Model::wrap(test::affine_model(p.w, p.b).module(), o, "m"), Error);
+  o.bpda = false;
+  o.preprocess = front_end("torch.flatten(x, 1)");
+  const Model m = Model::wrap(test::affine_model(p.w, p.b).module(), o, "m");
+  EXPECT_THROW(m.logits(p.x), Error);
+}
+
+class ModelOnTheCnn : public test::CnnTest {};
+
+TEST_F(ModelOnTheCnn, BpdaBreaksAnInputQuantisationThatPgdCannotMove) {
+  torch::jit::Module quantise("Quantise");
+  quantise.register_attribute("training", c10::BoolType::get(), false);
+  quantise.define("def forward(self, x):\n    return torch.round(x * 4.0) / 4.0\n");
+  ModelOptions o;
+  o.preprocess = quantise;
+  const Model defended = Model::wrap(trained_cnn().module(), o, "quantised");
+  o.bpda = true;
+  const Model through = Model::wrap(trained_cnn().module(), o, "quantised-bpda");
+  const double plain = robust_accuracy(attack("pgd", {0.1}, {}, {}, 100, defended)[0]);
+  const AttackRun bpda_run = attack("pgd", {0.1}, {}, {}, 100, through)[0];
+  EXPECT_LT(robust_accuracy(bpda_run), plain - 0.2);
+  // The examples break the defended model itself: its forward includes the quantisation.
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(defended.logits(bpda_run.x_adv).argmax(1), bpda_run.pred_adv));
 }
 
 }  // namespace

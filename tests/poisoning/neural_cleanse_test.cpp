@@ -23,6 +23,32 @@ TEST(NeuralCleanse, TheAnomalyIndexIsTheDistanceFromTheMedianInMadUnits) {
   EXPECT_NEAR(a[4], 2 / 1.4826, 1e-12);
 }
 
+TEST(NeuralCleanse, TheLogIndexIsTheSameOnLogNorms) {
+  // Logs of 1, 10, 11, 12, 13: median log 11, deviations log 11, log 1.1, 0, log(12/11),
+  // log(13/11) → MAD log 1.1.
+  EXPECT_NEAR(log_anomaly_indices({1, 10, 11, 12, 13})[0],
+              std::log(11.0) / (1.4826 * std::log(1.1)), 1e-9);
+}
+
+// The mask norms a clean LeNet got on CI's machine: trousers at 2.16 on the paper's index, 2.58 on
+// log norms. advtk's rule flags nothing; the paper's, when asked for, flags trousers.
+TEST(NeuralCleanse, FlagsByTheLogIndexAndThePapersOnlyWhenAsked) {
+  const std::vector<double> norms = {93.3378, 65.9408, 94.5031, 114.875, 105.939,
+                                     93.5943, 86.6691, 142.561, 99.0674, 133.83};
+  std::vector<int64_t> all(10);
+  for (int64_t t = 0; t < 10; ++t) all[t] = t;
+  NeuralCleanseOptions o;
+  EXPECT_TRUE(neural_cleanse_flags(norms, all, o).empty());
+  o.anomaly_threshold = 2;
+  EXPECT_EQ(neural_cleanse_flags(norms, all, o), std::vector<int64_t>{1});
+  o.log_anomaly_threshold = 2.5;
+  o.anomaly_threshold = 0;
+  EXPECT_EQ(neural_cleanse_flags(norms, all, o), std::vector<int64_t>{1});
+  EXPECT_TRUE(neural_cleanse_flags(norms, {0, 2, 3}, o).empty());  // only searched classes
+  // Below the median only: class 7 is as far above it.
+  EXPECT_GT(log_anomaly_indices(norms)[7], 2.5);
+}
+
 TEST(NeuralCleanse, ThePrescreenKeepsATenthOfManyClassesAndAtLeastTen) {
   const NeuralCleanseOptions o;  // 600 steps; pre-screen above 20 classes, 120 steps
   EXPECT_EQ(neural_cleanse_kept(o, 10), 10);
