@@ -5,13 +5,16 @@
 // batch such as attack-pgd/batch-2), report (between writing report.json and report.md).
 // advtk train: in-epoch:N (inside epoch N, at its first progress report), epoch:N (after epoch
 // N's checkpoint). advtk attack: batch:N (after its N-th batch; a rank of a distributed run
-// counts its own).
+// counts its own). With ADVTK_KILL_WITH=error too, the command fails there with advtk::Error
+// instead, as a full disk would make it fail.
 #pragma once
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include "core/error.h"
 
 namespace advtk::cli {
 
@@ -25,11 +28,14 @@ class KillPoint {
     const auto colon = s.find(':');
     k.kind_ = s.substr(0, colon);
     if (colon != std::string::npos) k.value_ = s.substr(colon + 1);
+    const char* with = std::getenv("ADVTK_KILL_WITH");
+    k.with_error_ = with != nullptr && std::string(with) == "error";
     return k;
   }
 
   void check(const std::string& kind, const std::string& value = "") const {
     if (kind_.empty() || kind != kind_ || value != value_) return;
+    if (with_error_) throw Error("ADVTK_KILL_AT=" + kind + ":" + value + ": the test's failure");
     std::fflush(nullptr);
     std::raise(SIGKILL);
     std::abort();
@@ -37,6 +43,7 @@ class KillPoint {
 
  private:
   std::string kind_, value_;
+  bool with_error_ = false;
 };
 
 }  // namespace advtk::cli

@@ -19,6 +19,9 @@ struct NormCase {
   const char* dual;
 };
 
+// The test's name shows the norm, not the case's bytes (a pointer: another name every build).
+void PrintTo(const NormCase& c, std::ostream* os) { *os << norm_name(c.norm); }
+
 class FmnOnAffine : public ::testing::TestWithParam<NormCase> {};
 
 // With the paper's defaults (100 steps) every example is broken, never closer than the exact

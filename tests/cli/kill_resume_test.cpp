@@ -1,9 +1,11 @@
 // Kill and resume: `advtk audit` ended by SIGKILL inside an attack stage, between stages and
 // while writing the report (ADVTK_KILL_AT, cli/kill_point.h), then resumed, ends with the report
 // of an uninterrupted run figure for figure; `advtk train` killed mid-epoch and between epochs
-// ends with the uninterrupted run's model. No result file is ever half-written.
+// ends with the uninterrupted run's model; `advtk attack` failing after a batch keeps it for the
+// resume. No result file is ever half-written.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/same_outputs.h"
 #include "test_util.h"
 #include "without_timings.h"
 
@@ -72,6 +75,33 @@ TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
   EXPECT_EQ(test::without_timings(read_json(resumed + "/report.json")),
             test::without_timings(read_json(tmp.file("whole/report.json"))));
   EXPECT_TRUE(fs::exists(resumed + "/report.md") && fs::exists(resumed + "/report.html"));
+}
+
+// An attack that fails with an error after its first batch (ADVTK_KILL_WITH=error stands for a
+// full disk) keeps that batch in OUT/store and writes nothing else; --resume attacks the rest and
+// writes what an uninterrupted run writes.
+TEST(KillAndResume, AnAttackThatFailsAfterABatchKeepsItForTheResume) {
+  if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir tmp;
+  ASSERT_EQ(test::run_advtk("train --arch mlp --limit 2000 --epochs 1 -q --out " + tmp.file("m"))
+                .exit_code,
+            0);
+  const std::string attack = "attack " + tmp.file("m/model.pt") +
+                             " --data fashion-mnist --limit 24 --attack pgd --steps 5 --eps 0.05 "
+                             "--batch-size 8 -q --out ";
+  ASSERT_EQ(test::run_advtk(attack + tmp.file("whole")).exit_code, 0);
+  const std::string resumed = tmp.file("resumed");
+  const auto failed =
+      test::run_advtk(attack + resumed, "ADVTK_KILL_AT=batch:1 ADVTK_KILL_WITH=error");
+  EXPECT_EQ(failed.exit_code, 2) << failed.err;
+  EXPECT_EQ(std::count(failed.err.begin(), failed.err.end(), '\n'), 1) << failed.err;
+  EXPECT_NE(failed.err.find("ADVTK_KILL_AT=batch:1"), std::string::npos) << failed.err;
+  EXPECT_TRUE(fs::exists(resumed + "/store/budget-0/batch-0.pt"));
+  EXPECT_FALSE(fs::exists(resumed + "/summary.json"));
+  const auto again = test::run_advtk(attack + resumed + " --resume");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  test::expect_same_outputs(tmp.file("whole"), resumed);
+  EXPECT_FALSE(fs::exists(resumed + "/store"));
 }
 
 // Every number of two JSON documents within `tolerance` (relative), timings aside.

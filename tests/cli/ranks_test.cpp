@@ -114,8 +114,8 @@ TEST_F(Ranks, PgdOverTwoAndThreeProcessesWritesWhatOneProcessDoes) {
 TEST_F(Ranks, TheAutoAttackPresetOverTwoProcessesWritesWhatOneProcessDoes) {
   TempDir out;
   const std::string args = "attack '" + model() +
-                           "' --data fashion-mnist --limit 16 --attack autoattack --eps 0.1 "
-                           "--batch-size 4 --quiet --out ";
+                           "' --data fashion-mnist --limit 8 --attack autoattack --eps 0.1 "
+                           "--batch-size 2 --quiet --out ";
   const auto one = one_process(args + "'" + out.file("one") + "'");
   ASSERT_EQ(one.exit_code, 0) << one.err;
   const RankRun two = run_ranks(2, args + "'" + out.file("two") + "'", test::free_port());
@@ -125,10 +125,10 @@ TEST_F(Ranks, TheAutoAttackPresetOverTwoProcessesWritesWhatOneProcessDoes) {
 
 TEST_F(Ranks, AQuickAuditOverTwoProcessesWritesWhatOneProcessDoes) {
   TempDir out;
-  // 32 examples in batches of 10: the attack stages' batches shared unevenly. The whole-model
+  // 20 examples in batches of 6: the attack stages' batches shared unevenly. The whole-model
   // stages (and the masking check, which runs on every rank) are left out to keep the test short.
   const std::string args = "audit '" + model() +
-                           "' --data fashion-mnist --budget quick --limit 32 --batch-size 10 "
+                           "' --data fashion-mnist --budget quick --limit 20 --batch-size 6 "
                            "--skip masking,sharpness,leakage,backdoor --quiet --out ";
   const auto one = one_process(args + "'" + out.file("one") + "'");
   ASSERT_TRUE(one.exit_code == 0 || one.exit_code == 3) << one.err;

@@ -79,6 +79,9 @@ struct Construct {
   const char* op;    // what the scan reports
 };
 
+// The test's name shows the construct, not its bytes (pointers: another name every build).
+void PrintTo(const Construct& c, std::ostream* os) { *os << c.name; }
+
 class StraightThroughConstruct : public ::testing::TestWithParam<Construct> {};
 
 TEST_P(StraightThroughConstruct, KeepsValuesAndGivesTheSurrogatesGradient) {

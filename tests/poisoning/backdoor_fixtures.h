@@ -3,13 +3,10 @@
 // (a 3×3 white patch), Blend, label flips — and two clean models of other seeds; also LeNets of
 // the BadNets, Blend and clean sets (10 epochs), for the Neural Cleanse tests. Each is trained
 // once per build of the test binary, when a test first asks for it (ctest runs each test in a
-// process of its own): the models are kept in the temp folder under the binary's modification
-// time.
+// process of its own; tests/cached_model.h).
 #pragma once
 
-#include <filesystem>
-#include <random>
-
+#include "cached_model.h"
 #include "data/data_source.h"
 #include "eval/evaluation.h"
 #include "models/zoo.h"
@@ -48,17 +45,7 @@ inline Model trained_model(const Dataset& data, uint64_t seed, Architecture arch
 // The model trained on `data`, read from the cache when this build already trained it.
 inline Model cached_model(const std::string& name, const Dataset& data, uint64_t seed,
                           Architecture arch = Architecture::Cnn) {
-  namespace fs = std::filesystem;
-  const auto stamp = fs::last_write_time("/proc/self/exe").time_since_epoch().count();
-  const fs::path dir = fs::temp_directory_path() / "advtk-test-fixtures" / std::to_string(stamp);
-  const fs::path file = dir / (name + ".pt");
-  if (fs::exists(file)) return Model::load(file.string(), {});
-  Model model = trained_model(data, seed, arch);
-  fs::create_directories(dir);
-  const fs::path tmp = dir / (name + ".pt." + std::to_string(std::random_device{}()));
-  model.save(tmp.string());
-  fs::rename(tmp, file);
-  return model;
+  return cached_model(name, [&] { return trained_model(data, seed, arch); });
 }
 
 inline const Dataset& clean_train_set() {
@@ -66,31 +53,55 @@ inline const Dataset& clean_train_set() {
   return d;
 }
 
-// The training set poisoned by `attack` (10% towards class 0) and the model trained on it.
 struct PoisonedModel {
   PoisonedSet set;
   Model model;
 };
 
-inline PoisonedModel make_poisoned_model(PoisonAttack attack, uint64_t seed) {
-  PoisonOptions o;
-  o.attack = attack;
-  o.rate = 0.1;
-  o.target = 0;
-  PoisonedSet p = poison_dataset(clean_train_set(), o);
-  Model m = cached_model(attack == PoisonAttack::BadNets ? "badnets" : poison_attack_name(attack),
-                         p.data, seed);
-  return {std::move(p), std::move(m)};
+// The training set poisoned by `attack` (10% towards class 0).
+inline const PoisonedSet& poisoned_set(PoisonAttack attack) {
+  const auto make = [](PoisonAttack a) {
+    PoisonOptions o;
+    o.attack = a;
+    o.rate = 0.1;
+    o.target = 0;
+    return poison_dataset(clean_train_set(), o);
+  };
+  switch (attack) {
+    case PoisonAttack::BadNets: {
+      static const PoisonedSet set = make(attack);
+      return set;
+    }
+    case PoisonAttack::Blend: {
+      static const PoisonedSet set = make(attack);
+      return set;
+    }
+    default:
+      break;
+  }
+  static const PoisonedSet flip = make(PoisonAttack::LabelFlip);
+  return flip;
 }
 
+// That set and the CNN trained on it (seeds 1, 3 and 4 for BadNets, Blend and label flips).
 inline const PoisonedModel& poisoned_model(PoisonAttack attack) {
-  static const PoisonedModel badnets = make_poisoned_model(PoisonAttack::BadNets, 1);
-  if (attack == PoisonAttack::BadNets) return badnets;
-  if (attack == PoisonAttack::Blend) {
-    static const PoisonedModel blend = make_poisoned_model(PoisonAttack::Blend, 3);
-    return blend;
+  const auto make = [](PoisonAttack a, uint64_t seed) {
+    const PoisonedSet& set = poisoned_set(a);
+    return PoisonedModel{set, cached_model(poison_attack_name(a), set.data, seed)};
+  };
+  switch (attack) {
+    case PoisonAttack::BadNets: {
+      static const PoisonedModel m = make(attack, 1);
+      return m;
+    }
+    case PoisonAttack::Blend: {
+      static const PoisonedModel m = make(attack, 3);
+      return m;
+    }
+    default:
+      break;
   }
-  static const PoisonedModel flip = make_poisoned_model(PoisonAttack::LabelFlip, 4);
+  static const PoisonedModel flip = make(PoisonAttack::LabelFlip, 4);
   return flip;
 }
 
@@ -108,13 +119,13 @@ enum class LeNetKind { BadNets, Blend, Clean, Clean5 };
 inline const Model& lenet(LeNetKind kind) {
   switch (kind) {
     case LeNetKind::BadNets: {
-      static const Model m = cached_model(
-          "lenet-badnets", poisoned_model(PoisonAttack::BadNets).set.data, 1, Architecture::LeNet);
+      static const Model m = cached_model("lenet-badnets", poisoned_set(PoisonAttack::BadNets).data,
+                                          1, Architecture::LeNet);
       return m;
     }
     case LeNetKind::Blend: {
-      static const Model m = cached_model(
-          "lenet-blend", poisoned_model(PoisonAttack::Blend).set.data, 3, Architecture::LeNet);
+      static const Model m = cached_model("lenet-blend", poisoned_set(PoisonAttack::Blend).data, 3,
+                                          Architecture::LeNet);
       return m;
     }
     case LeNetKind::Clean: {
