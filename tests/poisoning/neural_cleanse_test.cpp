@@ -63,8 +63,9 @@ TEST(NeuralCleanse, ThePrescreenKeepsATenthOfManyClassesAndAtLeastTen) {
   EXPECT_EQ(neural_cleanse_prescreen_steps(keep_all, 40), 0);  // keeps every class: no pre-screen
 }
 
+// The first 500 test images (those of the backdoor fixture's test set; its models not needed).
 const torch::Tensor& clean_inputs() {
-  static const torch::Tensor x = test::backdoor_fixture().test.images.narrow(0, 0, 500);
+  static const torch::Tensor x = test::fashion(Split::Test, 500).images;
   return x;
 }
 
