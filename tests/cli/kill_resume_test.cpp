@@ -51,15 +51,21 @@ void kill_in_turn(const std::string& command, const std::string& out,
   }
 }
 
+// The zoo MLP trained for an epoch on 2,000 images into `tmp`: its model file ("" if it failed).
+std::string trained_mlp(const test::TempDir& tmp) {
+  const auto r =
+      test::run_advtk("train --arch mlp --limit 2000 --epochs 1 -q --out " + tmp.file("m"));
+  return r.exit_code == 0 ? tmp.file("m/model.pt") : "";
+}
+
 TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
   if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   test::TempDir tmp;
-  ASSERT_EQ(test::run_advtk("train --arch mlp --limit 2000 --epochs 1 -q --out " + tmp.file("m"))
-                .exit_code,
-            0);
+  const std::string model = trained_mlp(tmp);
+  ASSERT_FALSE(model.empty());
   // Batches of 8 over 24 examples: three saves per attack stage after the clean stage's, so save 2
   // lands inside the first attack and attack-square/batch-2 ends the last attack stage.
-  const std::string audit = "audit " + tmp.file("m/model.pt") +
+  const std::string audit = "audit " + model +
                             " --data fashion-mnist --limit 24 --budget quick --batch-size 8 "
                             "--eps 0.05 -q --skip masking,sharpness,leakage,backdoor --out ";
   const auto whole = test::run_advtk(audit + tmp.file("whole"));
@@ -83,10 +89,9 @@ TEST(KillAndResume, AKilledAuditResumesToTheReportOfAnUninterruptedOne) {
 TEST(KillAndResume, AnAttackThatFailsAfterABatchKeepsItForTheResume) {
   if (!test::fashion_mnist_available()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   test::TempDir tmp;
-  ASSERT_EQ(test::run_advtk("train --arch mlp --limit 2000 --epochs 1 -q --out " + tmp.file("m"))
-                .exit_code,
-            0);
-  const std::string attack = "attack " + tmp.file("m/model.pt") +
+  const std::string model = trained_mlp(tmp);
+  ASSERT_FALSE(model.empty());
+  const std::string attack = "attack " + model +
                              " --data fashion-mnist --limit 24 --attack pgd --steps 5 --eps 0.05 "
                              "--batch-size 8 -q --out ";
   ASSERT_EQ(test::run_advtk(attack + tmp.file("whole")).exit_code, 0);
