@@ -1,15 +1,14 @@
 // Models that several tests share, trained once per build of the test binary: ctest runs each
 // test in a process of its own, so a model kept in memory would be trained again by every test.
 // They are kept in the temp folder under the modification times of the test binary and of the
-// advtk binary (a rebuild of either trains them again; a day later the old ones go); a file
-// appears only whole (written beside it, then renamed), so tests running at once never read half
-// a model, and only one of them trains it.
+// advtk binary (a rebuild of either trains them again; a day later the old ones go). One test
+// makes a model while the others that need it wait (a lock), and it appears only whole (made
+// beside its place, then renamed).
 #pragma once
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <random>
 #include <string>
 
 #include <fcntl.h>
@@ -57,21 +56,6 @@ class CacheLock {
   int fd_;
 };
 
-// The model `train_it` makes, read from the cache when this build already made it.
-inline Model cached_model(const std::string& name, const std::function<Model()>& train_it) {
-  namespace fs = std::filesystem;
-  const fs::path file = fixture_cache() / (name + ".pt");
-  if (fs::exists(file)) return Model::load(file.string(), {});
-  fs::create_directories(file.parent_path());
-  const CacheLock lock(file.string() + ".lock");
-  if (fs::exists(file)) return Model::load(file.string(), {});  // made while this one waited
-  Model model = train_it();
-  const fs::path tmp = file.string() + "." + std::to_string(std::random_device{}());
-  model.save(tmp.string());
-  fs::rename(tmp, file);
-  return model;
-}
-
 // The folder `make(folder)` fills (e.g. an `advtk train --out` run), made once per build; empty
 // when `make` fails (returns false), and then nothing is kept.
 inline std::string cached_folder(const std::string& name,
@@ -81,17 +65,26 @@ inline std::string cached_folder(const std::string& name,
   if (fs::exists(folder)) return folder.string();
   fs::create_directories(folder.parent_path());
   const CacheLock lock(folder.string() + ".lock");
-  if (fs::exists(folder)) return folder.string();
-  const fs::path tmp = folder.string() + "." + std::to_string(std::random_device{}());
+  if (fs::exists(folder)) return folder.string();  // made while this one waited
+  const fs::path tmp = folder.string() + ".partial";
+  fs::remove_all(tmp);  // left by a test that died making it
   fs::create_directories(tmp);
   if (!make(tmp.string())) {
     fs::remove_all(tmp);
     return "";
   }
-  std::error_code taken;  // another test made it first: theirs stands
-  fs::rename(tmp, folder, taken);
-  if (taken) fs::remove_all(tmp);
+  fs::rename(tmp, folder);
   return folder.string();
+}
+
+// The model `train_it` makes, trained once per build. Every test reads it from the file, the one
+// that trained it too, so that all see the same module.
+inline Model cached_model(const std::string& name, const std::function<Model()>& train_it) {
+  const std::string folder = cached_folder(name, [&](const std::string& dir) {
+    train_it().save(dir + "/model.pt");
+    return true;
+  });
+  return Model::load(folder + "/model.pt", {});
 }
 
 }  // namespace advtk::test

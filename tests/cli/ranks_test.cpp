@@ -118,6 +118,10 @@ TEST_F(Ranks, TheAutoAttackPresetOverTwoProcessesWritesWhatOneProcessDoes) {
                            "--batch-size 2 --quiet --out ";
   const auto one = one_process(args + "'" + out.file("one") + "'");
   ASSERT_EQ(one.exit_code, 0) << one.err;
+  // Examples left for every member after APGD-CE, in more batches than one: both ranks attack.
+  const auto summary = nlohmann::json::parse(text_of(out.file("one/summary.json")));
+  ASSERT_GE(summary["attacks"].size(), 4u);
+  EXPECT_GT(summary["attacks"][0]["robust_accuracy_after"].get<double>() * 8, 2.5);
   const RankRun two = run_ranks(2, args + "'" + out.file("two") + "'", test::free_port());
   ASSERT_TRUE(all_exit_with(two, 0));
   expect_same_outputs(out.file("one"), out.file("two"));

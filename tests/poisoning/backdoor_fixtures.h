@@ -6,6 +6,8 @@
 // process of its own; tests/cached_model.h).
 #pragma once
 
+#include <map>
+
 #include "cached_model.h"
 #include "data/data_source.h"
 #include "eval/evaluation.h"
@@ -60,49 +62,32 @@ struct PoisonedModel {
 
 // The training set poisoned by `attack` (10% towards class 0).
 inline const PoisonedSet& poisoned_set(PoisonAttack attack) {
-  const auto make = [](PoisonAttack a) {
+  static std::map<PoisonAttack, PoisonedSet> sets;  // references into a map stay valid
+  auto it = sets.find(attack);
+  if (it == sets.end()) {
     PoisonOptions o;
-    o.attack = a;
+    o.attack = attack;
     o.rate = 0.1;
     o.target = 0;
-    return poison_dataset(clean_train_set(), o);
-  };
-  switch (attack) {
-    case PoisonAttack::BadNets: {
-      static const PoisonedSet set = make(attack);
-      return set;
-    }
-    case PoisonAttack::Blend: {
-      static const PoisonedSet set = make(attack);
-      return set;
-    }
-    default:
-      break;
+    it = sets.emplace(attack, poison_dataset(clean_train_set(), o)).first;
   }
-  static const PoisonedSet flip = make(PoisonAttack::LabelFlip);
-  return flip;
+  return it->second;
 }
 
 // That set and the CNN trained on it (seeds 1, 3 and 4 for BadNets, Blend and label flips).
 inline const PoisonedModel& poisoned_model(PoisonAttack attack) {
-  const auto make = [](PoisonAttack a, uint64_t seed) {
-    const PoisonedSet& set = poisoned_set(a);
-    return PoisonedModel{set, cached_model(poison_attack_name(a), set.data, seed)};
-  };
-  switch (attack) {
-    case PoisonAttack::BadNets: {
-      static const PoisonedModel m = make(attack, 1);
-      return m;
-    }
-    case PoisonAttack::Blend: {
-      static const PoisonedModel m = make(attack, 3);
-      return m;
-    }
-    default:
-      break;
+  static std::map<PoisonAttack, PoisonedModel> models;
+  auto it = models.find(attack);
+  if (it == models.end()) {
+    const std::map<PoisonAttack, uint64_t> seed = {
+        {PoisonAttack::BadNets, 1}, {PoisonAttack::Blend, 3}, {PoisonAttack::LabelFlip, 4}};
+    const PoisonedSet& set = poisoned_set(attack);
+    it = models
+             .emplace(attack, PoisonedModel{set, cached_model(poison_attack_name(attack), set.data,
+                                                              seed.at(attack))})
+             .first;
   }
-  static const PoisonedModel flip = make(PoisonAttack::LabelFlip, 4);
-  return flip;
+  return it->second;
 }
 
 // A clean model: seed 2 (the BadNets model's twin) or 5.
