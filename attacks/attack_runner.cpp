@@ -1,6 +1,7 @@
 #include "attacks/attack_runner.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 
@@ -63,36 +64,86 @@ AttackResult run_splitting_on_oom(Attack& attack, const Model& model, const Atta
   return r;
 }
 
+// The L1, L2 and L∞ distances of each row of `x_adv` to `x` (CPU), bit for bit those of one
+// reduction over every row of the run: LibTorch may split a reduction with a single output row
+// over the threads (another summation order), so a batch of one is measured beside a copy.
+std::array<torch::Tensor, 3> row_distances(const torch::Tensor& x_adv, const torch::Tensor& x) {
+  const bool one = x_adv.size(0) == 1;
+  const torch::Tensor a = one ? torch::cat({x_adv, x_adv}) : x_adv;
+  const torch::Tensor b = one ? torch::cat({x, x}) : x;
+  std::array<torch::Tensor, 3> d = {distance(Norm::L1, a, b), distance(Norm::L2, a, b),
+                                    distance(Norm::Linf, a, b)};
+  for (torch::Tensor& t : d) t = t.to(torch::kFloat).slice(0, 0, x_adv.size(0));
+  return d;
+}
+
+// The rows of `pending` that batches [first, last) cover.
+torch::Tensor batch_rows(const torch::Tensor& pending, int64_t first, int64_t last,
+                         int64_t batch_size) {
+  return pending.slice(0, std::min(pending.numel(), first * batch_size),
+                       std::min(pending.numel(), last * batch_size));
+}
+
 // After a budget: every rank's rows (the batches [first, last) of its share of `pending`) go to
-// every rank, so that all hold the whole run again.
+// every rank, so that all hold the whole run again (x_adv only when it is kept in memory).
 void exchange_rows(AttackRun& run, const torch::Tensor& pending, int64_t batch_size,
                    const ProcessGroup& group) {
   if (group.alone()) return;
   const int64_t batches = (pending.numel() + batch_size - 1) / batch_size;
+  const bool kept = run.x_adv.defined();
   for (int r = 0; r < group.size(); ++r) {
     const auto [first, last] = share_of(batches, r, group.size());
-    const torch::Tensor rows = pending.slice(0, std::min(pending.numel(), first * batch_size),
-                                             std::min(pending.numel(), last * batch_size));
+    const torch::Tensor rows = batch_rows(pending, first, last, batch_size);
     if (rows.numel() == 0) continue;
-    torch::Tensor x_adv = run.x_adv.index_select(0, rows).contiguous();
-    torch::Tensor counts =
-        torch::stack({run.pred_adv.index_select(0, rows), run.broken_by.index_select(0, rows),
-                      run.forward_calls.index_select(0, rows),
-                      run.backward_calls.index_select(0, rows)})
-            .contiguous();
-    torch::Tensor flags =
-        torch::stack({run.success.index_select(0, rows), run.claimed.index_select(0, rows)})
-            .contiguous();
-    torch::Tensor distance = run.distance.index_select(0, rows).contiguous();
-    for (torch::Tensor* t : {&x_adv, &counts, &flags, &distance}) group.broadcast(*t, r);
-    run.x_adv.index_copy_(0, rows, x_adv);
+    const auto at = [&](const torch::Tensor& t) { return t.index_select(0, rows); };
+    torch::Tensor x_adv = kept ? at(run.x_adv).contiguous() : torch::Tensor();
+    std::vector<torch::Tensor> count_rows = {at(run.pred_adv), at(run.broken_by),
+                                             at(run.forward_calls), at(run.backward_calls)};
+    if (!kept) count_rows.push_back(at(run.x_adv_budget));
+    torch::Tensor counts = torch::stack(count_rows).contiguous();
+    torch::Tensor flags = torch::stack({at(run.success), at(run.claimed)}).contiguous();
+    torch::Tensor distances =
+        torch::stack({at(run.distance), at(run.l1), at(run.l2), at(run.linf)}).contiguous();
+    for (torch::Tensor* t : {&counts, &flags, &distances}) group.broadcast(*t, r);
+    if (kept) group.broadcast(x_adv, r);
+    if (kept) run.x_adv.index_copy_(0, rows, x_adv);
     run.pred_adv.index_copy_(0, rows, counts[0]);
     run.broken_by.index_copy_(0, rows, counts[1]);
     run.forward_calls.index_copy_(0, rows, counts[2]);
     run.backward_calls.index_copy_(0, rows, counts[3]);
+    if (!kept) run.x_adv_budget.index_copy_(0, rows, counts[4]);
     run.success.index_copy_(0, rows, flags[0]);
     run.claimed.index_copy_(0, rows, flags[1]);
-    run.distance.index_copy_(0, rows, distance);
+    run.distance.index_copy_(0, rows, distances[0]);
+    run.l1.index_copy_(0, rows, distances[1]);
+    run.l2.index_copy_(0, rows, distances[2]);
+    run.linf.index_copy_(0, rows, distances[3]);
+  }
+}
+
+// Without x_adv in memory, rank 0 writes the outputs from its store: the batches of budget `e`
+// it cannot see there (the ranks do not share a folder) come to it one at a time.
+void send_batches_to_leader(size_t e, const torch::Tensor& pending, int64_t batch_size,
+                            const ProcessGroup& group, const AttackBatchStore& store) {
+  if (group.alone()) return;
+  const int64_t batches = (pending.numel() + batch_size - 1) / batch_size;
+  torch::Tensor missing = torch::zeros({group.size()}, torch::kLong);
+  if (group.rank() == 0)
+    for (int r = 1; r < group.size(); ++r) {
+      const auto [first, last] = share_of(batches, r, group.size());
+      for (int64_t k = first; k < last; ++k)
+        if (!store.holds(e, k)) missing[r] = 1;
+    }
+  group.broadcast(missing, 0);
+  for (int r = 1; r < group.size(); ++r) {
+    if (missing[r].item<int64_t>() == 0) continue;
+    const auto [first, last] = share_of(batches, r, group.size());
+    for (int64_t k = first; k < last; ++k) {
+      std::map<std::string, torch::Tensor> batch;
+      if (group.rank() == r) batch = store.read(e, k);
+      group.broadcast_tensors(batch, r);
+      if (group.rank() == 0) store.save(e, k, batch);
+    }
   }
 }
 
@@ -107,6 +158,8 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
                   options.shard_index < options.shard_count,
               "--shard: expected i/n with 0 <= i < n, got ", options.shard_index, "/",
               options.shard_count);
+  TORCH_INTERNAL_ASSERT(options.keep_x_adv || options.store != nullptr,
+                        "run_attack: x_adv outside memory needs a store");
   const ProcessGroup& group = group_or_alone(options.group);
   const bool grouped = !group.alone();
   ADVTK_CHECK(options.shard_count == 1 || !grouped,
@@ -156,7 +209,11 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
     run.clean_pred = clean.pred;
     torch::Tensor done = torch::zeros({n}, torch::kBool);
     if (runs.empty()) {
-      run.x_adv = x.clone();
+      if (options.keep_x_adv)
+        run.x_adv = x.clone();
+      else
+        run.x_adv_budget = torch::full({n}, -1, torch::kLong);
+      for (torch::Tensor* d : {&run.l1, &run.l2, &run.linf}) *d = torch::zeros({n});
       run.pred_adv = clean.pred.clone();
       run.distance = torch::zeros({n});
       run.forward_calls = torch::ones({n}, torch::kLong);  // the clean pass
@@ -169,7 +226,11 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
     } else {
       // Broken at the previous (smaller) budget: still broken, with the same example.
       const AttackRun& prev = runs.back();
-      run.x_adv = prev.x_adv.clone();
+      if (prev.x_adv.defined()) run.x_adv = prev.x_adv.clone();
+      if (prev.x_adv_budget.defined()) run.x_adv_budget = prev.x_adv_budget.clone();
+      run.l1 = prev.l1.clone();
+      run.l2 = prev.l2.clone();
+      run.linf = prev.linf.clone();
       run.pred_adv = prev.pred_adv.clone();
       run.distance = prev.distance.clone();
       run.forward_calls = prev.forward_calls.clone();
@@ -223,7 +284,15 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
       const torch::Tensor success = o.at("success").to(torch::kBool);
       const torch::Tensor take =
           success | run.pred_adv.index_select(0, rows).eq(run.y.index_select(0, rows));
-      update_rows(run.x_adv, rows, take, o.at("x_adv"));
+      const std::array<torch::Tensor, 3> d = row_distances(o.at("x_adv"), x.index_select(0, rows));
+      if (run.x_adv.defined())
+        update_rows(run.x_adv, rows, take, o.at("x_adv"));
+      else
+        update_rows(run.x_adv_budget, rows, take,
+                    torch::full({rows.numel()}, static_cast<int64_t>(e), torch::kLong));
+      update_rows(run.l1, rows, take, d[0]);
+      update_rows(run.l2, rows, take, d[1]);
+      update_rows(run.linf, rows, take, d[2]);
       update_rows(run.pred_adv, rows, take, o.at("pred"));
       update_rows(run.distance, rows, take, o.at("distance"));
       run.success.index_copy_(0, rows, success);
@@ -237,6 +306,8 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
     }
     if (own_end == own_begin && progress) progress(0, 0, eps);
     exchange_rows(run, pending, options.batch_size, group);
+    if (!options.keep_x_adv)
+      send_batches_to_leader(e, pending, options.batch_size, group, *options.store);
     run.parameters = attack->description();  // ensembles add the time each attack took
     // Like the call counters, the time is cumulative: the work behind this budget's result.
     run.seconds =

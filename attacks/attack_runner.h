@@ -26,6 +26,9 @@ class AttackBatchStore {
                                                                    int64_t batch) const = 0;
   virtual void save(size_t budget, int64_t batch,
                     const std::map<std::string, torch::Tensor>& outcome) const = 0;
+  virtual bool holds(size_t budget, int64_t batch) const = 0;
+  // A batch it holds, read without counting it as resumed (sent on to rank 0, or written out).
+  virtual std::map<std::string, torch::Tensor> read(size_t budget, int64_t batch) const = 0;
 };
 
 struct AttackRunOptions {
@@ -48,6 +51,10 @@ struct AttackRunOptions {
   // the ones this run would attack, else advtk::Error); each batch attacked is saved there
   // before the progress callback hears of it.
   const AttackBatchStore* store = nullptr;
+  // False: x_adv is not kept in memory (AttackRun::x_adv_budget says which stored batch holds
+  // each example's), so that no process holds all of it; needs a store. After each budget rank
+  // 0's store receives the batches of the other ranks that it cannot see (no shared folder).
+  bool keep_x_adv = true;
 };
 
 // Everything per example, on the CPU, in dataset order.
@@ -64,6 +71,11 @@ struct AttackRun {
   // The rows (dataset positions) this process attacked at this budget: its share when ranks or
   // --shard parts share the work.
   torch::Tensor attacked_rows;
+  // The L1, L2 and L∞ distances of x_adv to x, per example (float).
+  torch::Tensor l1, l2, linf;
+  // Without keep_x_adv (x_adv undefined): the budget (index into the sweep) whose stored batch
+  // holds each example's x_adv, or -1 where it is x itself.
+  torch::Tensor x_adv_budget;
   double seconds = 0.0;
   nlohmann::json parameters;
 };

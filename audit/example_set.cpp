@@ -1,6 +1,8 @@
 #include "audit/example_set.h"
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "attacks/threat_model.h"
@@ -9,6 +11,7 @@
 #include "core/file_io.h"
 #include "data/image_folder.h"
 #include "data/npy.h"
+#include "data/torch_save_stream.h"
 
 namespace advtk {
 namespace {
@@ -23,6 +26,20 @@ std::string file_in(const std::string& dir, const char* name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
+const torch::Tensor& distance_in(const AttackRun& run, Norm norm) {
+  switch (norm) {
+    case Norm::L1:
+      return run.l1;
+    case Norm::L2:
+      return run.l2;
+    case Norm::Linf:
+      break;
+  }
+  return run.linf;
+}
+
+constexpr int64_t kRowsPerBlock = 256;  // x_adv is written this many rows at a time
+
 }  // namespace
 
 nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
@@ -35,8 +52,8 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
   const torch::Tensor attacked =
       targeted ? run.y.ne(run.target) & run.clean_pred.ne(run.target) : clean_correct;
   const torch::Tensor broken = run.success & attacked;
-  const torch::Tensor l2 = distance(Norm::L2, run.x_adv, run.x);
-  const torch::Tensor linf = distance(Norm::Linf, run.x_adv, run.x);
+  const torch::Tensor& l2 = run.l2;
+  const torch::Tensor& linf = run.linf;
 
   nlohmann::json j = run.parameters;
   j["examples"] = n;
@@ -59,7 +76,7 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
   if (!minimum_norm) j["eps"] = run.eps;
   if (minimum_norm && !budgets.empty()) {
     const Norm norm = parse_norm(run.parameters.value("norm", "l2"));
-    const torch::Tensor d = distance(norm, run.x_adv, run.x);
+    const torch::Tensor& d = distance_in(run, norm);
     nlohmann::json at = nlohmann::json::array();
     for (double eps : budgets) {
       const torch::Tensor within = run.success & d.le(eps * (1 + 1e-6) + 1e-7);
@@ -83,27 +100,52 @@ nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
   return j;
 }
 
+torch::Tensor InMemoryRows::next(int64_t count) {
+  const torch::Tensor rows = x_adv_.slice(0, done_, done_ + count);
+  done_ += count;
+  return rows;
+}
+
 void write_example_set(const std::string& dir, const AttackRun& run, const Dataset& data,
-                       const nlohmann::json& summary) {
+                       const nlohmann::json& summary, AdversarialRows* rows) {
   ensure_directory(dir);
   const Norm norm = parse_norm(run.parameters.value("norm", "linf"));
   const torch::Tensor ids = data.example_ids();
-  const torch::Tensor l2 = distance(Norm::L2, run.x_adv, run.x);
-  const torch::Tensor linf = distance(Norm::Linf, run.x_adv, run.x);
+  const torch::Tensor& l2 = run.l2;
+  const torch::Tensor& linf = run.linf;
+  std::optional<InMemoryRows> in_memory;
+  if (rows == nullptr) rows = &in_memory.emplace(run.x_adv);
 
-  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
-  dict.insert("x_adv", run.x_adv);
-  dict.insert("x", run.x);
-  dict.insert("y", run.y);
-  dict.insert("pred_clean", run.clean_pred);
-  dict.insert("pred_adv", run.pred_adv);
-  dict.insert("success", run.success);
-  dict.insert("distance", distance(norm, run.x_adv, run.x));
-  dict.insert("index", ids);
-  if (run.target.defined()) dict.insert("target", run.target);
-  dict.insert("parameters", summary.dump());
-  write_file_atomic(file_in(dir, "adversarial.pt"), torch::pickle_save(dict));
-  write_npy(file_in(dir, "x_adv.npy"), run.x_adv);
+  // The grid shows broken examples first (what the attack did), then unbroken ones.
+  const torch::Tensor order =
+      torch::cat({run.success.nonzero().squeeze(1), (~run.success).nonzero().squeeze(1)})
+          .slice(0, 0, 8);
+  std::map<int64_t, torch::Tensor> shown;  // x_adv of the grid's examples, kept as they pass
+  for (int64_t k = 0; k < order.numel(); ++k) shown[order[k].item<int64_t>()];
+
+  const int64_t n = run.y.numel();
+  TorchSaveStream pt(file_in(dir, "adversarial.pt"));
+  NpyWriter npy(file_in(dir, "x_adv.npy"), run.x.scalar_type(), run.x.sizes().vec());
+  pt.begin_tensor("x_adv", run.x.scalar_type(), run.x.sizes().vec());
+  for (int64_t start = 0; start < n; start += kRowsPerBlock) {
+    const int64_t count = std::min(kRowsPerBlock, n - start);
+    const torch::Tensor block = rows->next(count);
+    pt.append(block);
+    npy.append(block);
+    for (auto it = shown.lower_bound(start); it != shown.end() && it->first < start + count; ++it)
+      it->second = block[it->first - start].clone();
+  }
+  pt.put("x", run.x);
+  pt.put("y", run.y);
+  pt.put("pred_clean", run.clean_pred);
+  pt.put("pred_adv", run.pred_adv);
+  pt.put("success", run.success);
+  pt.put("distance", distance_in(run, norm));
+  pt.put("index", ids);
+  if (run.target.defined()) pt.put("target", run.target);
+  pt.put("parameters", summary.dump());
+  pt.finish();
+  npy.finish();
   write_npy(file_in(dir, "y.npy"), run.y);
 
   std::ostringstream csv;
@@ -127,17 +169,14 @@ void write_example_set(const std::string& dir, const AttackRun& run, const Datas
   write_file_atomic(file_in(dir, "examples.csv"), csv.str());
   write_file_atomic(file_in(dir, "summary.json"), summary.dump(2) + "\n");
 
-  // The grid shows broken examples first (what the attack did), then unbroken ones.
-  std::vector<GridRow> rows;
-  const torch::Tensor order =
-      torch::cat({run.success.nonzero().squeeze(1), (~run.success).nonzero().squeeze(1)});
+  std::vector<GridRow> grid;
   const double lo = run.x.min().item<double>(),
                hi = std::max(run.x.max().item<double>(), lo + 1e-12);
-  for (int64_t k = 0; k < std::min<int64_t>(8, order.numel()); ++k) {
+  for (int64_t k = 0; k < order.numel(); ++k) {
     const int64_t i = order[k].item<int64_t>();
     GridRow row;
     row.clean = (run.x[i] - lo) / (hi - lo);
-    row.adversarial = (run.x_adv[i] - lo) / (hi - lo);
+    row.adversarial = (shown.at(i) - lo) / (hi - lo);
     row.clean_caption = "#" + std::to_string(ids[i].item<int64_t>()) + " " +
                         data.class_name(run.y[i].item<int64_t>());
     std::ostringstream d;
@@ -146,9 +185,9 @@ void write_example_set(const std::string& dir, const AttackRun& run, const Datas
     row.perturbation_caption = d.str();
     row.adversarial_caption = std::string(run.success[i].item<bool>() ? "-> " : "kept ") +
                               data.class_name(run.pred_adv[i].item<int64_t>());
-    rows.push_back(row);
+    grid.push_back(row);
   }
-  write_png(file_in(dir, "grid.png"), render_grid(rows));
+  write_png(file_in(dir, "grid.png"), render_grid(grid));
 }
 
 }  // namespace advtk

@@ -27,8 +27,28 @@ namespace advtk {
 nlohmann::json summarize_run(const AttackRun& run, bool minimum_norm,
                              const std::vector<double>& budgets);
 
-// Writes the files above into `dir` (created), each atomically.
+// A run's adversarial examples in dataset order, a block of rows at a time: from memory, or from
+// where a run that does not keep them put them (the attack's store, the parts of a sharded run).
+class AdversarialRows {
+ public:
+  virtual ~AdversarialRows() = default;
+  virtual torch::Tensor next(int64_t count) = 0;  // the next `count` rows
+};
+
+// Rows of a run whose x_adv is in memory.
+class InMemoryRows final : public AdversarialRows {
+ public:
+  explicit InMemoryRows(torch::Tensor x_adv) : x_adv_(std::move(x_adv)) {}
+  torch::Tensor next(int64_t count) override;
+
+ private:
+  torch::Tensor x_adv_;
+  int64_t done_ = 0;
+};
+
+// Writes the files above into `dir` (created), each atomically. x_adv comes from `rows` a block
+// at a time (from run.x_adv when null), so that it is never in memory whole.
 void write_example_set(const std::string& dir, const AttackRun& run, const Dataset& data,
-                       const nlohmann::json& summary);
+                       const nlohmann::json& summary, AdversarialRows* rows = nullptr);
 
 }  // namespace advtk

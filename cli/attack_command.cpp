@@ -22,6 +22,7 @@
 #include "cli/kill_point.h"
 #include "cli/progress_bar.h"
 #include "cli/ranks.h"
+#include "cli/stored_rows.h"
 #include "cli/values.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -159,8 +160,12 @@ void run_attack_command(const AttackCliOptions& o) {
   store_config["surrogate_sha256"] = o.surrogate.empty() ? "" : sha256_file(o.surrogate);
   store_config["data_sha256"] = tensor_sha256(
       {data.images.to(torch::kFloat), data.labels.to(torch::kLong), data.example_ids()});
+  std::error_code ec;
+  const bool out_existed = std::filesystem::exists(o.out, ec);
   const AttackStore store(o.out, store_config, o.resume, ranks.group);
   run_options.store = &store;
+  // The batches' x_adv stay in the store until rank 0 writes them out, a block at a time.
+  run_options.keep_x_adv = false;
 
   ProgressBar bar(o.attack, data.size(), show_progress(o.common) && ranks.leader());
   double shown_eps = -1;
@@ -186,13 +191,22 @@ void run_attack_command(const AttackCliOptions& o) {
   } catch (const Error&) {
     // Refused before anything finished: the folder stays as it was. Finished batches stay for
     // --resume (a full disk, once freed); so do those of a rank that died (PeerFailure).
-    if (ranks.leader() && !store.holds_batches()) store.remove();
+    if (ranks.leader() && !store.holds_batches()) {
+      store.remove();
+      if (!out_existed) std::filesystem::remove(o.out, ec);  // only when empty
+    }
     throw;
   }
   bar.finish();
   if (store.loaded() > 0)
     spdlog::info("--resume: {} finished batches read back from {}/store", store.loaded(), o.out);
-  if (!ranks.leader()) return;  // rank 0 writes the results and prints them
+  // Rank 0 writes the results from its store and prints them; then every rank removes its
+  // store (one without a shared folder has one of its own).
+  if (!ranks.leader()) {
+    ranks.group.barrier();
+    store.remove();
+    return;
+  }
 
   AttackOutputs outputs;
   outputs.attack = o.attack;
@@ -205,11 +219,15 @@ void run_attack_command(const AttackCliOptions& o) {
   outputs.model_path = o.model_path;
   outputs.out = o.out;
   if (o.shard.empty()) {
-    write_attack_outputs(outputs, runs, data);
+    write_attack_outputs(outputs, runs, data, [&](const AttackRun& run) {
+      return std::unique_ptr<AdversarialRows>(new StoredRows(run, store));
+    });
     store.remove();
+    ranks.group.barrier();
     return;
   }
-  write_attack_shard(o.out, shard, settings, outputs, runs.front(), data);
+  StoredRows attacked(runs.front(), store, runs.front().attacked_rows);
+  write_attack_shard(o.out, shard, settings, outputs, runs.front(), data, attacked);
   store.remove();
   std::cout << "part " << shard.first << " of " << shard.second << " ("
             << runs.front().attacked_rows.numel() << " examples attacked) written to " << o.out

@@ -25,7 +25,7 @@ std::string cell(const nlohmann::json& v, double scale = 1.0, int precision = 4)
 }  // namespace
 
 void write_attack_outputs(const AttackOutputs& c, const std::vector<AttackRun>& runs,
-                          const Dataset& data) {
+                          const Dataset& data, const RowsOf& rows_of) {
   const bool several = runs.size() > 1;
   nlohmann::json top;
   std::vector<nlohmann::json> summaries;
@@ -55,7 +55,9 @@ void write_attack_outputs(const AttackOutputs& c, const std::vector<AttackRun>& 
     s["data"] = data.source;
     const std::string dir =
         several ? (std::filesystem::path(c.out) / ("eps-" + concat(run.eps))).string() : c.out;
-    write_example_set(dir, run, data, s);
+    std::unique_ptr<AdversarialRows> rows;
+    if (!run.x_adv.defined()) rows = rows_of(run);
+    write_example_set(dir, run, data, s, rows.get());
     summaries.push_back(s);
   }
   if (several) {

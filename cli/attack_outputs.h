@@ -4,12 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "attacks/attack_runner.h"
+#include "audit/example_set.h"
 #include "data/dataset.h"
 
 namespace advtk::cli {
@@ -26,8 +29,11 @@ struct AttackOutputs {
   std::string out;
 };
 
+// Where a run's x_adv is read from when it is not in memory (AttackRun::x_adv undefined).
+using RowsOf = std::function<std::unique_ptr<AdversarialRows>(const AttackRun&)>;
+
 // `data`: the examples' ids, labels, class names and source (its images are not read).
 void write_attack_outputs(const AttackOutputs& c, const std::vector<AttackRun>& runs,
-                          const Dataset& data);
+                          const Dataset& data, const RowsOf& rows_of = {});
 
 }  // namespace advtk::cli

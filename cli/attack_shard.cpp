@@ -2,47 +2,77 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "data/npy.h"
 #include "data/tensor_file.h"
 
 namespace advtk::cli {
 namespace {
 
-constexpr const char* kFormat = "advtk-attack-shard-1";
+constexpr const char* kFormat = "advtk-attack-shard-2";
 
-// The per-example fields of a run, by name, restricted to `rows` (all when undefined).
+// The per-example fields of a run but x_adv (a part's x_adv.npy), by name.
+const std::vector<std::pair<std::string, torch::Tensor AttackRun::*>> kFields = {
+    {"pred_adv", &AttackRun::pred_adv},
+    {"success", &AttackRun::success},
+    {"claimed", &AttackRun::claimed},
+    {"distance", &AttackRun::distance},
+    {"broken_by", &AttackRun::broken_by},
+    {"forward_calls", &AttackRun::forward_calls},
+    {"backward_calls", &AttackRun::backward_calls},
+    {"l1", &AttackRun::l1},
+    {"l2", &AttackRun::l2},
+    {"linf", &AttackRun::linf}};
+
+// The fields, restricted to `rows` (all when undefined).
 std::map<std::string, torch::Tensor> fields(const AttackRun& r, const torch::Tensor& rows,
                                             const std::string& prefix) {
-  const auto at = [&](const torch::Tensor& t) {
-    return rows.defined() ? t.index_select(0, rows) : t;
-  };
-  return {{prefix + "x_adv", at(r.x_adv)},
-          {prefix + "pred_adv", at(r.pred_adv)},
-          {prefix + "success", at(r.success)},
-          {prefix + "claimed", at(r.claimed)},
-          {prefix + "distance", at(r.distance)},
-          {prefix + "broken_by", at(r.broken_by)},
-          {prefix + "forward_calls", at(r.forward_calls)},
-          {prefix + "backward_calls", at(r.backward_calls)}};
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, field] : kFields)
+    out[prefix + name] = rows.defined() ? (r.*field).index_select(0, rows) : r.*field;
+  return out;
 }
 
-torch::Tensor& field_of(AttackRun& r, const std::string& name) {
-  if (name == "x_adv") return r.x_adv;
-  if (name == "pred_adv") return r.pred_adv;
-  if (name == "success") return r.success;
-  if (name == "claimed") return r.claimed;
-  if (name == "distance") return r.distance;
-  if (name == "broken_by") return r.broken_by;
-  if (name == "forward_calls") return r.forward_calls;
-  TORCH_INTERNAL_ASSERT(name == "backward_calls");
-  return r.backward_calls;
-}
+// The parts' x_adv rows in dataset order: each part's rows come from its x_adv.npy in the order
+// it attacked them (ascending), every other example's is x itself (not attacked).
+class PartRows final : public AdversarialRows {
+ public:
+  PartRows(torch::Tensor x, const std::vector<std::string>& files,
+           const std::vector<torch::Tensor>& rows)
+      : x_(std::move(x)), owner_(torch::full({x_.size(0)}, -1, torch::kLong)) {
+    for (size_t p = 0; p < files.size(); ++p) {
+      readers_.push_back(std::make_unique<NpyRowReader>(files[p]));
+      const NpyRowReader& r = *readers_.back();
+      ADVTK_CHECK(r.type() == x_.scalar_type() &&
+                      r.shape().size() == static_cast<size_t>(x_.dim()) &&
+                      r.shape()[0] == rows[p].numel() &&
+                      torch::IntArrayRef(r.shape()).slice(1) == x_.sizes().slice(1),
+                  files[p], ": does not hold the ", rows[p].numel(), " rows its part attacked");
+      owner_.index_fill_(0, rows[p], static_cast<int64_t>(p));
+    }
+  }
+  torch::Tensor next(int64_t count) override {
+    torch::Tensor out = x_.slice(0, done_, done_ + count).clone();
+    const auto owner = owner_.accessor<int64_t, 1>();
+    for (int64_t j = 0; j < count;) {  // runs of rows of one part at a time
+      const int64_t p = owner[done_ + j];
+      int64_t k = j + 1;
+      while (k < count && owner[done_ + k] == p) ++k;
+      if (p >= 0) out.slice(0, j, k).copy_(readers_[p]->next(k - j));
+      j = k;
+    }
+    done_ += count;
+    return out;
+  }
 
-const std::vector<std::string> kFields = {"x_adv",         "pred_adv",      "success",
-                                          "claimed",       "distance",      "broken_by",
-                                          "forward_calls", "backward_calls"};
+ private:
+  torch::Tensor x_, owner_;
+  std::vector<std::unique_ptr<NpyRowReader>> readers_;
+  int64_t done_ = 0;
+};
 
 nlohmann::json read_json(const std::string& path) {
   const std::vector<char> bytes = read_file_bytes(path, false);
@@ -85,8 +115,17 @@ std::pair<int, int> parse_shard(const std::string& text) {
 
 void write_attack_shard(const std::string& dir, std::pair<int, int> shard,
                         const nlohmann::json& settings, const AttackOutputs& o,
-                        const AttackRun& run, const Dataset& data) {
+                        const AttackRun& run, const Dataset& data, AdversarialRows& attacked) {
   std::filesystem::create_directories(dir);
+  NpyWriter x_adv((std::filesystem::path(dir) / "x_adv.npy").string(), run.x.scalar_type(), [&] {
+    std::vector<int64_t> shape = run.x.sizes().vec();
+    shape[0] = run.attacked_rows.numel();
+    return shape;
+  }());
+  constexpr int64_t kBlock = 256;
+  for (int64_t done = 0; done < run.attacked_rows.numel(); done += kBlock)
+    x_adv.append(attacked.next(std::min(kBlock, run.attacked_rows.numel() - done)));
+  x_adv.finish();
   std::map<std::string, torch::Tensor> t = fields(run, run.attacked_rows, "");
   t["rows"] = run.attacked_rows;
   if (shard.first == 0) {
@@ -155,25 +194,40 @@ MergedAttack merge_attack_shards(const std::vector<std::string>& dirs) {
   run.y = tensor_of(base, "y", first);
   run.clean_pred = tensor_of(base, "clean_pred", first);
   if (base.count("target")) run.target = base.at("target");
-  for (const std::string& f : kFields) field_of(run, f) = tensor_of(base, "all_" + f, first);
+  for (const auto& [name, field] : kFields) run.*field = tensor_of(base, "all_" + name, first);
   const int64_t examples = p0.at("examples").get<int64_t>();
-  for (int i = 1; i < n; ++i) {
+  std::vector<std::string> x_adv_files;
+  std::vector<torch::Tensor> part_rows;
+  for (int i = 0; i < n; ++i) {
     const std::string path = (std::filesystem::path(dirs[by_index[i]]) / "shard.pt").string();
-    const auto part = load_tensor_dict(path);
+    const auto part = i == 0 ? base : load_tensor_dict(path);
     const torch::Tensor rows = tensor_of(part, "rows", path);
     ADVTK_CHECK(rows.dim() == 1 && rows.scalar_type() == torch::kLong &&
                     (rows.numel() == 0 ||
                      (rows.min().item<int64_t>() >= 0 && rows.max().item<int64_t>() < examples)),
                 path, ": its rows are not positions among the ", examples, " examples");
-    for (const std::string& f : kFields) {
-      torch::Tensor& whole = field_of(run, f);
-      const torch::Tensor got = tensor_of(part, f, path);
+    ADVTK_CHECK(rows.numel() < 2 || (rows.slice(0, 1) > rows.slice(0, 0, -1)).all().item<bool>(),
+                path, ": its rows are not ascending (not an advtk attack --shard part)");
+    x_adv_files.push_back((std::filesystem::path(dirs[by_index[i]]) / "x_adv.npy").string());
+    part_rows.push_back(rows);
+    if (i == 0) continue;  // its rows are in the whole run it holds
+    for (const auto& [name, field] : kFields) {
+      torch::Tensor& whole = run.*field;
+      const torch::Tensor got = tensor_of(part, name, path);
       ADVTK_CHECK(got.scalar_type() == whole.scalar_type() && got.dim() == whole.dim() &&
                       got.size(0) == rows.numel() && got.sizes().slice(1) == whole.sizes().slice(1),
-                  path, ": '", f, "' does not match the run's shape");
+                  path, ": '", name, "' does not match the run's shape");
       whole.index_copy_(0, rows, got);
     }
   }
+  const torch::Tensor sorted = std::get<0>(torch::cat(part_rows).sort());
+  ADVTK_CHECK(
+      sorted.numel() < 2 || (sorted.slice(0, 1) != sorted.slice(0, 0, -1)).all().item<bool>(),
+      "the parts attacked some examples twice (parts of different runs)");
+  m.x_adv_rows = [x = run.x, x_adv_files, part_rows] {
+    return std::unique_ptr<AdversarialRows>(new PartRows(x, x_adv_files, part_rows));
+  };
+  m.x_adv_rows();  // its files are checked before anything is written
   run.seconds = 0;
   for (const auto& p : parts) run.seconds += p.at("seconds").get<double>();  // the work in all
 

@@ -53,10 +53,19 @@ std::string AttackStore::file(size_t budget, int64_t batch) const {
 
 std::optional<std::map<std::string, torch::Tensor>> AttackStore::load(size_t budget,
                                                                       int64_t batch) const {
-  const std::string f = file(budget, batch);
-  std::error_code ec;
-  if (!fs::exists(f, ec)) return std::nullopt;
+  if (!holds(budget, batch)) return std::nullopt;
   ++loaded_;
+  return read(budget, batch);
+}
+
+bool AttackStore::holds(size_t budget, int64_t batch) const {
+  std::error_code ec;
+  return fs::exists(file(budget, batch), ec);
+}
+
+std::map<std::string, torch::Tensor> AttackStore::read(size_t budget, int64_t batch) const {
+  const std::string f = file(budget, batch);
+  ADVTK_CHECK(holds(budget, batch), f, ": missing from the attack's store (removed while it ran?)");
   return load_tensor_dict(f);
 }
 

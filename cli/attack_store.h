@@ -2,7 +2,8 @@
 // config.json with what the batches depend on (the model's and the data's bytes, the attack and
 // its settings). The ranks of a launcher's run share it (one folder, as their logs), so a job
 // restarted with --resume, with any number of processes, attacks only what had not finished. A
-// run that writes its outputs removes it; one that fails (advtk::Error: bad input, a full disk)
+// run that writes its outputs (from the store: rank 0's holds every batch once a budget is done)
+// removes it; one that fails (advtk::Error: bad input, a full disk)
 // before any batch finished removes it too, so a refused command leaves the folder as it was.
 #pragma once
 
@@ -25,6 +26,8 @@ class AttackStore final : public AttackBatchStore {
                                                            int64_t batch) const override;
   void save(size_t budget, int64_t batch,
             const std::map<std::string, torch::Tensor>& outcome) const override;
+  bool holds(size_t budget, int64_t batch) const override;
+  std::map<std::string, torch::Tensor> read(size_t budget, int64_t batch) const override;
   int64_t loaded() const { return loaded_; }  // batches read back so far
   bool holds_batches() const;                 // any finished batch, of this run or an earlier one
   void remove() const;                        // once the outputs are written (rank 0)

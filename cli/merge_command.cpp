@@ -24,7 +24,8 @@ void run_merge(const MergeOptions& o) {
   claim_output_folder(o.out, "attack", o.force);
   MergedAttack m = merge_attack_shards(o.parts);
   m.outputs.out = o.out;
-  write_attack_outputs(m.outputs, {m.run}, m.data);
+  write_attack_outputs(m.outputs, {m.run}, m.data,
+                       [&](const AttackRun&) { return m.x_adv_rows(); });
 }
 
 }  // namespace

@@ -2,9 +2,13 @@
 // tensors.
 #pragma once
 
+#include <cstdint>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/partial_file.h"
 #include "core/torch.h"
 
 namespace advtk {
@@ -17,5 +21,38 @@ torch::Tensor parse_npy(const std::vector<char>& bytes, const std::string& name)
 
 // Writes a CPU copy of `tensor` (any supported dtype) atomically.
 void write_npy(const std::string& path, const torch::Tensor& tensor);
+
+// An array of a known type and shape written row block by row block, so that it never needs to
+// be in memory whole; the file appears (atomically) once every row has come.
+class NpyWriter {
+ public:
+  NpyWriter(const std::string& path, torch::ScalarType type, std::vector<int64_t> shape);
+  // The next rows: [k, shape[1:]...] of the array's type.
+  void append(const torch::Tensor& rows);
+  void finish();  // advtk::Error unless all shape[0] rows came
+  int64_t rows_written() const { return written_; }
+
+ private:
+  PartialFile file_;
+  torch::ScalarType type_;
+  std::vector<int64_t> shape_;
+  int64_t written_ = 0;
+};
+
+// Reads a .npy file's rows in order, a block at a time (advtk merge reads its parts so).
+class NpyRowReader {
+ public:
+  explicit NpyRowReader(const std::string& path);
+  const std::vector<int64_t>& shape() const { return shape_; }
+  torch::ScalarType type() const { return type_; }
+  torch::Tensor next(int64_t rows);  // advtk::Error past the last row
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+  torch::ScalarType type_;
+  std::vector<int64_t> shape_;
+  int64_t read_ = 0;
+};
 
 }  // namespace advtk

@@ -23,7 +23,8 @@ fi
 mkdir -p "$out/figures" "$out/runs"
 common=(--data fashion-mnist --split test --limit 100 --batch-size 50 --quiet --seed 3)
 
-# summary.json and report.json without timings; every .pt file by its SHA-256.
+# summary.json and report.json without timings; every .pt file by its tensors (its SHA-256
+# without python3-torch); .csv, .npy and .png files by their SHA-256.
 normalise() {  # DIR NAME
   # Debian's python3 has torch when python3-torch is installed (optional).
   /usr/bin/python3 - "$1" "$out/figures/$2" <<'EOF'
@@ -64,6 +65,8 @@ for root, _, files in sorted(os.walk(src)):
             lines.append("== " + rel + "\n" + json.dumps(strip(json.load(open(p))), indent=1))
         elif f.endswith(".pt") and "stages" not in rel:
             lines.append("== " + rel + " " + pt_digest(p))
+        elif f.endswith((".csv", ".npy", ".png")) and "stages" not in rel:
+            lines.append("== " + rel + " sha256 " + hashlib.sha256(open(p, "rb").read()).hexdigest())
 open(dst, "w").write("\n".join(lines) + "\n")
 EOF
 }

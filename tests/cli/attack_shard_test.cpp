@@ -79,6 +79,14 @@ TEST_F(AttackShardRun, WrongPartsAreRefusedByName) {
                  "error: --shard: one budget per job (--eps E)");
   expect_refused(run_advtk(attack(pgd + " --shard 2/2 --out '" + out.file("bad") + "'")),
                  "error: --shard: expected i/n with 0 <= i < n");
+  // A part's x_adv rows cut short, or gone.
+  std::filesystem::copy(out.file("p1"), out.file("cut"));
+  auto rows = test::read_bytes(out.file("cut/x_adv.npy"));
+  rows.resize(rows.size() - 100);
+  test::write_bytes(out.file("cut/x_adv.npy"), rows);
+  expect_refused(merge(p0 + " '" + out.file("cut") + "'"), "x_adv.npy: shape ");
+  std::filesystem::remove(out.file("cut/x_adv.npy"));
+  expect_refused(merge(p0 + " '" + out.file("cut") + "'"), "x_adv.npy: cannot open file");
   EXPECT_FALSE(std::filesystem::exists(out.file("merged")));
   EXPECT_FALSE(std::filesystem::exists(out.file("bad")));
   // The parts merge once all are there.

@@ -28,7 +28,7 @@ struct RankRun {
 
 // Starts `world` advtk processes at once, rank r with RANK=r and the rest of the environment
 // torchrun gives its workers; `extra` is prepended to every rank's environment ("R:" entries
-// only to rank R, e.g. {"1:ADVTK_KILL_AT=batch:1"}).
+// only to rank R, e.g. {"1:ADVTK_KILL_AT=batch:1"}). "{rank}" in `args` becomes the rank.
 RankRun run_ranks(int world, const std::string& args, uint16_t port,
                   const std::vector<std::string>& extra = {}) {
   TempDir tmp;
@@ -47,8 +47,11 @@ RankRun run_ranks(int world, const std::string& args, uint16_t port,
     const std::string out = tmp.file("out" + std::to_string(r));
     const std::string err = tmp.file("err" + std::to_string(r));
     const std::string rc = tmp.file("rc" + std::to_string(r));
-    script += " (env " + env + " '" + ADVTK_BINARY + "' " + args + " > '" + out + "' 2> '" + err +
-              "'; echo $? > '" + rc + "') &";
+    std::string own_args = args;
+    for (auto at = own_args.find("{rank}"); at != std::string::npos; at = own_args.find("{rank}"))
+      own_args.replace(at, 6, std::to_string(r));
+    script += " (env " + env + " '" + ADVTK_BINARY + "' " + own_args + " > '" + out + "' 2> '" +
+              err + "'; echo $? > '" + rc + "') &";
   }
   script += " wait)";
   std::system(script.c_str());
@@ -109,6 +112,14 @@ TEST_F(Ranks, PgdOverTwoAndThreeProcessesWritesWhatOneProcessDoes) {
   EXPECT_TRUE(std::filesystem::exists(out.file("three/logs/rank-2.log")));
   // They met in this store (rank 0 hosting one of its own on the same port would have failed).
   EXPECT_GT(store->getNumKeys(), 0);
+  // Ranks that share no folder (machines without a shared file system): rank 1's batches reach
+  // rank 0, which writes the outputs from its own store.
+  const RankRun apart =
+      run_ranks(2, args + "'" + out.file("apart-{rank}") + "'", test::free_port());
+  ASSERT_TRUE(all_exit_with(apart, 0));
+  expect_same_outputs(out.file("one"), out.file("apart-0"));
+  EXPECT_FALSE(std::filesystem::exists(out.file("apart-1/eps-0.1")));  // rank 0 alone writes
+  EXPECT_FALSE(std::filesystem::exists(out.file("apart-1/store")));    // and each its own store
 }
 
 TEST_F(Ranks, TheAutoAttackPresetOverTwoProcessesWritesWhatOneProcessDoes) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "data/data_source.h"
 #include "test_util.h"
 
@@ -105,6 +107,51 @@ TEST(Npy, RejectsCountMismatchAndNaN) {
   write_npy(dir.file("x.npy"), torch::rand({2, 1, 4, 4}));
   write_npy(dir.file("y.npy"), torch::tensor({0.5, 1.0}));
   EXPECT_NE(error_of([&] { load_dataset(s); }).find("integer labels"), std::string::npos);
+}
+
+TEST(Npy, AnArrayWrittenInBlocksIsTheWholeArraysFileAndReadsBackInBlocks) {
+  TempDir dir;
+  const torch::Tensor x = torch::rand({5, 2, 3});
+  write_npy(dir.file("whole.npy"), x);
+  {
+    NpyWriter w(dir.file("blocks.npy"), torch::kFloat, {5, 2, 3});
+    w.append(x.slice(0, 0, 2));
+    EXPECT_FALSE(std::filesystem::exists(dir.file("blocks.npy")));  // appears when whole
+    w.append(x.slice(0, 2, 5));
+    w.finish();
+  }
+  EXPECT_EQ(test::read_bytes(dir.file("blocks.npy")), test::read_bytes(dir.file("whole.npy")));
+  NpyRowReader r(dir.file("blocks.npy"));
+  EXPECT_EQ(r.shape(), (std::vector<int64_t>{5, 2, 3}));
+  EXPECT_TRUE(torch::equal(r.next(3), x.slice(0, 0, 3)));
+  EXPECT_TRUE(torch::equal(r.next(2), x.slice(0, 3, 5)));
+  EXPECT_NE(error_of([&] { r.next(1); }).find("rows 5 to 6 asked of 5"), std::string::npos);
+  // A file NumPy wrote, read a row at a time.
+  NpyRowReader u8(fixture("nhwc_u8_x.npy"));
+  const torch::Tensor whole = read_npy(fixture("nhwc_u8_x.npy"));
+  for (int64_t i = 0; i < whole.size(0); ++i) EXPECT_TRUE(torch::equal(u8.next(1)[0], whole[i]));
+}
+
+TEST(Npy, AStreamedArrayShortOfRowsIsNotWritten) {
+  TempDir dir;
+  {
+    NpyWriter w(dir.file("short.npy"), torch::kLong, {3});
+    w.append(torch::zeros({2}, torch::kLong));
+    EXPECT_NE(error_of([&] { w.append(torch::zeros({2}, torch::kLong)); }).find("do not continue"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { w.append(torch::zeros({1})); }).find("do not continue"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { w.finish(); }).find("2 of 3 rows written"), std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("short.npy")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("short.npy.tmp")));
+  // A truncated file is named as such when opened for rows.
+  write_npy(dir.file("x.npy"), torch::rand({4, 4}));
+  auto bytes = test::read_bytes(dir.file("x.npy"));
+  bytes.resize(bytes.size() - 4);
+  test::write_bytes(dir.file("x.npy"), bytes);
+  EXPECT_NE(error_of([&] { NpyRowReader r(dir.file("x.npy")); }).find("truncated"),
+            std::string::npos);
 }
 
 }  // namespace
