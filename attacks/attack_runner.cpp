@@ -122,7 +122,8 @@ void exchange_rows(AttackRun& run, const torch::Tensor& pending, int64_t batch_s
 }
 
 // Without x_adv in memory, rank 0 writes the outputs from its store: the batches of budget `e`
-// it cannot see there (the ranks do not share a folder) come to it one at a time.
+// it cannot see there (the ranks do not share a folder) come to it one at a time, from their
+// rank to it alone.
 void send_batches_to_leader(size_t e, const torch::Tensor& pending, int64_t batch_size,
                             const ProcessGroup& group, const AttackBatchStore& store) {
   if (group.alone()) return;
@@ -136,13 +137,13 @@ void send_batches_to_leader(size_t e, const torch::Tensor& pending, int64_t batc
     }
   group.broadcast(missing, 0);
   for (int r = 1; r < group.size(); ++r) {
-    if (missing[r].item<int64_t>() == 0) continue;
+    if (missing[r].item<int64_t>() == 0 || (group.rank() != 0 && group.rank() != r)) continue;
     const auto [first, last] = share_of(batches, r, group.size());
     for (int64_t k = first; k < last; ++k) {
-      std::map<std::string, torch::Tensor> batch;
-      if (group.rank() == r) batch = store.read(e, k);
-      group.broadcast_tensors(batch, r);
-      if (group.rank() == 0) store.save(e, k, batch);
+      if (group.rank() == r)
+        group.send_tensors(store.read(e, k), 0);
+      else
+        store.save(e, k, group.receive_tensors(r));
     }
   }
 }

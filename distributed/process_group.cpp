@@ -101,12 +101,14 @@ std::vector<std::shared_ptr<gloo::transport::Device>> gloo_devices(const Environ
 
 void wait_for(const c10::intrusive_ptr<c10d::Work>& work, std::chrono::milliseconds timeout,
               int rank, const char* what) {
+  std::string reason = "not completed";  // a send or receive that was aborted
   try {
-    work->wait(timeout);
+    if (work->wait(timeout)) return;
   } catch (const std::exception& e) {
-    throw PeerFailure(concat("rank ", rank, ": ", what, " with the other ranks failed (",
-                             short_message(e), "): a rank died or hung"));
+    reason = short_message(e);
   }
+  throw PeerFailure(concat("rank ", rank, ": ", what, " with the other ranks failed (", reason,
+                           "): a rank died or hung"));
 }
 
 // A client connection of the heartbeat's own, under the same prefixes as `b`'s keys.
@@ -227,46 +229,137 @@ void ProcessGroup::broadcast_bytes(std::vector<char>& bytes, int root) const {
   bytes.assign(begin, begin + data.numel());
 }
 
+namespace {
+
+// A map of tensors on the wire: their names (each ended by a NUL), then per tensor its type,
+// number of dimensions and sizes as int64 words; the tensors' bytes follow.
+struct TensorHeader {
+  std::vector<char> names;
+  std::vector<int64_t> words;
+};
+
+TensorHeader header_of(const std::map<std::string, torch::Tensor>& tensors) {
+  TensorHeader h;
+  for (const auto& [name, t] : tensors) {
+    h.names.insert(h.names.end(), name.begin(), name.end());
+    h.names.push_back('\0');
+    h.words.push_back(static_cast<int64_t>(t.scalar_type()));
+    h.words.push_back(t.dim());
+    for (int64_t d : t.sizes()) h.words.push_back(d);
+  }
+  return h;
+}
+
+// The names and empty tensors (to be filled) that a header describes.
+std::vector<std::pair<std::string, torch::Tensor>> tensors_of(const TensorHeader& h) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  size_t at = 0;
+  for (size_t begin = 0; begin < h.names.size(); ++begin) {
+    const size_t end = std::find(h.names.begin() + begin, h.names.end(), '\0') - h.names.begin();
+    std::string name(h.names.begin() + begin, h.names.begin() + end);
+    begin = end;
+    TORCH_INTERNAL_ASSERT(at + 2 <= h.words.size());
+    const auto type = static_cast<torch::ScalarType>(h.words[at]);
+    const int64_t dims = h.words[at + 1];
+    const std::vector<int64_t> sizes(h.words.begin() + at + 2, h.words.begin() + at + 2 + dims);
+    at += 2 + dims;
+    out.emplace_back(std::move(name), torch::empty(sizes, torch::TensorOptions().dtype(type)));
+  }
+  return out;
+}
+
+}  // namespace
+
 void ProcessGroup::broadcast_tensors(std::map<std::string, torch::Tensor>& tensors,
                                      int root) const {
   if (alone()) return;
-  // names, then per tensor: type, rank, sizes (as int64 words, one broadcast)
-  std::string names;
-  std::vector<int64_t> shapes;
-  if (rank_ == root) {
-    for (const auto& [name, t] : tensors) {
-      names += name;
-      names.push_back('\0');
-      shapes.push_back(static_cast<int64_t>(t.scalar_type()));
-      shapes.push_back(t.dim());
-      for (int64_t d : t.sizes()) shapes.push_back(d);
-    }
-  }
-  std::vector<char> name_bytes(names.begin(), names.end());
-  broadcast_bytes(name_bytes, root);
-  torch::Tensor words = torch::tensor(shapes, torch::kLong);
-  torch::Tensor count = torch::tensor({words.numel()}, torch::kLong);
+  TensorHeader h;
+  if (rank_ == root) h = header_of(tensors);
+  broadcast_bytes(h.names, root);
+  torch::Tensor count = torch::tensor({static_cast<int64_t>(h.words.size())}, torch::kLong);
   broadcast(count, root);
-  if (rank_ != root) words = torch::empty({count.item<int64_t>()}, torch::kLong);
+  torch::Tensor words = rank_ == root ? torch::tensor(h.words, torch::kLong)
+                                      : torch::empty({count.item<int64_t>()}, torch::kLong);
   if (words.numel() > 0) broadcast(words, root);
-  const int64_t* w = words.data_ptr<int64_t>();
+  h.words.assign(words.data_ptr<int64_t>(), words.data_ptr<int64_t>() + words.numel());
   std::map<std::string, torch::Tensor> out;
-  size_t at = 0;
-  for (size_t begin = 0; begin < name_bytes.size(); ++begin) {
-    const size_t end =
-        std::find(name_bytes.begin() + begin, name_bytes.end(), '\0') - name_bytes.begin();
-    const std::string name(name_bytes.begin() + begin, name_bytes.begin() + end);
-    begin = end;
-    const auto type = static_cast<torch::ScalarType>(w[at]);
-    const int64_t dims = w[at + 1];
-    const std::vector<int64_t> sizes(w + at + 2, w + at + 2 + dims);
-    at += 2 + dims;
-    torch::Tensor t = rank_ == root ? tensors.at(name).contiguous()
-                                    : torch::empty(sizes, torch::TensorOptions().dtype(type));
+  for (auto& [name, empty] : tensors_of(h)) {
+    torch::Tensor t = rank_ == root ? tensors.at(name).contiguous() : empty;
     if (t.numel() > 0) broadcast(t, root);
     out[name] = t;
   }
   tensors = std::move(out);
+}
+
+#ifdef ADVTK_HAVE_GLOO
+namespace {
+
+// Gloo's send and recv move a contiguous tensor's bytes as they are, of any type.
+void send_one(const ProcessGroup::Backend& b, const torch::Tensor& t, int to) {
+  std::vector<torch::Tensor> ts{t.contiguous()};
+  wait_for(b.gloo->send(ts, to, 0), b.timeout, b.rank, "a send");
+}
+
+void receive_one(const ProcessGroup::Backend& b, torch::Tensor& t, int from) {
+  TORCH_INTERNAL_ASSERT(t.is_contiguous());
+  std::vector<torch::Tensor> ts{t};
+  wait_for(b.gloo->recv(ts, from, 0), b.timeout, b.rank, "a receive");
+}
+
+}  // namespace
+#endif
+
+void ProcessGroup::send_tensors(const std::map<std::string, torch::Tensor>& tensors, int to) const {
+  TORCH_INTERNAL_ASSERT(!alone() && to != rank_ && to >= 0 && to < size_);
+#ifdef ADVTK_HAVE_GLOO
+  const TensorHeader h = header_of(tensors);
+  const Backend& b = *backend_;
+  send_one(
+      b,
+      torch::tensor({static_cast<int64_t>(h.names.size()), static_cast<int64_t>(h.words.size())},
+                    torch::kLong),
+      to);
+  if (!h.names.empty())
+    send_one(b,
+             torch::from_blob(const_cast<char*>(h.names.data()),
+                              {static_cast<int64_t>(h.names.size())}, torch::kUInt8),
+             to);
+  if (!h.words.empty()) send_one(b, torch::tensor(h.words, torch::kLong), to);
+  for (const auto& [name, t] : tensors) {
+    TORCH_INTERNAL_ASSERT(t.device().is_cpu());
+    if (t.numel() > 0) send_one(b, t, to);
+  }
+#else
+  (void)tensors;
+#endif
+}
+
+std::map<std::string, torch::Tensor> ProcessGroup::receive_tensors(int from) const {
+  TORCH_INTERNAL_ASSERT(!alone() && from != rank_ && from >= 0 && from < size_);
+  std::map<std::string, torch::Tensor> out;
+#ifdef ADVTK_HAVE_GLOO
+  const Backend& b = *backend_;
+  torch::Tensor counts = torch::empty({2}, torch::kLong);
+  receive_one(b, counts, from);
+  TensorHeader h;
+  h.names.resize(counts[0].item<int64_t>());
+  h.words.resize(counts[1].item<int64_t>());
+  if (!h.names.empty()) {
+    torch::Tensor names = torch::empty({counts[0].item<int64_t>()}, torch::kUInt8);
+    receive_one(b, names, from);
+    std::memcpy(h.names.data(), names.data_ptr(), h.names.size());
+  }
+  if (!h.words.empty()) {
+    torch::Tensor words = torch::empty({counts[1].item<int64_t>()}, torch::kLong);
+    receive_one(b, words, from);
+    std::memcpy(h.words.data(), words.data_ptr(), h.words.size() * sizeof(int64_t));
+  }
+  for (auto& [name, t] : tensors_of(h)) {
+    if (t.numel() > 0) receive_one(b, t, from);
+    out[name] = t;
+  }
+#endif
+  return out;
 }
 
 void ProcessGroup::all_reduce_sum(torch::Tensor& t) const {

@@ -43,6 +43,10 @@ class ProcessGroup {
   // `tensors` (CPU, any names, types and shapes) become root's on every rank: their names, types
   // and shapes first, then the tensors as they are.
   void broadcast_tensors(std::map<std::string, torch::Tensor>& tensors, int root) const;
+  // Point to point: `tensors` (CPU, any names, types and shapes) go to rank `to` alone, which
+  // receives them with receive_tensors(from). Messages between two ranks arrive in order.
+  void send_tensors(const std::map<std::string, torch::Tensor>& tensors, int to) const;
+  std::map<std::string, torch::Tensor> receive_tensors(int from) const;
   // `t` (CPU) becomes the sum over the ranks, on every rank.
   void all_reduce_sum(torch::Tensor& t) const;
   void barrier() const;

@@ -112,14 +112,16 @@ TEST_F(Ranks, PgdOverTwoAndThreeProcessesWritesWhatOneProcessDoes) {
   EXPECT_TRUE(std::filesystem::exists(out.file("three/logs/rank-2.log")));
   // They met in this store (rank 0 hosting one of its own on the same port would have failed).
   EXPECT_GT(store->getNumKeys(), 0);
-  // Ranks that share no folder (machines without a shared file system): rank 1's batches reach
-  // rank 0, which writes the outputs from its own store.
+  // Ranks that share no folder (machines without a shared file system): the batches of ranks 1
+  // and 2 reach rank 0, point to point, which writes the outputs from its own store.
   const RankRun apart =
-      run_ranks(2, args + "'" + out.file("apart-{rank}") + "'", test::free_port());
+      run_ranks(3, args + "'" + out.file("apart-{rank}") + "'", test::free_port());
   ASSERT_TRUE(all_exit_with(apart, 0));
   expect_same_outputs(out.file("one"), out.file("apart-0"));
-  EXPECT_FALSE(std::filesystem::exists(out.file("apart-1/eps-0.1")));  // rank 0 alone writes
-  EXPECT_FALSE(std::filesystem::exists(out.file("apart-1/store")));    // and each its own store
+  for (const char* other : {"apart-1", "apart-2"}) {
+    EXPECT_FALSE(std::filesystem::exists(out.file(other) + "/eps-0.1"));  // rank 0 alone writes
+    EXPECT_FALSE(std::filesystem::exists(out.file(other) + "/store"));    // each removes its own
+  }
 }
 
 TEST_F(Ranks, TheAutoAttackPresetOverTwoProcessesWritesWhatOneProcessDoes) {

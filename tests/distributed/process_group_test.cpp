@@ -138,6 +138,65 @@ TEST(ProcessGroup, TensorsTravelWithTheirNamesTypesAndShapes) {
   }
 }
 
+// Ranks 1 and 2 each send two maps to rank 0 alone, in order; rank 1 takes part in nothing else.
+TEST(ProcessGroup, TensorsSentPointToPointArriveInOrderAtTheirRankAlone) {
+  const uint16_t port = free_port();
+  const auto sent = [](int from, int k) {
+    return std::map<std::string, torch::Tensor>{
+        {"rows", torch::arange(3, torch::kLong) + 10 * from + k},
+        {"x_adv", torch::full({3, 2, 2}, 0.5 * from + k, torch::kBFloat16)},
+        {"success", torch::tensor({from == 1, k == 1, false})},
+        {"none", torch::zeros({0, 5})}};
+  };
+  std::vector<std::future<std::vector<std::map<std::string, torch::Tensor>>>> ranks;
+  for (int r = 0; r < 3; ++r) {
+    ranks.push_back(std::async(std::launch::async, [r, port, &sent] {
+      const ProcessGroup g = ProcessGroup::join(rank_of(r, 3, port), std::chrono::seconds(20));
+      std::vector<std::map<std::string, torch::Tensor>> got;
+      if (r == 0)
+        for (int from : {2, 1})
+          for (int k = 0; k < 2; ++k) got.push_back(g.receive_tensors(from));
+      else
+        for (int k = 0; k < 2; ++k) g.send_tensors(sent(r, k), 0);
+      return got;
+    }));
+  }
+  const auto got = ranks[0].get();
+  EXPECT_TRUE(ranks[1].get().empty());
+  EXPECT_TRUE(ranks[2].get().empty());
+  ASSERT_EQ(got.size(), 4u);
+  for (size_t m = 0; m < got.size(); ++m) {
+    const auto want = sent(m < 2 ? 2 : 1, static_cast<int>(m % 2));
+    ASSERT_EQ(got[m].size(), want.size());
+    for (const auto& [name, t] : want) {
+      EXPECT_EQ(got[m].at(name).scalar_type(), t.scalar_type()) << name;
+      EXPECT_TRUE(torch::equal(got[m].at(name), t)) << name << " of message " << m;
+    }
+  }
+}
+
+// A rank that never receives ends its sender within the timeout.
+TEST(ProcessGroup, ASendNobodyReceivesEndsWithinTheTimeout) {
+  const uint16_t port = free_port();
+  std::promise<void> done;
+  std::future<void> released = done.get_future();
+  auto deaf = std::async(std::launch::async, [&] {
+    const ProcessGroup g = ProcessGroup::join(rank_of(0, 2, port), std::chrono::seconds(20));
+    released.wait();
+  });
+  const ProcessGroup g = ProcessGroup::join(rank_of(1, 2, port), std::chrono::seconds(2));
+  std::string message;
+  try {
+    g.send_tensors({{"x", torch::zeros({4})}}, 0);
+  } catch (const PeerFailure& e) {
+    message = e.what();
+  }
+  done.set_value();
+  deaf.get();
+  EXPECT_NE(message.find("rank 1: a send with the other ranks failed"), std::string::npos)
+      << message;
+}
+
 // A rank busy on its own work for twice the timeout is waited for: its heartbeat goes on.
 TEST(ProcessGroup, APatientBarrierWaitsForABusyRankPastTheTimeout) {
   const uint16_t port = free_port();
