@@ -113,11 +113,13 @@ if want repeat; then
   rm -rf "$r"
   "$bin" attack "$cnn" "${args[@]}" --device cuda --out "$r/gpu-1"
   "$bin" attack "$cnn" "${args[@]}" --device cuda --out "$r/gpu-2"
+  ranks=()
   for rank in 0 1; do
     WORLD_SIZE=2 RANK=$rank LOCAL_RANK=$rank MASTER_ADDR=127.0.0.1 MASTER_PORT=29533 \
       "$bin" attack "$cnn" "${args[@]}" --device cuda:0 --out "$r/gpu-ranks" &
+    ranks+=($!)
   done
-  wait
+  for p in "${ranks[@]}"; do wait "$p"; done  # not `wait`: it would wait for the log's tee too
   "$bin" attack "$cnn" "${args[@]}" --device cpu --out "$r/cpu"
   compare "$r/gpu-1" "$r/gpu-2" "$r/gpu-ranks" "$r/cpu"
   cp "$r/gpu-1/summary.json" "$out/repeat-gpu-summary.json"
