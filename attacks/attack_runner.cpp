@@ -173,18 +173,11 @@ std::vector<AttackRun> run_attack(const Model& model, const Dataset& data,
               "depends on every shard's results at the smaller one (processes started by a "
               "launcher such as torchrun share a sweep)");
   {
-    // A budget beyond the box's diameter in the norm admits every point of the box: refused, so
-    // that a slip (1e308 for 1e-3) is named rather than run (or overflowing a float step size).
     const std::unique_ptr<Attack> first = factory(budgets.front());
-    if (!first->minimum_norm() && data.size() > 0) {
-      const Norm norm = first->norm();
-      const double diameter = box_diameter(
-          norm, model.options().input_hi - model.options().input_lo, data.images[0].numel());
-      ADVTK_CHECK(budgets.back() <= diameter * (1 + 1e-9), "--eps ", budgets.back(),
-                  ": more than the largest ", norm_name(norm),
-                  " distance between two inputs in the model's range (", diameter,
-                  "); every input is within it");
-    }
+    if (!first->minimum_norm() && data.size() > 0)
+      check_budget_within_box(budgets.back(), first->norm(),
+                              model.options().input_hi - model.options().input_lo,
+                              data.images[0].numel());
   }
 
   const int64_t n = data.size();

@@ -183,6 +183,13 @@ double box_diameter(Norm norm, double range, int64_t features) {
   return norm == Norm::Linf ? range : norm == Norm::L2 ? range * std::sqrt(d) : range * d;
 }
 
+void check_budget_within_box(double eps, Norm norm, double range, int64_t features) {
+  const double diameter = box_diameter(norm, range, features);
+  ADVTK_CHECK(eps <= diameter * (1 + 1e-9), "--eps ", eps, ": more than the largest ",
+              norm_name(norm), " distance between two inputs in the model's range (", diameter,
+              "); every input is within it");
+}
+
 torch::Tensor steepest_step(Norm norm, const torch::Tensor& grad, const torch::Tensor& step_size,
                             double l1_sparsity) {
   const torch::Tensor alpha = step_size.dim() == 0 ? step_size : per_example(step_size, grad);

@@ -47,6 +47,9 @@ torch::Tensor random_start(const ThreatModel& threat, const torch::Tensor& x,
 // The largest distance in `norm` between two points of a box of width `range` in `features`
 // coordinates: range (Linf), range·√features (L2), range·features (L1).
 double box_diameter(Norm norm, double range, int64_t features);
+// advtk::Error naming `eps` when it exceeds that diameter: such a budget admits every point of
+// the box, so it is a slip (1e308 for 1e-3) to name rather than run (or overflow a step size).
+void check_budget_within_box(double eps, Norm norm, double range, int64_t features);
 
 // The steepest-ascent step of size `step_size` (in the norm) along `grad`:
 // Linf: step·sign(g); L2: step·g/||g||; L1: the sparse step of Tramèr & Boneh 2019 (SLIDE) —

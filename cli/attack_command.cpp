@@ -160,8 +160,6 @@ void run_attack_command(const AttackCliOptions& o) {
   store_config["surrogate_sha256"] = o.surrogate.empty() ? "" : sha256_file(o.surrogate);
   store_config["data_sha256"] = tensor_sha256(
       {data.images.to(torch::kFloat), data.labels.to(torch::kLong), data.example_ids()});
-  std::error_code ec;
-  const bool out_existed = std::filesystem::exists(o.out, ec);
   const AttackStore store(o.out, store_config, o.resume, ranks.group);
   run_options.store = &store;
   // The batches' x_adv stay in the store until rank 0 writes them out, a block at a time.
@@ -191,10 +189,7 @@ void run_attack_command(const AttackCliOptions& o) {
   } catch (const Error&) {
     // Refused before anything finished: the folder stays as it was. Finished batches stay for
     // --resume (a full disk, once freed); so do those of a rank that died (PeerFailure).
-    if (ranks.leader() && !store.holds_batches()) {
-      store.remove();
-      if (!out_existed) std::filesystem::remove(o.out, ec);  // only when empty
-    }
+    if (ranks.leader() && !store.holds_batches()) store.remove();
     throw;
   }
   bar.finish();

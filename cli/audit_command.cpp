@@ -201,6 +201,11 @@ int run_audit_command(const AuditCliOptions& o) {
     const std::vector<int64_t> shape(data.images.sizes().begin() + 1, data.images.sizes().end());
     a.eps = default_audit_budgets(a.norm, shape, model_options.input_hi - model_options.input_lo);
   }
+  // Before any stage runs (and stores its results), as the attack stages would refuse it later.
+  if (data.size() > 0)
+    for (double e : a.eps)
+      check_budget_within_box(e, a.norm, model_options.input_hi - model_options.input_lo,
+                              data.images[0].numel());
   const double per_pass = seconds_per_pass(model, data, a.batch_size);
   const double estimate = per_pass * audit_work_estimate(a, data.size(), data.num_classes());
   const double adaptive =

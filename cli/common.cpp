@@ -149,8 +149,17 @@ Model load_model_for(const std::string& path, const ModelOptions& options, const
   return model;
 }
 
+namespace {
+std::string& new_output_folder() {  // the claimed --out when it did not exist yet
+  static std::string path;
+  return path;
+}
+}  // namespace
+
 void claim_output_folder(const std::string& out, const std::string& command, bool force) {
   namespace fs = std::filesystem;
+  std::error_code exists_ec;
+  if (!fs::exists(out, exists_ec) && !exists_ec) new_output_folder() = out;
   static const std::vector<std::pair<std::string, std::vector<std::string>>> kSignatures = {
       {"train", {"history.json", "checkpoint", "model.pt"}},
       {"attack", {"summary.json", "shard.json", "store"}},
@@ -173,6 +182,17 @@ void claim_output_folder(const std::string& out, const std::string& command, boo
     ADVTK_CHECK(found.empty(), "--out ", out, ": holds advtk ", name, "'s results (", found,
                 "); choose another folder, or pass --force to write beside them");
   }
+}
+
+void remove_unused_output_folder() {
+  namespace fs = std::filesystem;
+  const std::string& out = new_output_folder();
+  std::error_code ec;
+  if (out.empty() || !fs::is_directory(out, ec)) return;
+  for (auto it = fs::recursive_directory_iterator(out, ec); !ec && it != fs::end(it);
+       it.increment(ec))
+    if (!it->is_directory(ec)) return;  // a file (a log, a finished batch) stays, and so does it
+  if (!ec) fs::remove_all(out, ec);
 }
 
 void add_force_flag(CLI::App& app, bool& force) {

@@ -71,6 +71,9 @@ Model load_surrogate(const std::string& path, const ModelOptions& target, const 
 // Called before any work, so that a refusal costs nothing.
 void claim_output_folder(const std::string& out, const std::string& command, bool force);
 void add_force_flag(CLI::App& app, bool& force);
+// A command that fails (main's error exits) removes the --out folder it claimed when that did
+// not exist before and still holds no file: a refused command leaves no empty folder behind.
+void remove_unused_output_folder();
 
 // Whether progress bars should be drawn (stderr is a terminal and not --quiet).
 bool show_progress(const CommonOptions& options);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/ranks.h"
 #include "cli/version.h"
 #include "core/error.h"
@@ -59,12 +60,15 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const advtk::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
+    advtk::cli::remove_unused_output_folder();
     return 2;
   } catch (const advtk::PeerFailure& e) {
     std::cerr << "error: " << e.what() << "\n";
+    advtk::cli::remove_unused_output_folder();
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: internal: " << advtk::short_message(e) << "\n";
+    advtk::cli::remove_unused_output_folder();
     return 1;
   }
   return exit_code;

@@ -187,6 +187,31 @@ TEST_F(BadInputCatalogue, TrainingAndPoisoning) {
   });
 }
 
+// A refused command whose --out did not exist leaves none behind, even when it had begun (the
+// audit had stored its clean pass before the attack stages refused the budget); one that existed
+// stays, empty as it was.
+TEST_F(BadInputCatalogue, ARefusedCommandLeavesNoFolderItCreated) {
+  const std::string model = file("m/model.pt"), data = " --data " + tiny_;
+  const std::vector<std::string> cases = {
+      "audit " + model + data + " --budget quick --eps 1e308",
+      "attack " + model + data + " --attack pgd --eps 1e308",
+      "masking " + model + data + " --eps 1e308 --points 3",
+      "train --arch cnn" + data + " --epochs 1 --val-data npy:" + file("gone.npy") + "," +
+          file("gone.npy"),
+      "poison" + data + " --rate 1.5",
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string out = file("fresh-" + std::to_string(i));
+    const auto r = test::run_advtk(cases[i] + " -q --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << cases[i] << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(out)) << cases[i] << ": left " << out;
+  }
+  const std::string empty = file("empty-before");
+  fs::create_directories(empty);
+  EXPECT_EQ(test::run_advtk(cases[0] + " -q --out " + empty).exit_code, 2);
+  EXPECT_TRUE(fs::is_directory(empty) && fs::is_empty(empty));
+}
+
 // Output folders: one under a file, one holding another command's results (--force writes
 // beside them), an audit folder without --resume, and an audit resumed with another model or
 // other data.
