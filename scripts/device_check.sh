@@ -9,8 +9,9 @@
 #
 # build   advtk against the LibTorch inside that PyTorch (build-device/, Release, every core)
 # cuda    the CUDA tests (GoogleTest filter *Cuda*)
-# repeat  which figures move on CUDA: PGD-10 on 2,000 images run twice in one process, once over
-#         two ranks on the one GPU, and on the CPU; summary.json figures and x_adv compared
+# repeat  which figures move on CUDA: PGD-10 on 2,000 images run twice in one process, over two
+#         ranks on the one GPU (started by hand, then by torchrun), and on the CPU; summary.json
+#         figures and x_adv compared
 # bench   images/s and time ÷ floor on the GPU: the zoo CNN (PGD-10, APGD, the autoattack
 #         preset) and torchvision's ResNet-50 at 224×224 (random weights, labels = its own
 #         predictions, so every example is attacked)
@@ -98,7 +99,11 @@ def figures(d):
             and "time" not in k and "per_s" not in k}
 base, bx = figures(sys.argv[1]), np.load(sys.argv[1] + "/x_adv.npy")
 for d in sys.argv[2:]:
-    f, x = figures(d), np.load(d + "/x_adv.npy")
+    try:
+        f, x = figures(d), np.load(d + "/x_adv.npy")
+    except OSError as e:
+        print(f"{d}: no outputs ({e})")
+        continue
     moved = {k: (base[k], f.get(k)) for k in base if f.get(k) != base[k]}
     rows = np.abs(x.reshape(len(x), -1) - bx.reshape(len(bx), -1)).max(axis=1)
     print(f"{d}: figures that moved {moved or 'none'}; x_adv rows that differ {int((rows > 0).sum())} "
@@ -120,8 +125,12 @@ if want repeat; then
     ranks+=($!)
   done
   for p in "${ranks[@]}"; do wait "$p"; done  # not `wait`: it would wait for the log's tee too
+  # The same through that PyTorch's own launcher (2.x spells its flags with dashes; its agent
+  # hosts the store).
+  "$py" -m torch.distributed.run --nproc-per-node 2 --no-python "$bin" attack "$cnn" "${args[@]}" \
+    --device cuda:0 --out "$r/gpu-torchrun"
   "$bin" attack "$cnn" "${args[@]}" --device cpu --out "$r/cpu"
-  compare "$r/gpu-1" "$r/gpu-2" "$r/gpu-ranks" "$r/cpu"
+  compare "$r/gpu-1" "$r/gpu-2" "$r/gpu-ranks" "$r/gpu-torchrun" "$r/cpu"
   cp "$r/gpu-1/summary.json" "$out/repeat-gpu-summary.json"
 fi
 
