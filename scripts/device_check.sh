@@ -69,8 +69,13 @@ if want build; then
     -DZLIB_INCLUDE_DIR="$deps/usr/include" -DZLIB_LIBRARY="$lib/libz.a" \
     -DSTB_LIBRARY="$lib/libstb.a" "${cuda_args[@]}" ||
     { tail -60 build-device/CMakeFiles/CMakeError.log 2> /dev/null; exit 1; }
-  cmake --build build-device -j"$(nproc)" 2>&1 | grep -E -v '^\[[0-9]+/[0-9]+\] ' | tail -80
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed"; exit 1; }
+  # Keep going past a failing file, so that one run shows every error against this LibTorch.
+  keep_going=(-k)
+  [ ${#generator[@]} -gt 0 ] && keep_going=(-k 0)
+  cmake --build build-device -j"$(nproc)" -- "${keep_going[@]}" > "$out/build.log" 2>&1
+  built=$?
+  grep -E -B2 -A6 'error:|FAILED:|Error [0-9]' "$out/build.log" | head -150
+  [ "$built" -eq 0 ] || { tail -20 "$out/build.log"; echo "build failed (whole log: build.log)"; exit 1; }
   "$bin" --version
 fi
 
