@@ -164,6 +164,13 @@ TEST_F(Ranks, AQuickAuditOverTwoProcessesWritesWhatOneProcessDoes) {
       run_ranks(2, args + "'" + out.file("two") + "' --resume", test::free_port());
   ASSERT_TRUE(all_exit_with(resumed, one.exit_code));
   EXPECT_EQ(report("one"), report("two"));
+  // Ranks that share no folder: each keeps its store in its own, rank 0 writes the report.
+  const RankRun apart =
+      run_ranks(2, args + "'" + out.file("apart-{rank}") + "'", test::free_port());
+  ASSERT_TRUE(all_exit_with(apart, one.exit_code));
+  EXPECT_EQ(report("one"), report("apart-0"));
+  EXPECT_FALSE(std::filesystem::exists(out.file("apart-1/report.json")));
+  EXPECT_TRUE(std::filesystem::exists(out.file("apart-1/ranks/rank-1/stages/config.json")));
 }
 
 TEST_F(Ranks, EvalOverThreeProcessesPrintsWhatOneProcessDoes) {
