@@ -105,8 +105,10 @@ void exchange_rows(AttackRun& run, const torch::Tensor& pending, int64_t batch_s
     torch::Tensor distances =
         torch::stack({at(run.distance), at(run.l1), at(run.l2), at(run.linf)}).contiguous();
     for (torch::Tensor* t : {&counts, &flags, &distances}) group.broadcast(*t, r);
-    if (kept) group.broadcast(x_adv, r);
-    if (kept) run.x_adv.index_copy_(0, rows, x_adv);
+    if (kept) {
+      group.broadcast(x_adv, r);
+      run.x_adv.index_copy_(0, rows, x_adv);
+    }
     run.pred_adv.index_copy_(0, rows, counts[0]);
     run.broken_by.index_copy_(0, rows, counts[1]);
     run.forward_calls.index_copy_(0, rows, counts[2]);

@@ -196,9 +196,10 @@ void run_attack_command(const AttackCliOptions& o) {
   if (store.loaded() > 0)
     spdlog::info("--resume: {} finished batches read back from {}/store", store.loaded(), o.out);
   // Rank 0 writes the results from its store and prints them; then every rank removes its
-  // store (one without a shared folder has one of its own).
+  // store (one without a shared folder has one of its own). The others wait however long the
+  // writing takes (a patient barrier: heartbeats, not the exchange timeout).
   if (!ranks.leader()) {
-    ranks.group.barrier();
+    ranks.group.patient_barrier();
     store.remove();
     return;
   }
@@ -218,7 +219,7 @@ void run_attack_command(const AttackCliOptions& o) {
       return std::unique_ptr<AdversarialRows>(new StoredRows(run, store));
     });
     store.remove();
-    ranks.group.barrier();
+    ranks.group.patient_barrier();
     return;
   }
   StoredRows attacked(runs.front(), store, runs.front().attacked_rows);

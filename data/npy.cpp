@@ -170,25 +170,27 @@ void write_npy(const std::string& path, const torch::Tensor& tensor) {
 
 NpyWriter::NpyWriter(const std::string& path, torch::ScalarType type, std::vector<int64_t> shape)
     : file_(path), type_(type), shape_(std::move(shape)) {
-  ADVTK_CHECK(!shape_.empty(), path, ": a streamed .npy array has rows");
   const std::vector<char> header = npy_header(dtype_of(type, path), shape_);
   file_.write(header.data(), header.size());
 }
 
 void NpyWriter::append(const torch::Tensor& rows) {
   const torch::Tensor t = rows.detach().to(torch::kCPU).contiguous();
-  ADVTK_CHECK(t.scalar_type() == type_ && t.dim() == static_cast<int64_t>(shape_.size()) &&
-                  t.sizes().slice(1) == torch::IntArrayRef(shape_).slice(1) &&
-                  written_ + t.size(0) <= shape_[0],
+  const bool scalar = shape_.empty();  // written whole, as one row
+  ADVTK_CHECK(t.scalar_type() == type_ &&
+                  (scalar ? t.dim() == 0 && written_ == 0
+                          : t.dim() == static_cast<int64_t>(shape_.size()) &&
+                                t.sizes().slice(1) == torch::IntArrayRef(shape_).slice(1) &&
+                                written_ + t.size(0) <= shape_[0]),
               file_.path(), ": rows of ", t.scalar_type(), " ", t.sizes(), " do not continue a ",
               type_, " array of shape ", torch::IntArrayRef(shape_), " at row ", written_);
   file_.write(t.data_ptr(), t.numel() * t.element_size());
-  written_ += t.size(0);
+  written_ += scalar ? 1 : t.size(0);
 }
 
 void NpyWriter::finish() {
-  ADVTK_CHECK(written_ == shape_[0], file_.path(), ": ", written_, " of ", shape_[0],
-              " rows written");
+  const int64_t rows = shape_.empty() ? 1 : shape_[0];
+  ADVTK_CHECK(written_ == rows, file_.path(), ": ", written_, " of ", rows, " rows written");
   file_.commit();
 }
 

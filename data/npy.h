@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <fstream>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,10 +26,9 @@ void write_npy(const std::string& path, const torch::Tensor& tensor);
 class NpyWriter {
  public:
   NpyWriter(const std::string& path, torch::ScalarType type, std::vector<int64_t> shape);
-  // The next rows: [k, shape[1:]...] of the array's type.
+  // The next rows: [k, shape[1:]...] of the array's type (a 0-d array: the value itself).
   void append(const torch::Tensor& rows);
-  void finish();  // advtk::Error unless all shape[0] rows came
-  int64_t rows_written() const { return written_; }
+  void finish();  // advtk::Error unless all shape[0] rows came (a 0-d array: its value)
 
  private:
   PartialFile file_;

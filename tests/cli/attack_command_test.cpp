@@ -43,12 +43,6 @@ TEST(AttackCommand, AttackWritesAnExampleSetThatEvaluatesToItsRobustAccuracy) {
             2);
   EXPECT_EQ(run_advtk("attack '" + run + "/model.pt' --limit 10 --attack nope --eps 0.1").exit_code,
             2);
-  // Refused once under way (a budget past the box): the folder it made for its store goes too.
-  const auto far = run_advtk("attack '" + run + "/model.pt' --limit 10 --attack pgd --eps 1e308 " +
-                             "--out '" + dir.file("far") + "'");
-  EXPECT_EQ(far.exit_code, 2) << far.err;
-  EXPECT_NE(far.err.find("more than the largest linf distance"), std::string::npos) << far.err;
-  EXPECT_FALSE(std::filesystem::exists(dir.file("far")));
 
   // An ensemble says which attack broke each example; with --surrogate it is a transfer attack.
   const std::string suite = dir.file("suite");

@@ -53,6 +53,10 @@ TEST(Npy, WriteThenReadKeepsValuesAndDtype) {
   }
   write_npy(dir.file("v.npy"), torch::tensor({5, 6}, torch::kLong));
   EXPECT_EQ(read_npy(dir.file("v.npy")).sizes(), (std::vector<int64_t>{2}));
+  write_npy(dir.file("s.npy"), torch::tensor(2.5, torch::kDouble));  // a 0-d array: shape ()
+  const torch::Tensor s = read_npy(dir.file("s.npy"));
+  EXPECT_EQ(s.dim(), 0);
+  EXPECT_EQ(s.item<double>(), 2.5);
 }
 
 TEST(Npy, RejectsMalformedFiles) {
