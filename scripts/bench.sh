@@ -50,6 +50,7 @@ fi
 if want engine; then
 echo "== attack engine vs its floor (first 1,000 test images, batch 250, Linf eps 0.1) =="
 build/advtk bench "$model" --limit 1000 --batch-size 250 --attacks fgsm,pgd --eps 0.1 --repeats 3
+build/advtk bench "$model" --limit 200 --batch-size 200 --attacks apgd,autoattack --eps 0.1 --repeats 1
 for a in "pgd --eps 0.1 --steps 40 --step-size 0.01" "deepfool" "cw"; do
   echo "-- advtk attack --attack $a"
   build/advtk attack "$model" --limit 1000 --batch-size 250 --attack $a --out "$out/attack" --quiet

@@ -5,6 +5,7 @@
 #include "attack_test_util.h"
 #include "attacks/iterative_attack.h"
 #include "attacks/noise.h"
+#include "attacks/registry.h"
 #include "test_util.h"
 #include "trained_cnn.h"
 
@@ -43,6 +44,50 @@ class MemoryHungry : public Attack {
   int64_t limit_;
   std::unique_ptr<Attack> fgsm_;
 };
+
+// The per-example call counts (what `advtk bench` divides time by) against the model's own count
+// of the rows it was fed: every forward pass, gradient or not, of every attack family.
+TEST(AttackRunner, CallCountsAreTheRowsTheModelWasFed) {
+  const torch::Tensor w = torch::randn({4, 10}, make_generator(2)), b = torch::zeros({4});
+  torch::jit::Module m("CountingAffine");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_attribute("rows", c10::IntType::get(), int64_t{0});
+  m.register_parameter("w", w, false);
+  m.register_parameter("b", b, false);
+  m.define(
+      "def forward(self, x):\n    self.rows += x.size(0)\n"
+      "    return torch.addmm(self.b, torch.flatten(x, 1), self.w.t())\n");
+  const Model model = Model::wrap(m, ModelOptions(), "counting");
+  const Dataset data = affine_data(w, b, 30);
+  const std::vector<std::pair<std::string, OptionValues>> cases = {
+      {"fgsm", {}},
+      {"pgd", OptionValues().set("steps", int64_t{5})},
+      {"pgd", OptionValues().set("steps", int64_t{5}).set("early-stop", false)},
+      {"apgd", OptionValues().set("steps", int64_t{10})},
+      {"apgd-t", OptionValues().set("steps", int64_t{5})},
+      {"fab", OptionValues().set("steps", int64_t{5})},
+      {"square", OptionValues().set("queries", int64_t{40})},
+      {"deepfool", {}},
+      {"cw", OptionValues().set("steps", int64_t{10})}};
+  for (const auto& [name, options] : cases) {
+    AttackSetup setup;
+    setup.threat.eps = 0.05;
+    setup.threat.norm = describe_attack(name).norms.front();
+    AttackRunOptions o;
+    o.batch_size = 8;
+    m.setattr("rows", int64_t{0});
+    const auto runs = run_attack(
+        model, data,
+        [&](double eps) {
+          setup.threat.eps = eps;
+          return make_attack(name, setup, options);
+        },
+        {0.05}, o);
+    EXPECT_EQ(runs[0].forward_calls.sum().item<int64_t>(), m.attr("rows").toInt()) << name;
+    // Square queries the scores alone.
+    EXPECT_EQ(runs[0].backward_calls.sum().item<int64_t>() > 0, name != "square") << name;
+  }
+}
 
 TEST(AttackRunner, OutOfMemoryBatchesAreSplitNotFatal) {
   const torch::Tensor w = torch::randn({4, 10}, make_generator(1)), b = torch::zeros({4});
