@@ -1,10 +1,12 @@
 #include "core/sha256.h"
 
-#include <array>
-#include <cstdint>
-#include <cstdio>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 
-#include "core/file_io.h"
+#include "core/error.h"
 
 namespace advtk {
 namespace {
@@ -57,36 +59,74 @@ void compress(std::array<uint32_t, 8>& h, const uint8_t* block) {
 
 }  // namespace
 
-std::string sha256_hex(const std::vector<char>& bytes) {
-  std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::vector<uint8_t> data(bytes.begin(), bytes.end());
-  const uint64_t bits = static_cast<uint64_t>(bytes.size()) * 8;
-  data.push_back(0x80);
-  while (data.size() % 64 != 56) data.push_back(0);
-  for (int i = 7; i >= 0; --i) data.push_back(static_cast<uint8_t>(bits >> (8 * i)));
-  for (size_t i = 0; i < data.size(); i += 64) compress(h, data.data() + i);
-  std::string hex;
-  char buf[9];
-  for (uint32_t v : h) {
-    std::snprintf(buf, sizeof(buf), "%08x", v);
-    hex += buf;
+Sha256::Sha256()
+    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+Sha256& Sha256::update(const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  length_ += size;
+  if (buffered_ > 0) {
+    const size_t take = std::min(size, block_.size() - buffered_);
+    std::memcpy(block_.data() + buffered_, p, take);
+    buffered_ += take;
+    p += take;
+    size -= take;
+    if (buffered_ < block_.size()) return *this;
+    compress(state_, block_.data());
+    buffered_ = 0;
   }
-  return hex;
+  for (; size >= 64; p += 64, size -= 64) compress(state_, p);
+  std::memcpy(block_.data(), p, size);
+  buffered_ = size;
+  return *this;
+}
+
+std::string Sha256::hex() const {
+  Sha256 last = *this;  // the padding ends a copy: update() may go on
+  const uint64_t bits = static_cast<uint64_t>(length_) * 8;
+  const uint8_t one = 0x80, zero = 0;
+  last.update(&one, 1);
+  while (last.buffered_ != 56) last.update(&zero, 1);
+  uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(bits >> (8 * (7 - i)));
+  last.update(length, 8);
+  std::string out;
+  char buf[9];
+  for (uint32_t v : last.state_) {
+    std::snprintf(buf, sizeof(buf), "%08x", v);
+    out += buf;
+  }
+  return out;
+}
+
+std::string sha256_hex(const std::vector<char>& bytes) {
+  return Sha256().update(bytes.data(), bytes.size()).hex();
 }
 
 std::string sha256_file(const std::string& path) {
-  return sha256_hex(read_file_bytes(path, /*gunzip=*/false));
+  std::error_code ec;
+  ADVTK_CHECK(std::filesystem::exists(path, ec), path, ": no such file");
+  ADVTK_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a directory, expected a file");
+  std::ifstream in(path, std::ios::binary);
+  ADVTK_CHECK(in.good(), path, ": cannot open (", std::strerror(errno), ")");
+  Sha256 digest;
+  std::vector<char> chunk(size_t{1} << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    digest.update(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  ADVTK_CHECK(in.eof(), path, ": read error");
+  return digest.hex();
 }
 
 std::string tensor_sha256(const std::vector<torch::Tensor>& tensors) {
-  std::vector<char> bytes;
+  Sha256 digest;
   for (const torch::Tensor& t : tensors) {
-    const torch::Tensor c = t.contiguous().cpu();
-    const char* p = static_cast<const char*>(c.data_ptr());
-    bytes.insert(bytes.end(), p, p + c.numel() * c.element_size());
+    const torch::Tensor c = t.contiguous().cpu();  // no copy when it is both already
+    digest.update(c.data_ptr(), c.numel() * c.element_size());
   }
-  return sha256_hex(bytes);
+  return digest.hex();
 }
 
 }  // namespace advtk

@@ -65,7 +65,8 @@ Dataset load_dataset(const DataSource& source) {
       d = load_cifar10(source.paths.at(0), source.split);
       break;
     case DataKind::Npy: {
-      const torch::Tensor images = read_npy(source.paths.at(0));
+      // Mapped: the ranks of a launcher on one machine share the images' pages.
+      const torch::Tensor images = map_npy(source.paths.at(0));
       const torch::Tensor labels = read_npy(source.paths.at(1));
       ADVTK_CHECK(images.dim() >= 1 && labels.dim() >= 1 && images.size(0) == labels.size(0),
                   source.paths[0], " holds ", images.dim() ? images.size(0) : 0, " images but ",

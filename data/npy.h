@@ -15,6 +15,12 @@ namespace advtk {
 // Supported element types: bool, u1, i1, i2, i4, i8, u2, f2, f4, f8. Fortran order and big-endian
 // data are rejected with a message.
 torch::Tensor read_npy(const std::string& path);
+// The same with the data mapped from the file instead of read into memory: copy-on-write, so a
+// write to the tensor never reaches the file, and processes reading one file (the ranks of a
+// launcher on one machine) share its pages in the page cache instead of holding a copy each.
+// A gzipped or empty file, or data not aligned for its element type, is read instead. The file
+// must not be cut short while the tensor lives (advtk replaces files by renaming, which is safe).
+torch::Tensor map_npy(const std::string& path);
 // The same from the file's bytes (gunzipped already); errors name `name`.
 torch::Tensor parse_npy(const std::vector<char>& bytes, const std::string& name);
 

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <filesystem>
 
+#include "core/seeding.h"
 #include "data/data_source.h"
 #include "test_util.h"
 
@@ -57,6 +60,60 @@ TEST(Npy, WriteThenReadKeepsValuesAndDtype) {
   const torch::Tensor s = read_npy(dir.file("s.npy"));
   EXPECT_EQ(s.dim(), 0);
   EXPECT_EQ(s.item<double>(), 2.5);
+}
+
+// map_npy against read_npy: the same arrays, the file never written through the mapping, the
+// tensor intact when the file is replaced, and the read path where mapping cannot serve.
+TEST(Npy, AMappedArrayIsTheReadArrayAndNeverWritesItsFile) {
+  TempDir dir;
+  for (auto dtype : {torch::kBool, torch::kByte, torch::kShort, torch::kLong, torch::kHalf,
+                     torch::kFloat, torch::kDouble}) {
+    const torch::Tensor t = torch::arange(24).reshape({2, 3, 4}).remainder(7).to(dtype);
+    write_npy(dir.file("t.npy"), t);
+    const torch::Tensor mapped = map_npy(dir.file("t.npy"));
+    EXPECT_EQ(mapped.scalar_type(), dtype);
+    EXPECT_TRUE(torch::equal(mapped, read_npy(dir.file("t.npy")))) << dtype;
+  }
+  const torch::Tensor x = torch::rand({50, 3, 8, 8}, make_generator(4));
+  write_npy(dir.file("x.npy"), x);
+  const auto bytes = test::read_bytes(dir.file("x.npy"));
+  torch::Tensor mapped = map_npy(dir.file("x.npy"));
+  ASSERT_TRUE(torch::equal(mapped, x));
+  mapped[7].fill_(-1);  // copy-on-write: the file keeps its bytes
+  EXPECT_EQ(test::read_bytes(dir.file("x.npy")), bytes);
+  EXPECT_EQ(mapped[7].min().item<float>(), -1);
+  // advtk replaces a file by renaming a new one over it: the mapped tensor keeps the old data.
+  const torch::Tensor held = map_npy(dir.file("x.npy"));
+  write_npy(dir.file("x.npy"), torch::zeros({50, 3, 8, 8}));
+  EXPECT_TRUE(torch::equal(held, x));
+  // Gzipped, empty, a 0-d array and data at an offset no float is aligned to: read instead.
+  gzFile gz = gzopen(dir.file("x.npy.gz").c_str(), "wb");
+  gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(gz);
+  EXPECT_TRUE(torch::equal(map_npy(dir.file("x.npy.gz")), x));
+  write_npy(dir.file("e.npy"), torch::zeros({0, 3}));
+  EXPECT_EQ(map_npy(dir.file("e.npy")).sizes(), (std::vector<int64_t>{0, 3}));
+  write_npy(dir.file("s.npy"), torch::tensor(2.5, torch::kDouble));
+  EXPECT_EQ(map_npy(dir.file("s.npy")).item<double>(), 2.5);
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+  header.append(size_t{117} - header.size(), ' ');  // data at 10 + 117 = 127
+  std::vector<unsigned char> odd = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 117, 0};
+  odd.insert(odd.end(), header.begin(), header.end());
+  const float values[3] = {0.25f, -3.0f, 1e-7f};
+  const auto* raw = reinterpret_cast<const unsigned char*>(values);
+  odd.insert(odd.end(), raw, raw + sizeof(values));
+  test::write_bytes(dir.file("odd.npy"), odd);
+  EXPECT_TRUE(torch::equal(map_npy(dir.file("odd.npy")), torch::tensor({0.25f, -3.0f, 1e-7f})));
+  // Its faults are read_npy's, word for word.
+  auto cut = bytes;
+  cut.resize(cut.size() - 8);
+  test::write_bytes(dir.file("cut.npy"), cut);
+  EXPECT_EQ(error_of([&] { map_npy(dir.file("cut.npy")); }),
+            error_of([&] { read_npy(dir.file("cut.npy")); }));
+  EXPECT_EQ(error_of([&] { map_npy(dir.file("none.npy")); }),
+            error_of([&] { read_npy(dir.file("none.npy")); }));
+  const std::string folder = dir.path().string();
+  EXPECT_EQ(error_of([&] { map_npy(folder); }), error_of([&] { read_npy(folder); }));
 }
 
 TEST(Npy, RejectsMalformedFiles) {
