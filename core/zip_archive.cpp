@@ -242,7 +242,7 @@ const ZipRecord* TorchArchive::find(const std::string& record) const {
   return it == records.end() ? nullptr : &it->second;
 }
 
-bool looks_like_zip(const std::vector<char>& bytes) {
+bool looks_like_zip(std::string_view bytes) {
   return bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0;
 }
 
@@ -253,6 +253,10 @@ TorchArchive read_torch_archive(uint64_t size, const ByteRangeReader& read, cons
 
 TorchArchive read_torch_archive(const std::vector<char>& bytes, const std::string& name,
                                 ArchiveKind kind) {
+  return read_torch_archive(std::string_view(bytes.data(), bytes.size()), name, kind);
+}
+
+TorchArchive read_torch_archive(std::string_view bytes, const std::string& name, ArchiveKind kind) {
   const ByteRangeReader read = [&](uint64_t offset, uint64_t n) {
     return std::vector<char>(bytes.begin() + offset, bytes.begin() + offset + n);
   };

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace advtk {
@@ -46,7 +47,8 @@ using ByteRangeReader = std::function<std::vector<char>(uint64_t offset, uint64_
 TorchArchive read_torch_archive(uint64_t size, const ByteRangeReader& read, const std::string& name,
                                 ArchiveKind kind);
 
-// The same over bytes in memory; also checks the CRC-32 of every stored record.
+// The same over bytes in memory (or mapped); also checks the CRC-32 of every stored record.
+TorchArchive read_torch_archive(std::string_view bytes, const std::string& name, ArchiveKind kind);
 TorchArchive read_torch_archive(const std::vector<char>& bytes, const std::string& name,
                                 ArchiveKind kind);
 
@@ -54,6 +56,6 @@ TorchArchive read_torch_archive(const std::vector<char>& bytes, const std::strin
 TorchArchive read_torch_archive_file(const std::string& path, ArchiveKind kind);
 
 // True when `bytes` start like a zip file ("PK\3\4").
-bool looks_like_zip(const std::vector<char>& bytes);
+bool looks_like_zip(std::string_view bytes);
 
 }  // namespace advtk

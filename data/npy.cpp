@@ -1,16 +1,12 @@
 #include "data/npy.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <memory>
 #include <regex>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/mapped_file.h"
 
 namespace advtk {
 namespace {
@@ -168,27 +164,18 @@ torch::Tensor parse_npy(const std::vector<char>& bytes, const std::string& path)
 torch::Tensor read_npy(const std::string& path) { return parse_npy(read_file_bytes(path), path); }
 
 torch::Tensor map_npy(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return read_npy(path);  // its message names what is wrong
-  struct stat st {};
-  void* base = MAP_FAILED;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 2)
-    base = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
-                  0);
-  ::close(fd);  // the mapping keeps the file
-  if (base == MAP_FAILED) return read_npy(path);
-  const auto size = static_cast<size_t>(st.st_size);
-  std::shared_ptr<char> mapping(static_cast<char*>(base), [size](char* p) { ::munmap(p, size); });
-  if (static_cast<unsigned char>(mapping.get()[0]) == 0x1f &&
-      static_cast<unsigned char>(mapping.get()[1]) == 0x8b)
+  MappedFile file = map_file(path);
+  if (!file.data || file.size < 2) return read_npy(path);  // its message names what is wrong
+  if (static_cast<unsigned char>(file.data.get()[0]) == 0x1f &&
+      static_cast<unsigned char>(file.data.get()[1]) == 0x8b)
     return read_npy(path);  // gzipped
-  const NpyHeader h = parse_npy_header(mapping.get(), size, size, path);
+  const NpyHeader h = parse_npy_header(file.data.get(), file.size, file.size, path);
   if (h.data_size == 0) return torch::empty(h.shape, h.dtype->type);
-  char* data = mapping.get() + h.data_offset;
+  char* data = file.data.get() + h.data_offset;
   const auto options = torch::TensorOptions().dtype(h.dtype->type);
   if (h.data_offset % h.dtype->size != 0) return torch::from_blob(data, h.shape, options).clone();
   return torch::from_blob(
-      data, h.shape, [mapping](void*) mutable { mapping.reset(); }, options);
+      data, h.shape, [keep = std::move(file.data)](void*) mutable { keep.reset(); }, options);
 }
 
 void write_npy(const std::string& path, const torch::Tensor& tensor) {

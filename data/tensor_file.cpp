@@ -5,17 +5,21 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <cstring>
+#include <memory>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/mapped_file.h"
 #include "core/zip_archive.h"
 
 namespace advtk {
 namespace {
 
 // The record's version number, as LibTorch's reader would check it.
-uint64_t archive_version(const std::vector<char>& bytes, const TorchArchive& archive,
+uint64_t archive_version(std::string_view bytes, const TorchArchive& archive,
                          const std::string& path) {
   const ZipRecord* r = archive.find(".data/version");
   if (!r) r = archive.find("version");
@@ -84,7 +88,19 @@ void check_inside_storage(const torch::Tensor& t, const std::string& name) {
   }
 }
 
-torch::IValue parse_torch_save(const std::vector<char>& bytes, const std::string& path) {
+namespace {
+
+// A record's bytes in a mapped file, used where they lie: the DataPtr holds the mapping.
+at::DataPtr mapped_record(char* data, const std::shared_ptr<char>& mapping) {
+  return at::DataPtr(
+      data, new std::shared_ptr<char>(mapping),
+      [](void* keep) { delete static_cast<std::shared_ptr<char>*>(keep); }, at::Device(at::kCPU));
+}
+
+// parse_torch_save over `bytes`; when they are a mapped file's (`mapping`), tensors keep their
+// storage in the mapping instead of a copy (a record not aligned for any element type aside).
+torch::IValue parse_torch_save_bytes(std::string_view bytes, const std::string& path,
+                                     const std::shared_ptr<char>& mapping) {
   // torch.save(..., _use_new_zipfile_serialization=False) starts with a pickled magic number.
   static const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c,
                                                0xfc, 0x9c, 0x46, 0xf9};
@@ -113,8 +129,13 @@ torch::IValue parse_torch_save(const std::vector<char>& bytes, const std::string
     const ZipRecord* r = archive.find("data/" + key);
     ADVTK_CHECK(r, path, ": the pickle names a tensor record data/", key,
                 " that the archive lacks");
-    at::DataPtr data = at::getCPUAllocator()->allocate(r->size);
-    if (r->size > 0) std::memcpy(data.get(), bytes.data() + r->offset, r->size);
+    at::DataPtr data;
+    if (mapping && r->size > 0 && r->offset % alignof(std::max_align_t) == 0) {
+      data = mapped_record(mapping.get() + r->offset, mapping);
+    } else {
+      data = at::getCPUAllocator()->allocate(r->size);
+      if (r->size > 0) std::memcpy(data.get(), bytes.data() + r->offset, r->size);
+    }
     record_bytes[data.get()] = r->size;
     return data;
   };
@@ -138,10 +159,19 @@ torch::IValue parse_torch_save(const std::vector<char>& bytes, const std::string
   }
 }
 
+}  // namespace
+
+torch::IValue parse_torch_save(const std::vector<char>& bytes, const std::string& path) {
+  return parse_torch_save_bytes(std::string_view(bytes.data(), bytes.size()), path, nullptr);
+}
+
 namespace {
 
+// Mapped where the file can be (core/mapped_file.h: processes loading one file share its pages).
 torch::IValue load_ivalue(const std::string& path) {
-  return parse_torch_save(read_file_bytes(path, /*gunzip=*/false), path);
+  const MappedFile file = map_file(path);
+  if (!file.data) return parse_torch_save(read_file_bytes(path, /*gunzip=*/false), path);
+  return parse_torch_save_bytes(file.bytes(), path, file.data);
 }
 
 torch::Tensor first_of(const std::map<std::string, torch::Tensor>& dict,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -122,6 +123,24 @@ inline uint16_t free_port() {
 }
 
 // The message of the advtk::Error that `f` throws, or "(no error)".
+// True when `p` lies in a mapping of the file `path` (/proc/self/maps names each mapped file).
+inline bool mapped_from_file(const void* p, const std::string& path) {
+  const std::string target = std::filesystem::canonical(path).string();
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(maps, line)) {
+    if (line.size() < target.size() ||
+        line.compare(line.size() - target.size(), target.size(), target) != 0)
+      continue;
+    const size_t dash = line.find('-'), space = line.find(' ');
+    const uintptr_t lo = std::stoull(line.substr(0, dash), nullptr, 16);
+    const uintptr_t hi = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+    if (at >= lo && at < hi) return true;
+  }
+  return false;
+}
+
 inline std::string error_of(const std::function<void()>& f) {
   try {
     f();

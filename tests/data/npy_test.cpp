@@ -79,6 +79,8 @@ TEST(Npy, AMappedArrayIsTheReadArrayAndNeverWritesItsFile) {
   const auto bytes = test::read_bytes(dir.file("x.npy"));
   torch::Tensor mapped = map_npy(dir.file("x.npy"));
   ASSERT_TRUE(torch::equal(mapped, x));
+  EXPECT_TRUE(test::mapped_from_file(mapped.data_ptr(), dir.file("x.npy")));
+  EXPECT_FALSE(test::mapped_from_file(read_npy(dir.file("x.npy")).data_ptr(), dir.file("x.npy")));
   mapped[7].fill_(-1);  // copy-on-write: the file keeps its bytes
   EXPECT_EQ(test::read_bytes(dir.file("x.npy")), bytes);
   EXPECT_EQ(mapped[7].min().item<float>(), -1);

@@ -58,6 +58,29 @@ TEST(TensorFile, SavedDictRoundTripsAndPrefersAdversarialImages) {
   EXPECT_TRUE(torch::equal(dict.at("y"), y));
 }
 
+// A file loaded keeps its tensors' storage in its mapping (copy-on-write): the values of the bytes
+// read, the file untouched by writes to them, and the tensors intact when the file is replaced.
+TEST(TensorFile, ALoadedFileIsMappedAndNeverWrittenThrough) {
+  TempDir dir;
+  const std::string path = dir.file("set.pt");
+  const torch::Tensor x = torch::rand({20, 3, 8, 8}), y = torch::arange(20, torch::kLong);
+  save_tensor_dict(path, {{"x", x}, {"y", y}});
+  const auto bytes = test::read_bytes(path);
+  auto dict = load_tensor_dict(path);
+  const auto read = parse_torch_save({bytes.begin(), bytes.end()}, path).toGenericDict();
+  EXPECT_TRUE(torch::equal(dict.at("x"), read.at("x").toTensor()));
+  EXPECT_TRUE(torch::equal(dict.at("y"), y));
+  EXPECT_TRUE(test::mapped_from_file(dict.at("x").data_ptr(), path));
+  EXPECT_FALSE(test::mapped_from_file(read.at("x").toTensor().data_ptr(), path));
+  const Dataset d = load_tensor_file(path);  // float32 NCHW: used as it lies
+  EXPECT_TRUE(test::mapped_from_file(d.images.data_ptr(), path));
+  dict.at("x")[3].fill_(-1);
+  EXPECT_EQ(test::read_bytes(path), bytes);
+  save_tensor_dict(path, {{"x", torch::zeros({20, 3, 8, 8})}, {"y", y}});  // renamed over it
+  EXPECT_TRUE(torch::equal(d.images, x));
+  EXPECT_EQ(dict.at("x")[3].max().item<float>(), -1);
+}
+
 TEST(TensorFile, RejectsCorruptFilesAndMissingKeys) {
   TempDir dir;
   test::write_bytes(dir.file("junk.pt"), {'n', 'o', 't', ' ', 'a', ' ', 'p', 't'});

@@ -1,0 +1,24 @@
+// A file mapped into memory copy-on-write: writes through the mapping never reach the file, and
+// processes mapping one file share its pages in the page cache instead of holding a copy each.
+// The file must not be cut short while the mapping lives (a read past its new end is a SIGBUS);
+// advtk replaces files by renaming a new one over them, which leaves a mapping intact.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace advtk {
+
+struct MappedFile {
+  std::shared_ptr<char> data;  // unmapped when the last copy goes; null: not mapped
+  size_t size = 0;
+  std::string_view bytes() const { return {data.get(), size}; }
+};
+
+// The whole of a regular, non-empty file; a null `data` when it cannot be mapped (missing, a
+// folder, empty, or mmap refused), so that the caller reads it instead and reports the fault.
+MappedFile map_file(const std::string& path);
+
+}  // namespace advtk
