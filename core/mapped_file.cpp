@@ -5,7 +5,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <map>
+#include <mutex>
+
 namespace advtk {
+namespace {
+
+std::mutex& mappings_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<uintptr_t, size_t>& live_mappings() {  // base -> size
+  static std::map<uintptr_t, size_t> live;
+  return live;
+}
+
+}  // namespace
 
 MappedFile map_file(const std::string& path) {
   MappedFile out;
@@ -20,8 +36,28 @@ MappedFile map_file(const std::string& path) {
   if (base == MAP_FAILED) return out;
   out.size = static_cast<size_t>(st.st_size);
   const size_t size = out.size;
-  out.data.reset(static_cast<char*>(base), [size](char* p) { ::munmap(p, size); });
+  {
+    const std::lock_guard<std::mutex> lock(mappings_mutex());
+    live_mappings()[reinterpret_cast<uintptr_t>(base)] = size;
+  }
+  out.data.reset(static_cast<char*>(base), [size](char* p) {
+    {
+      const std::lock_guard<std::mutex> lock(mappings_mutex());
+      live_mappings().erase(reinterpret_cast<uintptr_t>(p));
+    }
+    ::munmap(p, size);
+  });
   return out;
+}
+
+bool in_mapped_file(const void* p) {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  const std::lock_guard<std::mutex> lock(mappings_mutex());
+  const auto& live = live_mappings();
+  auto it = live.upper_bound(at);
+  if (it == live.begin()) return false;
+  --it;
+  return at < it->first + it->second;
 }
 
 }  // namespace advtk

@@ -21,4 +21,8 @@ struct MappedFile {
 // folder, empty, or mmap refused), so that the caller reads it instead and reports the fault.
 MappedFile map_file(const std::string& path);
 
+// True when `p` points into a file mapped by map_file that is still mapped: a tensor there is
+// shared with the other processes mapping the file, and a view of it keeps it so.
+bool in_mapped_file(const void* p);
+
 }  // namespace advtk

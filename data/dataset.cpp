@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/seeding.h"
 
 namespace advtk {
@@ -65,7 +66,11 @@ Dataset select(const Dataset& dataset, const Selection& selection) {
   const int64_t end = selection.limit < 0 ? n : std::min(n, selection.offset + selection.limit);
   index = index.slice(0, selection.offset, end);
   if (!(index.size(0) == n && !selection.shuffle)) {
-    out.images = dataset.images.index_select(0, index);
+    // Consecutive examples of images mapped from a file stay a view of the mapping, shared with
+    // the other processes that map it; images in memory are copied, so that the rest can go.
+    const bool view = !selection.shuffle && in_mapped_file(dataset.images.data_ptr());
+    out.images = view ? dataset.images.slice(0, selection.offset, end)
+                      : dataset.images.index_select(0, index);
     out.labels = dataset.labels.index_select(0, index);
     out.ids = dataset.example_ids().index_select(0, index);
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "data/data_source.h"
+#include "data/npy.h"
 #include "test_util.h"
 
 namespace advtk {
@@ -45,6 +46,36 @@ TEST(Dataset, SelectAppliesOffsetAndLimit) {
   EXPECT_TRUE(torch::equal(tail.images, d.images.slice(0, 7)));
   s.offset = 10;
   EXPECT_NE(error_of([&] { select(d, s); }).find("past the end"), std::string::npos);
+}
+
+// Consecutive examples of mapped images stay in the mapping (shared by the processes mapping the
+// file); a shuffle, and images in memory, are copied.
+TEST(Dataset, ASelectionOfMappedImagesStaysInTheMapping) {
+  test::TempDir dir;
+  const torch::Tensor x = torch::rand({30, 1, 4, 4}), y = torch::arange(30).remainder(3);
+  write_npy(dir.file("x.npy"), x);
+  write_npy(dir.file("y.npy"), y);
+  DataSource source;
+  source.kind = DataKind::Npy;
+  source.paths = {dir.file("x.npy"), dir.file("y.npy")};
+  const Dataset all = load_dataset(source);
+  Selection part;
+  part.offset = 5;
+  part.limit = 10;
+  const Dataset some = select(all, part);
+  EXPECT_TRUE(test::mapped_from_file(some.images.data_ptr(), dir.file("x.npy")));
+  EXPECT_TRUE(torch::equal(some.images, x.slice(0, 5, 15)));
+  EXPECT_TRUE(torch::equal(some.labels, y.slice(0, 5, 15)));
+  EXPECT_TRUE(torch::equal(some.example_ids(), torch::arange(5, 15)));
+  part.shuffle = true;
+  const Dataset shuffled = select(all, part);
+  EXPECT_FALSE(test::mapped_from_file(shuffled.images.data_ptr(), dir.file("x.npy")));
+  EXPECT_TRUE(torch::equal(shuffled.images, x.index_select(0, shuffled.example_ids())));
+  Dataset memory = all;
+  memory.images = x.clone();
+  const Dataset copied = select(memory, Selection{5, 10, false, 0});
+  EXPECT_FALSE(copied.images.is_alias_of(memory.images));
+  EXPECT_TRUE(torch::equal(copied.images, x.slice(0, 5, 15)));
 }
 
 TEST(Dataset, ShuffleIsASeededPermutation) {
