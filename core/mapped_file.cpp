@@ -12,13 +12,14 @@
 namespace advtk {
 namespace {
 
+// Never destroyed: a tensor in a static may outlive any static made after it.
 std::mutex& mappings_mutex() {
-  static std::mutex m;
-  return m;
+  static auto* m = new std::mutex;
+  return *m;
 }
 std::map<uintptr_t, size_t>& live_mappings() {  // base -> size
-  static std::map<uintptr_t, size_t> live;
-  return live;
+  static auto* live = new std::map<uintptr_t, size_t>;
+  return *live;
 }
 
 }  // namespace
