@@ -27,10 +27,13 @@ std::vector<char> read_file_bytes(const std::string& path, bool gunzip) {
   return gunzip ? gunzip_if_gzipped(std::move(raw), path) : raw;
 }
 
+bool looks_gzipped(std::string_view bytes) {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+         static_cast<unsigned char>(bytes[1]) == 0x8b;
+}
+
 std::vector<char> gunzip_if_gzipped(std::vector<char> raw, const std::string& path) {
-  const bool gzipped = raw.size() >= 2 && static_cast<unsigned char>(raw[0]) == 0x1f &&
-                       static_cast<unsigned char>(raw[1]) == 0x8b;
-  if (!gzipped) return raw;
+  if (!looks_gzipped({raw.data(), raw.size()})) return raw;
 
   z_stream stream{};
   ADVTK_CHECK(inflateInit2(&stream, 15 + 32) == Z_OK, path, ": cannot initialise zlib");

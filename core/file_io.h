@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace advtk {
@@ -14,6 +15,8 @@ std::vector<char> read_file_bytes(const std::string& path, bool gunzip = true);
 
 // `raw` itself, or its gunzipped contents when it starts with the gzip magic; errors name `path`.
 std::vector<char> gunzip_if_gzipped(std::vector<char> raw, const std::string& path);
+// True when `bytes` start with gzip's magic number.
+bool looks_gzipped(std::string_view bytes);
 
 // Writes `bytes` to `path` via a temporary file in the same folder and a rename.
 void write_file_atomic(const std::string& path, const std::vector<char>& bytes);

@@ -51,6 +51,12 @@ MappedFile map_file(const std::string& path) {
   return out;
 }
 
+at::DataPtr MappedFile::data_ptr(size_t offset) const {
+  return at::DataPtr(
+      data.get() + offset, new std::shared_ptr<char>(data),
+      [](void* keep) { delete static_cast<std::shared_ptr<char>*>(keep); }, at::Device(at::kCPU));
+}
+
 bool in_mapped_file(const void* p) {
   const auto at = reinterpret_cast<uintptr_t>(p);
   const std::lock_guard<std::mutex> lock(mappings_mutex());

@@ -9,12 +9,16 @@
 #include <string>
 #include <string_view>
 
+#include "core/torch.h"
+
 namespace advtk {
 
 struct MappedFile {
   std::shared_ptr<char> data;  // unmapped when the last copy goes; null: not mapped
   size_t size = 0;
   std::string_view bytes() const { return {data.get(), size}; }
+  // A tensor storage's pointer to the byte at `offset`, which keeps the file mapped while it lives.
+  at::DataPtr data_ptr(size_t offset) const;
 };
 
 // The whole of a regular, non-empty file; a null `data` when it cannot be mapped (missing, a

@@ -1,7 +1,6 @@
 #include "data/npy.h"
 
 #include <cstring>
-#include <memory>
 #include <regex>
 
 #include "core/error.h"
@@ -164,18 +163,18 @@ torch::Tensor parse_npy(const std::vector<char>& bytes, const std::string& path)
 torch::Tensor read_npy(const std::string& path) { return parse_npy(read_file_bytes(path), path); }
 
 torch::Tensor map_npy(const std::string& path) {
-  MappedFile file = map_file(path);
-  if (!file.data || file.size < 2) return read_npy(path);  // its message names what is wrong
-  if (static_cast<unsigned char>(file.data.get()[0]) == 0x1f &&
-      static_cast<unsigned char>(file.data.get()[1]) == 0x8b)
-    return read_npy(path);  // gzipped
+  const MappedFile file = map_file(path);
+  // Not mapped (its message is read_npy's), or gzipped: read instead.
+  if (!file.data || looks_gzipped(file.bytes())) return read_npy(path);
   const NpyHeader h = parse_npy_header(file.data.get(), file.size, file.size, path);
-  if (h.data_size == 0) return torch::empty(h.shape, h.dtype->type);
-  char* data = file.data.get() + h.data_offset;
   const auto options = torch::TensorOptions().dtype(h.dtype->type);
-  if (h.data_offset % h.dtype->size != 0) return torch::from_blob(data, h.shape, options).clone();
-  return torch::from_blob(
-      data, h.shape, [keep = std::move(file.data)](void*) mutable { keep.reset(); }, options);
+  if (h.data_size == 0) return torch::empty(h.shape, options);
+  if (h.data_offset % h.dtype->size != 0)
+    return torch::from_blob(file.data.get() + h.data_offset, h.shape, options).clone();
+  const at::Storage storage(at::Storage::use_byte_size_t(), h.data_size,
+                            file.data_ptr(h.data_offset), /*allocator=*/nullptr,
+                            /*resizable=*/false);
+  return torch::empty({0}, options).set_(storage).view(h.shape);
 }
 
 void write_npy(const std::string& path, const torch::Tensor& tensor) {

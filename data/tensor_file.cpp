@@ -7,7 +7,6 @@
 #include <cctype>
 #include <cstddef>
 #include <cstring>
-#include <memory>
 #include <string_view>
 
 #include "core/error.h"
@@ -90,17 +89,10 @@ void check_inside_storage(const torch::Tensor& t, const std::string& name) {
 
 namespace {
 
-// A record's bytes in a mapped file, used where they lie: the DataPtr holds the mapping.
-at::DataPtr mapped_record(char* data, const std::shared_ptr<char>& mapping) {
-  return at::DataPtr(
-      data, new std::shared_ptr<char>(mapping),
-      [](void* keep) { delete static_cast<std::shared_ptr<char>*>(keep); }, at::Device(at::kCPU));
-}
-
-// parse_torch_save over `bytes`; when they are a mapped file's (`mapping`), tensors keep their
+// parse_torch_save over `bytes`, or over a mapped file's (`mapped`): then tensors keep their
 // storage in the mapping instead of a copy (a record not aligned for any element type aside).
 torch::IValue parse_torch_save_bytes(std::string_view bytes, const std::string& path,
-                                     const std::shared_ptr<char>& mapping) {
+                                     const MappedFile* mapped) {
   // torch.save(..., _use_new_zipfile_serialization=False) starts with a pickled magic number.
   static const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c,
                                                0xfc, 0x9c, 0x46, 0xf9};
@@ -130,8 +122,8 @@ torch::IValue parse_torch_save_bytes(std::string_view bytes, const std::string& 
     ADVTK_CHECK(r, path, ": the pickle names a tensor record data/", key,
                 " that the archive lacks");
     at::DataPtr data;
-    if (mapping && r->size > 0 && r->offset % alignof(std::max_align_t) == 0) {
-      data = mapped_record(mapping.get() + r->offset, mapping);
+    if (mapped && r->size > 0 && r->offset % alignof(std::max_align_t) == 0) {
+      data = mapped->data_ptr(r->offset);
     } else {
       data = at::getCPUAllocator()->allocate(r->size);
       if (r->size > 0) std::memcpy(data.get(), bytes.data() + r->offset, r->size);
@@ -162,7 +154,7 @@ torch::IValue parse_torch_save_bytes(std::string_view bytes, const std::string& 
 }  // namespace
 
 torch::IValue parse_torch_save(const std::vector<char>& bytes, const std::string& path) {
-  return parse_torch_save_bytes(std::string_view(bytes.data(), bytes.size()), path, nullptr);
+  return parse_torch_save_bytes({bytes.data(), bytes.size()}, path, nullptr);
 }
 
 namespace {
@@ -171,7 +163,7 @@ namespace {
 torch::IValue load_ivalue(const std::string& path) {
   const MappedFile file = map_file(path);
   if (!file.data) return parse_torch_save(read_file_bytes(path, /*gunzip=*/false), path);
-  return parse_torch_save_bytes(file.bytes(), path, file.data);
+  return parse_torch_save_bytes(file.bytes(), path, &file);
 }
 
 torch::Tensor first_of(const std::map<std::string, torch::Tensor>& dict,
