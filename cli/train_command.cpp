@@ -244,6 +244,9 @@ void run_train(const TrainCliOptions& o) {
   ensure_directory(o.out);
   spdlog::info("training {} on {} ({} examples), {} with lr {}, {} epochs", model->name(),
                train_data.source, train_data.size(), o.optimizer, t.optimizer.lr, o.epochs);
+  if (!ranks.group.alone())
+    spdlog::info("data-parallel over {} ranks: gradients summed {}", ranks.group.size(),
+                 ranks.group.device_exchange(model->device()).how);
   if (adversarial) {
     spdlog::info("adversarial training: {}, {} eps {}, {} step(s) of {}{}",
                  adversarial_method_name(adv.method), norm_name(adv.threat.norm), adv.threat.eps,

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -30,6 +31,9 @@ struct ProcessGroup::Backend {
   c10::intrusive_ptr<c10d::Store> store;  // the TCP connection (the server on a hosting rank)
   c10::intrusive_ptr<c10d::Store> keys;   // advtk's keys in it
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+  // CUDA tensors' exchange, agreed at the first device_exchange; NCCL's group when it is direct.
+  std::optional<DeviceExchange> cuda_exchange;
+  std::shared_ptr<NcclGroup> nccl;
   std::chrono::milliseconds timeout;
   int rank = 0;
   int size = 1;
@@ -365,6 +369,12 @@ std::map<std::string, torch::Tensor> ProcessGroup::receive_tensors(int from) con
 void ProcessGroup::all_reduce_sum(torch::Tensor& t) const {
   if (alone()) return;
 #ifdef ADVTK_HAVE_GLOO
+  if (t.is_cuda()) {
+    TORCH_INTERNAL_ASSERT(backend_->nccl, "a CUDA tensor to sum without NCCL: see device_exchange");
+    wait_for(backend_->nccl->all_reduce_sum(t), backend_->timeout, backend_->rank,
+             "an all-reduce on the GPUs");
+    return;
+  }
   TORCH_INTERNAL_ASSERT(t.device().is_cpu() && t.is_contiguous());
   std::vector<torch::Tensor> ts{t};
   c10d::AllreduceOptions o;
@@ -372,6 +382,34 @@ void ProcessGroup::all_reduce_sum(torch::Tensor& t) const {
   wait_for(backend_->gloo->allreduce(ts, o), backend_->timeout, backend_->rank, "an all-reduce");
 #else
   (void)t;
+#endif
+}
+
+DeviceExchange ProcessGroup::device_exchange(torch::Device device) const {
+  if (alone()) return {true, "alone"};
+  if (!device.is_cuda()) return {true, "by Gloo on the CPU"};
+#ifdef ADVTK_HAVE_GLOO
+  Backend& b = *backend_;
+  if (!b.cuda_exchange) {
+    torch::Tensor identities = torch::zeros({size_}, torch::kLong);
+    identities[rank_] = nccl_device_identity(device);
+    all_reduce_sum(identities);
+    DeviceExchange e = choose_device_exchange(
+        {identities.data_ptr<int64_t>(), identities.data_ptr<int64_t>() + size_});
+    if (e.direct) {
+      try {
+        b.nccl = NcclGroup::join(c10::make_intrusive<c10d::PrefixStore>("nccl", b.keys), rank_,
+                                 size_, b.timeout);
+      } catch (const std::exception& ex) {
+        throw PeerFailure(
+            concat("rank ", rank_, ": NCCL's group could not be made (", short_message(ex), ")"));
+      }
+    }
+    b.cuda_exchange = std::move(e);
+  }
+  return *b.cuda_exchange;
+#else
+  return {true, "alone"};
 #endif
 }
 

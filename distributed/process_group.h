@@ -1,7 +1,8 @@
 // The processes of one run, joined through PyTorch's own collective library: c10d's TCPStore for
 // the meeting, its Gloo process group for the exchanges (Li et al. 2020, "PyTorch Distributed:
-// Experiences on Accelerating Data Parallel Training"). One process alone is a group of one whose
-// exchanges do nothing, so callers need no second code path.
+// Experiences on Accelerating Data Parallel Training"), and NCCL beside it for CUDA tensors where
+// every rank has a GPU of its own (distributed/nccl_group.h). One process alone is a group of one
+// whose exchanges do nothing, so callers need no second code path.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "core/torch.h"
 #include "distributed/launch_environment.h"
+#include "distributed/nccl_group.h"
 
 namespace advtk {
 
@@ -47,8 +49,14 @@ class ProcessGroup {
   // receives them with receive_tensors(from). Messages between two ranks arrive in order.
   void send_tensors(const std::map<std::string, torch::Tensor>& tensors, int to) const;
   std::map<std::string, torch::Tensor> receive_tensors(int from) const;
-  // `t` (CPU) becomes the sum over the ranks, on every rank.
+  // `t` becomes the sum over the ranks, on every rank: on the CPU through Gloo, on a GPU through
+  // NCCL once device_exchange has found it usable.
   void all_reduce_sum(torch::Tensor& t) const;
+  // How the ranks exchange tensors on `device` (this rank's own; all of one type): on the CPU,
+  // directly (Gloo); on GPUs directly (NCCL) when every rank has NCCL and a GPU of its own, else
+  // not (the caller copies them to the CPU). A collective the first time a GPU is asked about:
+  // every rank asks at the same point; later answers are kept.
+  DeviceExchange device_exchange(torch::Device device) const;
   void barrier() const;
   // A barrier however long each rank's own work before it takes (a whole-model audit stage on
   // one rank): every rank's heartbeat goes through the store once a second, and a rank silent

@@ -77,18 +77,28 @@ EpochRecord epoch_record_from_json(const nlohmann::json& j) {
 namespace {
 
 // Sums the gradients, with the batch's loss sum and correct count appended, over the ranks in
-// one flat bucket on the CPU (Gloo's side), in place. A parameter without a gradient (this rank's
-// part was empty) takes part with zeros, so every rank's bucket has the same layout.
+// one flat bucket, in place. A parameter without a gradient (this rank's part was empty) takes
+// part with zeros, so every rank's bucket has the same layout. The bucket lies on the CPU in
+// double (Gloo's side: the sum barely depends on the order), or with `on_device` on the GPU for
+// NCCL, in the gradients' precision (float unless they are double): the bytes moved per step are
+// the model's size.
 void all_reduce_gradients(Model& model, torch::Tensor& batch_loss, torch::Tensor& batch_correct,
-                          const ProcessGroup& group) {
+                          const ProcessGroup& group, bool on_device) {
+  auto bucket_options = torch::TensorOptions().dtype(torch::kDouble).device(torch::kCPU);
+  if (on_device) {
+    bool any_double = false;
+    for (const auto& p : model.parameters()) any_double |= p.scalar_type() == torch::kDouble;
+    bucket_options =
+        bucket_options.device(model.device()).dtype(any_double ? torch::kDouble : torch::kFloat);
+  }
   std::vector<torch::Tensor> parts;
   for (auto& p : model.parameters()) {
     if (!p.requires_grad()) continue;
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    parts.push_back(p.grad().flatten().to(torch::kCPU, torch::kDouble));
+    parts.push_back(p.grad().flatten().to(bucket_options));
   }
-  parts.push_back(batch_loss.to(torch::kCPU, torch::kDouble).view({1}));
-  parts.push_back(batch_correct.to(torch::kCPU, torch::kDouble).view({1}));
+  parts.push_back(batch_loss.to(bucket_options).view({1}));
+  parts.push_back(batch_correct.to(bucket_options).view({1}));
   torch::Tensor bucket = torch::cat(parts);
   group.all_reduce_sum(bucket);
   int64_t at = 0;
@@ -98,7 +108,7 @@ void all_reduce_gradients(Model& model, torch::Tensor& batch_loss, torch::Tensor
     p.mutable_grad().copy_(bucket.slice(0, at, at + k).view_as(p.grad()));
     at += k;
   }
-  batch_loss = bucket[at].to(batch_loss.device());
+  batch_loss = bucket[at].to(batch_loss.device(), torch::kDouble);
   batch_correct = bucket[at + 1].round().to(batch_correct.device(), torch::kLong);
 }
 
@@ -135,6 +145,8 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
 
   const torch::Device device = model.device();
   const ProcessGroup& group = group_or_alone(options.group);
+  const bool sum_on_device =
+      device.is_cuda() && !group.alone() && group.device_exchange(device).direct;
   if (!group.alone()) {
     // Every rank starts from rank 0's parameters and buffers, as DDP does.
     torch::NoGradGuard no_grad;
@@ -192,7 +204,8 @@ TrainResult train(Model& model, const Dataset& train_data, const Dataset* valida
           batch_loss = out.loss.detach().to(torch::kDouble) * (to - from);
           batch_correct = out.logits.detach().argmax(1).eq(batch.y).sum();
         }
-        if (!group.alone()) all_reduce_gradients(model, batch_loss, batch_correct, group);
+        if (!group.alone())
+          all_reduce_gradients(model, batch_loss, batch_correct, group, sum_on_device);
         if (options.clip_grad_norm > 0) {
           torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_grad_norm);
         }

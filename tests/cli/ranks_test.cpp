@@ -260,6 +260,36 @@ TEST_F(Ranks, DataParallelTrainingGivesTheModelOfOneProcessUpToSummationOrder) {
   }
 }
 
+// On GPUs: NCCL sums the gradients where each rank has a GPU of its own; two ranks on one GPU
+// say that they go through Gloo instead. Either way the model is one process's up to order.
+TEST_F(Ranks, DataParallelTrainingOnCudaGivesTheModelOfOneProcess) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const bool two_gpus = torch::cuda::device_count() > 1;
+  TempDir out;
+  const std::string args =
+      "train --arch mlp --data fashion-mnist --limit 500 --epochs 1 --batch-size 50 --val-size 50 "
+      "--force --out ";
+  const auto one = one_process(args + "'" + out.file("one") + "' --device cuda:0");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const RankRun many =
+      run_ranks(2, args + "'" + out.file("many") + "' --device " + (two_gpus ? "cuda" : "cuda:0"),
+                test::free_port());
+  ASSERT_TRUE(all_exit_with(many, 0));
+  EXPECT_NE(many.err[0].find(two_gpus ? "gradients summed by NCCL on the 2 ranks' GPUs"
+                                      : "ranks 0 and 1 share one GPU"),
+            std::string::npos)
+      << many.err[0];
+  double largest = 0, difference = 0;
+  const auto a = torch::jit::load(out.file("one/model.pt")).named_parameters();
+  const auto b = torch::jit::load(out.file("many/model.pt")).named_parameters();
+  for (auto i = a.begin(), j = b.begin(); i != a.end() && j != b.end(); ++i, ++j) {
+    largest = std::max(largest, (*i).value.abs().max().item<double>());
+    difference = std::max(difference, ((*i).value - (*j).value).abs().max().item<double>());
+  }
+  EXPECT_GT(largest, 0);
+  EXPECT_LE(difference, 1e-4 * largest) << "largest parameter " << largest;
+}
+
 TEST_F(Ranks, ARankThatDiesEndsTheOthersWithOneLine) {
   TempDir out;
   const std::string args = "attack '" + model() +

@@ -235,6 +235,31 @@ TEST(ProcessGroup, APatientBarrierEndsWhenARankStopsBeating) {
   EXPECT_LT(seconds, 10);
 }
 
+// Two ranks on one GPU cannot use NCCL (it refuses them): on every build and machine they agree
+// to copy CUDA tensors to the CPU for Gloo, and say why. CPU tensors always go as they are.
+TEST(ProcessGroup, TwoRanksOnOneGpuAgreeToExchangeThroughTheCpu) {
+  const uint16_t port = free_port();
+  std::vector<std::future<std::pair<DeviceExchange, DeviceExchange>>> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.push_back(std::async(std::launch::async, [r, port] {
+      const ProcessGroup g = ProcessGroup::join(rank_of(r, 2, port), std::chrono::seconds(20));
+      const DeviceExchange gpu = g.device_exchange(torch::Device(torch::kCUDA, 0));
+      const DeviceExchange again = g.device_exchange(torch::Device(torch::kCUDA, 0));  // kept
+      EXPECT_EQ(again.how, gpu.how);
+      return std::make_pair(gpu, g.device_exchange(torch::kCPU));
+    }));
+  }
+  const char* why = !nccl_built()                  ? "this advtk was built without NCCL"
+                    : !torch::cuda::is_available() ? "rank 0 has no GPU for NCCL"
+                                                   : "ranks 0 and 1 share one GPU";
+  for (auto& f : ranks) {
+    const auto [gpu, cpu] = f.get();
+    EXPECT_FALSE(gpu.direct);
+    EXPECT_NE(gpu.how.find(why), std::string::npos) << gpu.how;
+    EXPECT_TRUE(cpu.direct);
+  }
+}
+
 TEST(ProcessGroup, AnUnreachableStoreIsABadAddress) {
   const uint16_t port = free_port();
   const std::string message =

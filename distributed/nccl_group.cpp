@@ -1,0 +1,128 @@
+#include "distributed/nccl_group.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+
+#ifdef ADVTK_HAVE_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL 1
+#endif
+#include <ATen/cuda/CUDAContext.h>
+#include <torch/version.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+namespace advtk {
+
+bool nccl_built() {
+#ifdef ADVTK_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifdef ADVTK_HAVE_NCCL
+namespace {
+
+// FNV-1a: the same digest in every process and on every machine (std::hash need not be).
+int64_t digest(const std::string& text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  return static_cast<int64_t>(h | 1);  // never 0: 0 means "no NCCL here"
+}
+
+}  // namespace
+#endif
+
+int64_t nccl_device_identity(torch::Device device) {
+#ifdef ADVTK_HAVE_NCCL
+  if (!device.is_cuda() || !torch::cuda::is_available()) return 0;
+  const c10::DeviceIndex index =
+      device.has_index() ? device.index() : static_cast<c10::DeviceIndex>(0);
+  if (index >= static_cast<c10::DeviceIndex>(torch::cuda::device_count())) return 0;
+  const cudaDeviceProp* p = at::cuda::getDeviceProperties(index);
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return digest(concat(host, "/", p->pciDomainID, ":", p->pciBusID, ":", p->pciDeviceID));
+#else
+  (void)device;
+  return 0;
+#endif
+}
+
+DeviceExchange choose_device_exchange(const std::vector<int64_t>& identities) {
+  const char* staged = "by Gloo, copied to the CPU and back";
+  for (size_t r = 0; r < identities.size(); ++r)
+    if (identities[r] == 0)
+      return {false, nccl_built() ? concat(staged, ": rank ", r, " has no GPU for NCCL")
+                                  : concat(staged, ": this advtk was built without NCCL")};
+  for (size_t r = 0; r < identities.size(); ++r)
+    for (size_t s = 0; s < r; ++s)
+      if (identities[r] == identities[s])
+        return {false, concat(staged, ": ranks ", s, " and ", r,
+                              " share one GPU, and NCCL needs a GPU per rank")};
+  return {true, concat("by NCCL on the ", identities.size(), " ranks' GPUs")};
+}
+
+#ifdef ADVTK_HAVE_NCCL
+struct NcclGroup::Impl {
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+  std::chrono::milliseconds timeout{};
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // Without it, newer PyTorch warns at exit that the group was never destroyed.
+  ~Impl() {
+    try {
+      if (nccl) nccl->shutdown();
+    } catch (const std::exception&) {  // a peer already gone: nothing left to shut
+    }
+  }
+#endif
+};
+#else
+struct NcclGroup::Impl {};
+#endif
+
+NcclGroup::NcclGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NcclGroup::~NcclGroup() = default;
+
+std::shared_ptr<NcclGroup> NcclGroup::join(const c10::intrusive_ptr<c10d::Store>& store, int rank,
+                                           int size, std::chrono::milliseconds timeout) {
+#ifdef ADVTK_HAVE_NCCL
+  // Read by ProcessGroupNCCL's constructor, under this name from PyTorch 2.2 (the old one is
+  // deprecated there); a user's own setting wins.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+#else
+  setenv("NCCL_BLOCKING_WAIT", "1", 0);
+#endif
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  auto impl = std::make_unique<Impl>();
+  impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
+  impl->timeout = timeout;
+  return std::shared_ptr<NcclGroup>(new NcclGroup(std::move(impl)));
+#else
+  (void)store, (void)rank, (void)size, (void)timeout;
+  throw std::logic_error("NcclGroup::join: this advtk was built without NCCL");
+#endif
+}
+
+c10::intrusive_ptr<c10d::Work> NcclGroup::all_reduce_sum(torch::Tensor& t) const {
+#ifdef ADVTK_HAVE_NCCL
+  TORCH_INTERNAL_ASSERT(t.is_cuda() && t.is_contiguous());
+  std::vector<torch::Tensor> ts{t};
+  c10d::AllreduceOptions o;
+  o.timeout = impl_->timeout;
+  return impl_->nccl->allreduce(ts, o);
+#else
+  (void)t;
+  throw std::logic_error("NcclGroup::all_reduce_sum: this advtk was built without NCCL");
+#endif
+}
+
+}  // namespace advtk
