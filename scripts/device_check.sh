@@ -75,6 +75,8 @@ if want build; then
   cmake --build build-device -j"$(nproc)" -- "${keep_going[@]}" > "$out/build.log" 2>&1
   built=$?
   grep -E -B2 -A6 'error:|FAILED:|Error [0-9]' "$out/build.log" | head -150
+  # Whether NCCL came in (cmake/nccl.cmake), and the probe's output when it did not.
+  [ -f build-device/nccl-probe.log ] && cp build-device/nccl-probe.log "$out/"
   [ "$built" -eq 0 ] || { tail -20 "$out/build.log"; echo "build failed (whole log: build.log)"; exit 1; }
   "$bin" --version
 fi
