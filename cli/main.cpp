@@ -11,6 +11,7 @@
 #include "cli/ranks.h"
 #include "cli/version.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/torch.h"
 
 int main(int argc, char** argv) {
@@ -70,6 +71,16 @@ int main(int argc, char** argv) {
     std::cerr << "error: internal: " << advtk::short_message(e) << "\n";
     advtk::cli::remove_unused_output_folder();
     return 1;
+  }
+  // Bytes rewritten in place under a mapped data file showed through its mapping: the numbers
+  // may rest on a mix of old and new data (a file cut short ends the run at once,
+  // core/mapped_file).
+  for (const std::string& path : advtk::mapped_files_changed()) {
+    std::cerr << "error: " << path
+              << ": the file changed while advtk read it (rewritten in place), so what this run "
+                 "wrote may mix its old and new bytes: write a new file and rename it over the "
+                 "old, then run again\n";
+    exit_code = 2;
   }
   return exit_code;
 }

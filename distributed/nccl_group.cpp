@@ -11,6 +11,7 @@
 #define USE_C10D_NCCL 1
 #endif
 #include <ATen/cuda/CUDAContext.h>
+#include <torch/csrc/cuda/nccl.h>
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -38,9 +39,36 @@ int64_t digest(const std::string& text) {
 }  // namespace
 #endif
 
+#ifdef ADVTK_HAVE_NCCL
+namespace {
+
+// Whether the nccl.h compiled against is the NCCL version this LibTorch was built with (its
+// major and minor): ProcessGroupNCCL's options embed NCCL's config struct, allocated here by an
+// inline function with this header's size and filled by LibTorch with its own.
+bool nccl_header_matches() {
+  const uint64_t built = torch::cuda::nccl::version();  // major << 32 | minor << 16 | patch
+  return (built >> 16) == ((static_cast<uint64_t>(NCCL_MAJOR) << 16) | NCCL_MINOR);
+}
+
+}  // namespace
+#endif
+
+void prepare_nccl_environment() {
+#ifdef ADVTK_HAVE_NCCL
+  // Read by ProcessGroupNCCL's constructor, under this name from PyTorch 2.2 (the old one is
+  // deprecated there); a user's own setting wins. Set before any thread of the run starts, as
+  // setenv beside a getenv on another thread is unsafe.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+#else
+  setenv("NCCL_BLOCKING_WAIT", "1", 0);
+#endif
+#endif
+}
+
 int64_t nccl_device_identity(torch::Device device) {
 #ifdef ADVTK_HAVE_NCCL
-  if (!device.is_cuda() || !torch::cuda::is_available()) return 0;
+  if (!device.is_cuda() || !torch::cuda::is_available() || !nccl_header_matches()) return 0;
   const c10::DeviceIndex index =
       device.has_index() ? device.index() : static_cast<c10::DeviceIndex>(0);
   if (index >= static_cast<c10::DeviceIndex>(torch::cuda::device_count())) return 0;
@@ -58,8 +86,11 @@ DeviceExchange choose_device_exchange(const std::vector<int64_t>& identities) {
   const char* staged = "by Gloo, copied to the CPU and back";
   for (size_t r = 0; r < identities.size(); ++r)
     if (identities[r] == 0)
-      return {false, nccl_built() ? concat(staged, ": rank ", r, " has no GPU for NCCL")
-                                  : concat(staged, ": this advtk was built without NCCL")};
+      return {false, nccl_built()
+                         ? concat(staged, ": rank ", r,
+                                  " cannot use NCCL (no GPU, or advtk built with another NCCL "
+                                  "version's nccl.h than its LibTorch's)")
+                         : concat(staged, ": this advtk was built without NCCL")};
   for (size_t r = 0; r < identities.size(); ++r)
     for (size_t s = 0; s < r; ++s)
       if (identities[r] == identities[s])
@@ -74,10 +105,16 @@ struct NcclGroup::Impl {
   std::chrono::milliseconds timeout{};
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  // Without it, newer PyTorch warns at exit that the group was never destroyed.
+  // Without it, PyTorch from 2.4 warns at exit that the group was never destroyed. From 2.6
+  // shutdown() waits for every peer (a dead one: forever); abort() is bounded, and silences it.
   ~Impl() {
     try {
-      if (nccl) nccl->shutdown();
+      if (!nccl) return;
+#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 6
+      nccl->shutdown();
+#else
+      nccl->abort();
+#endif
     } catch (const std::exception&) {  // a peer already gone: nothing left to shut
     }
   }
@@ -93,13 +130,6 @@ NcclGroup::~NcclGroup() = default;
 std::shared_ptr<NcclGroup> NcclGroup::join(const c10::intrusive_ptr<c10d::Store>& store, int rank,
                                            int size, std::chrono::milliseconds timeout) {
 #ifdef ADVTK_HAVE_NCCL
-  // Read by ProcessGroupNCCL's constructor, under this name from PyTorch 2.2 (the old one is
-  // deprecated there); a user's own setting wins.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
-  setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
-#else
-  setenv("NCCL_BLOCKING_WAIT", "1", 0);
-#endif
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;
   auto impl = std::make_unique<Impl>();
@@ -116,9 +146,7 @@ c10::intrusive_ptr<c10d::Work> NcclGroup::all_reduce_sum(torch::Tensor& t) const
 #ifdef ADVTK_HAVE_NCCL
   TORCH_INTERNAL_ASSERT(t.is_cuda() && t.is_contiguous());
   std::vector<torch::Tensor> ts{t};
-  c10d::AllreduceOptions o;
-  o.timeout = impl_->timeout;
-  return impl_->nccl->allreduce(ts, o);
+  return impl_->nccl->allreduce(ts);  // its timeout is the group's (options->timeout)
 #else
   (void)t;
   throw std::logic_error("NcclGroup::all_reduce_sum: this advtk was built without NCCL");

@@ -29,9 +29,13 @@ struct DeviceExchange {
 // Whether this advtk was built with NCCL.
 bool nccl_built();
 
+// Sets what NCCL's group reads from the environment (blocking waits: NcclGroup::join); called
+// before the run starts any thread.
+void prepare_nccl_environment();
+
 // This process's GPU `device` as one number, the same on every rank that uses that GPU: a digest
 // of the machine's name and the GPU's PCI address (never 0). 0 when `device` is not a GPU, no GPU
-// is there, or this advtk has no NCCL.
+// is there, this advtk has no NCCL, or the nccl.h it was built with is not its LibTorch's NCCL.
 int64_t nccl_device_identity(torch::Device device);
 
 // The choice every rank makes alike from the ranks' identities (rank r's at r): NCCL when every
@@ -42,8 +46,10 @@ DeviceExchange choose_device_exchange(const std::vector<int64_t>& identities);
 // run's own); every rank constructs it at the same point of the run.
 class NcclGroup {
  public:
-  // A collective still unfinished after `timeout` throws from Work::wait (NCCL's blocking wait),
-  // instead of NCCL's watchdog ending the process without a word of advtk's.
+  // A collective still unfinished after `timeout` throws from Work::wait (NCCL's blocking wait,
+  // prepare_nccl_environment), instead of NCCL's watchdog ending the process without a word of
+  // advtk's. The first collective also makes NCCL's communicator, which waits for every rank
+  // with no timeout of PyTorch's: a rank that died just before it leaves the others waiting.
   static std::shared_ptr<NcclGroup> join(const c10::intrusive_ptr<c10d::Store>& store, int rank,
                                          int size, std::chrono::milliseconds timeout);
   ~NcclGroup();

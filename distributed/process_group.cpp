@@ -152,6 +152,7 @@ void start_heartbeat(ProcessGroup::Backend& b, const LaunchEnvironment& env,
 ProcessGroup ProcessGroup::join(const LaunchEnvironment& env, std::chrono::milliseconds timeout) {
   ProcessGroup g;
   if (!env.distributed()) return g;
+  prepare_nccl_environment();
 #ifndef ADVTK_HAVE_GLOO
   (void)timeout;
   throw Error(concat(env.launcher, " started ", env.world_size,
@@ -371,8 +372,14 @@ void ProcessGroup::all_reduce_sum(torch::Tensor& t) const {
 #ifdef ADVTK_HAVE_GLOO
   if (t.is_cuda()) {
     TORCH_INTERNAL_ASSERT(backend_->nccl, "a CUDA tensor to sum without NCCL: see device_exchange");
-    wait_for(backend_->nccl->all_reduce_sum(t), backend_->timeout, backend_->rank,
-             "an all-reduce on the GPUs");
+    c10::intrusive_ptr<c10d::Work> work;
+    try {
+      work = backend_->nccl->all_reduce_sum(t);  // the first also makes NCCL's communicator
+    } catch (const std::exception& e) {
+      throw PeerFailure(concat("rank ", rank_, ": an all-reduce on the GPUs failed to start (",
+                               short_message(e), ")"));
+    }
+    wait_for(work, backend_->timeout, backend_->rank, "an all-reduce on the GPUs");
     return;
   }
   TORCH_INTERNAL_ASSERT(t.device().is_cpu() && t.is_contiguous());

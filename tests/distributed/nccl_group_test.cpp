@@ -27,7 +27,7 @@ TEST(ChooseDeviceExchange, NcclOnlyWhenEveryRankHasAGpuOfItsOwn) {
 
   const DeviceExchange missing = choose_device_exchange({11, 0, 13});
   EXPECT_FALSE(missing.direct);
-  EXPECT_NE(missing.how.find(nccl_built() ? "rank 1 has no GPU for NCCL"
+  EXPECT_NE(missing.how.find(nccl_built() ? "rank 1 cannot use NCCL"
                                           : "this advtk was built without NCCL"),
             std::string::npos)
       << missing.how;

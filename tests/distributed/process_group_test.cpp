@@ -250,7 +250,7 @@ TEST(ProcessGroup, TwoRanksOnOneGpuAgreeToExchangeThroughTheCpu) {
     }));
   }
   const char* why = !nccl_built()                  ? "this advtk was built without NCCL"
-                    : !torch::cuda::is_available() ? "rank 0 has no GPU for NCCL"
+                    : !torch::cuda::is_available() ? "rank 0 cannot use NCCL"
                                                    : "ranks 0 and 1 share one GPU";
   for (auto& f : ranks) {
     const auto [gpu, cpu] = f.get();
