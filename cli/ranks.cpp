@@ -41,8 +41,15 @@ Ranks join_ranks(const std::string& out, const std::string& command, bool force)
 }
 
 std::string device_for_rank(const std::string& device, const LaunchEnvironment& env) {
-  if (env.distributed() && device == "cuda") return "cuda:" + std::to_string(env.local_rank);
-  return device;
+  if (!env.distributed() || device != "cuda") return device;
+  const auto gpus =
+      static_cast<int64_t>(torch::cuda::is_available() ? torch::cuda::device_count() : 0);
+  ADVTK_CHECK(gpus == 0 || env.local_rank < gpus, "--device cuda under ", env.launcher,
+              ": local rank ", env.local_rank, " takes cuda:", env.local_rank,
+              ", but this machine shows ", gpus,
+              " GPU(s): start at most that many ranks per machine, or give --device cuda:0 to "
+              "share one (NCCL then stands aside: gradients go through Gloo)");
+  return "cuda:" + std::to_string(env.local_rank);
 }
 
 bool runs_over_ranks(const std::string& command) {

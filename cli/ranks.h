@@ -21,7 +21,9 @@ struct Ranks {
 // `out` empty (a command that writes no folder): no claim, and every rank logs to stderr.
 Ranks join_ranks(const std::string& out, const std::string& command, bool force);
 
-// --device cuda under a launcher: cuda:LOCAL_RANK, one device per process of a machine.
+// --device cuda under a launcher: cuda:LOCAL_RANK, one device per process of a machine (a local
+// rank beyond the machine's GPUs is advtk::Error, exit 2; with no GPU at all, resolve_device says
+// so).
 std::string device_for_rank(const std::string& device, const LaunchEnvironment& env);
 
 // The commands that share their work over a launcher's processes; the others refuse to start

@@ -290,6 +290,22 @@ TEST_F(Ranks, DataParallelTrainingOnCudaGivesTheModelOfOneProcess) {
   EXPECT_LE(difference, 1e-4 * largest) << "largest parameter " << largest;
 }
 
+// More ranks on a machine than it has GPUs, with --device cuda: one line and exit 2 on the rank
+// without a GPU of its own, which names the way out.
+TEST_F(Ranks, MoreRanksThanGpusOnCudaIsOneLineAndExitTwo) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  const RankRun run = run_ranks(gpus + 1, "eval '" + model() + "' --limit 20 --device cuda",
+                                test::free_port(), {"ADVTK_DIST_TIMEOUT_S=20"});
+  const std::string& err = run.err[gpus];
+  EXPECT_EQ(run.exit_codes[gpus], 2) << err;
+  EXPECT_NE(err.find("error: --device cuda under torchrun: local rank " + std::to_string(gpus) +
+                     " takes cuda:" + std::to_string(gpus) + ", but this machine shows " +
+                     std::to_string(gpus) + " GPU(s)"),
+            std::string::npos)
+      << err;
+}
+
 TEST_F(Ranks, ARankThatDiesEndsTheOthersWithOneLine) {
   TempDir out;
   const std::string args = "attack '" + model() +
