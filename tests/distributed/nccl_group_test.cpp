@@ -50,6 +50,8 @@ TEST(NcclDeviceIdentity, NoneForTheCpu) {
 // NCCL's group of one rank on the first GPU: every call of the NCCL path, on any GPU machine.
 TEST(NcclGroupCuda, OneRankSumsInPlaceOnTheGpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  // 0 also when this nccl.h is not LibTorch's NCCL version: then NCCL must not be used at all.
+  ASSERT_NE(nccl_device_identity(torch::Device(torch::kCUDA, 0)), 0);
   c10d::TCPStoreOptions o;
   o.port = test::free_port();
   o.isServer = true;
