@@ -17,14 +17,9 @@
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include "core/torch.h"
+#include "distributed/process_group.h"
 
 namespace advtk {
-
-// How the ranks exchange tensors that lie on one device type.
-struct DeviceExchange {
-  bool direct = false;  // as they lie, through NCCL; else copied to the CPU for Gloo
-  std::string how;      // for the log: which, and why not NCCL
-};
 
 // Whether this advtk was built with NCCL.
 bool nccl_built();

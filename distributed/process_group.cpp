@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "distributed/nccl_group.h"
 
 #ifdef ADVTK_HAVE_GLOO
 #define USE_C10D_GLOO 1

@@ -14,9 +14,14 @@
 
 #include "core/torch.h"
 #include "distributed/launch_environment.h"
-#include "distributed/nccl_group.h"
 
 namespace advtk {
+
+// How the ranks exchange tensors that lie on one device type (ProcessGroup::device_exchange).
+struct DeviceExchange {
+  bool direct = false;  // as they lie (Gloo on the CPU, NCCL on GPUs); else copied to the CPU
+  std::string how;      // for the log: which, and why not NCCL
+};
 
 // A peer died or hung during an exchange (or did not come within the timeout): the run cannot go
 // on. The CLI prints it as one line and exits 1; resumable commands can be started again.

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "distributed/nccl_group.h"
 #include "distributed/process_group.h"
 #include "test_util.h"
 
