@@ -37,6 +37,7 @@ else()
     file(WRITE ${CMAKE_BINARY_DIR}/nccl-probe-main.cpp "int main() { return 0; }\n")
     try_compile(ADVTK_NCCL_COMPILES ${CMAKE_BINARY_DIR}/nccl-probe
       SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/distributed/nccl_group.cpp
+              ${CMAKE_CURRENT_SOURCE_DIR}/core/sha256.cpp ${CMAKE_CURRENT_SOURCE_DIR}/core/error.cpp
               ${CMAKE_BINARY_DIR}/nccl-probe-main.cpp
       COMPILE_DEFINITIONS -DADVTK_HAVE_NCCL -DADVTK_HAVE_GLOO ${TORCH_CXX_FLAGS}
       CMAKE_FLAGS "-DINCLUDE_DIRECTORIES=${CMAKE_CURRENT_SOURCE_DIR};${ADVTK_NCCL_INCLUDE_DIR}"

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/sha256.h"
 
 #ifdef ADVTK_HAVE_NCCL
 #ifndef USE_C10D_NCCL
@@ -29,18 +30,12 @@ bool nccl_built() {
 #ifdef ADVTK_HAVE_NCCL
 namespace {
 
-// FNV-1a: the same digest in every process and on every machine (std::hash need not be).
+// The first 60 bits of the text's SHA-256: the same in every process and on every machine
+// (std::hash need not be), and never 0, which means "no NCCL here".
 int64_t digest(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
-  return static_cast<int64_t>(h | 1);  // never 0: 0 means "no NCCL here"
+  const std::string hex = Sha256().update(text.data(), text.size()).hex();
+  return std::stoll(hex.substr(0, 15), nullptr, 16) | 1;
 }
-
-}  // namespace
-#endif
-
-#ifdef ADVTK_HAVE_NCCL
-namespace {
 
 // Whether the nccl.h compiled against is the NCCL version this LibTorch was built with (its
 // major and minor): ProcessGroupNCCL's options embed NCCL's config struct, allocated here by an
@@ -102,7 +97,6 @@ DeviceExchange choose_device_exchange(const std::vector<int64_t>& identities) {
 #ifdef ADVTK_HAVE_NCCL
 struct NcclGroup::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
-  std::chrono::milliseconds timeout{};
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   // Without it, PyTorch from 2.4 warns at exit that the group was never destroyed. From 2.6
@@ -134,7 +128,6 @@ std::shared_ptr<NcclGroup> NcclGroup::join(const c10::intrusive_ptr<c10d::Store>
   options->timeout = timeout;
   auto impl = std::make_unique<Impl>();
   impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
-  impl->timeout = timeout;
   return std::shared_ptr<NcclGroup>(new NcclGroup(std::move(impl)));
 #else
   (void)store, (void)rank, (void)size, (void)timeout;

@@ -1,9 +1,9 @@
 // NCCL for the exchanges of CUDA tensors (a data-parallel training step's gradients), beside the
 // Gloo group that carries everything else, as torch.distributed pairs "cuda:nccl" with
-// "cpu:gloo" (Li et al. 2020). Built only against a CUDA LibTorch whose c10d has NCCL and whose
-// headers compile here (CMakeLists.txt compiles this file once at configure time to find out,
-// ADVTK_HAVE_NCCL); elsewhere CUDA tensors go through Gloo on the CPU, as before. NCCL needs one
-// GPU per rank (it refuses two ranks on one device), so the ranks first agree on whether every
+// "cpu:gloo" (Li et al. 2020). Built only against a CUDA LibTorch whose c10d has NCCL and with
+// which this file builds (cmake/nccl.cmake compiles and links it once at configure time to find
+// out: ADVTK_HAVE_NCCL); elsewhere CUDA tensors go through Gloo on the CPU, as before. NCCL needs
+// one GPU per rank (it refuses two ranks on one device), so the ranks first agree on whether every
 // one of them has NCCL and a GPU of its own.
 #pragma once
 
